@@ -1,0 +1,215 @@
+//! The engine's one error type.
+//!
+//! Every failure the engine can report is an [`Error`]: an opaque, one-word value with
+//! predicates (`is_*`) for the cases callers act on. Do not depend on the `Display` text.
+
+use std::fmt;
+
+/// A boxed error from user code (a handler, a body, a service).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error from the Nucleus HTTP engine.
+///
+/// The framework maps these to responses: [`Error::is_body_too_large`] becomes
+/// `413 Payload Too Large`, a malformed body becomes `400 Bad Request`.
+pub struct Error {
+    inner: Box<ErrorImpl>,
+}
+
+struct ErrorImpl {
+    kind: Kind,
+    cause: Option<BoxError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The request head or body framing broke a rule of RFC 9112.
+    Parse(Parse),
+    /// The request body exceeded the configured limit (in bytes).
+    BodyTooLarge(u64),
+    /// The peer closed the connection before the message was complete.
+    Incomplete,
+    /// The connection's IO failed.
+    Io,
+    /// A handler, service or response body failed.
+    User,
+    /// The connection was not upgraded (the response was not `101`).
+    NotUpgraded,
+}
+
+/// Which rule of the wire format a message broke. Kept in one place so that statuses and
+/// short client-facing messages stay consistent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Parse {
+    Method,
+    RequestLine,
+    Version,
+    VersionUnsupported,
+    Uri,
+    UriTooLong,
+    HeaderName,
+    HeaderValue,
+    TooManyHeaders,
+    HeadTooLarge,
+    Host,
+    ContentLength,
+    TransferEncoding,
+    TransferCodingUnsupported,
+    Expectation,
+    ChunkSize,
+    ChunkExtensionTooLarge,
+    ChunkFraming,
+    TrailersTooLarge,
+}
+
+impl Parse {
+    /// The status and the short body sent to the client. Never includes input or internals.
+    pub(crate) fn status_and_reason(self) -> (http::StatusCode, &'static str) {
+        use http::StatusCode as S;
+        match self {
+            Parse::Method => (S::BAD_REQUEST, "invalid method"),
+            Parse::RequestLine => (S::BAD_REQUEST, "malformed request line"),
+            Parse::Version => (S::BAD_REQUEST, "missing or malformed HTTP version"),
+            Parse::VersionUnsupported => (S::HTTP_VERSION_NOT_SUPPORTED, "HTTP version not supported"),
+            Parse::Uri => (S::BAD_REQUEST, "invalid request target"),
+            Parse::UriTooLong => (S::URI_TOO_LONG, "request target too long"),
+            Parse::HeaderName => (S::BAD_REQUEST, "invalid header name"),
+            Parse::HeaderValue => (S::BAD_REQUEST, "invalid header value"),
+            Parse::TooManyHeaders => (S::REQUEST_HEADER_FIELDS_TOO_LARGE, "too many header fields"),
+            Parse::HeadTooLarge => (S::REQUEST_HEADER_FIELDS_TOO_LARGE, "request header fields too large"),
+            Parse::Host => (S::BAD_REQUEST, "missing, duplicate or invalid Host header"),
+            Parse::ContentLength => (S::BAD_REQUEST, "invalid Content-Length"),
+            Parse::TransferEncoding => (S::BAD_REQUEST, "invalid Transfer-Encoding"),
+            Parse::TransferCodingUnsupported => (S::NOT_IMPLEMENTED, "transfer coding not implemented"),
+            Parse::Expectation => (S::EXPECTATION_FAILED, "unsupported expectation"),
+            Parse::ChunkSize => (S::BAD_REQUEST, "invalid chunk size"),
+            Parse::ChunkExtensionTooLarge => (S::BAD_REQUEST, "chunk extensions too large"),
+            Parse::ChunkFraming => (S::BAD_REQUEST, "invalid chunked framing"),
+            Parse::TrailersTooLarge => (S::REQUEST_HEADER_FIELDS_TOO_LARGE, "trailer fields too large"),
+        }
+    }
+}
+
+impl Error {
+    pub(crate) fn new(kind: Kind) -> Error {
+        Error { inner: Box::new(ErrorImpl { kind, cause: None }) }
+    }
+
+    pub(crate) fn with<E: Into<BoxError>>(mut self, cause: E) -> Error {
+        self.inner.cause = Some(cause.into());
+        self
+    }
+
+    pub(crate) fn parse(parse: Parse) -> Error {
+        Error::new(Kind::Parse(parse))
+    }
+
+    pub(crate) fn io(err: std::io::Error) -> Error {
+        Error::new(Kind::Io).with(err)
+    }
+
+    /// Wraps an error from user code (a handler, a response body, a service).
+    pub fn user<E: Into<BoxError>>(err: E) -> Error {
+        Error::new(Kind::User).with(err)
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        self.inner.kind
+    }
+
+    /// The request body was larger than the configured `max_body_size`.
+    pub fn is_body_too_large(&self) -> bool {
+        matches!(self.inner.kind, Kind::BodyTooLarge(_))
+    }
+
+    /// The body limit that was exceeded, in bytes, when [`Error::is_body_too_large`].
+    pub fn body_limit(&self) -> Option<u64> {
+        match self.inner.kind {
+            Kind::BodyTooLarge(limit) => Some(limit),
+            _ => None,
+        }
+    }
+
+    /// The message broke a framing or syntax rule (a malformed chunk, a bad header, ...).
+    pub fn is_parse(&self) -> bool {
+        matches!(self.inner.kind, Kind::Parse(_))
+    }
+
+    /// The peer went away before the message was complete.
+    pub fn is_incomplete(&self) -> bool {
+        matches!(self.inner.kind, Kind::Incomplete)
+    }
+
+    /// The connection's IO failed.
+    pub fn is_io(&self) -> bool {
+        matches!(self.inner.kind, Kind::Io)
+    }
+
+    /// The error came from user code.
+    pub fn is_user(&self) -> bool {
+        matches!(self.inner.kind, Kind::User)
+    }
+
+    /// The status a server should answer with when this error ends a request.
+    pub fn status(&self) -> http::StatusCode {
+        match self.inner.kind {
+            Kind::Parse(p) => p.status_and_reason().0,
+            Kind::BodyTooLarge(_) => http::StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::Incomplete => http::StatusCode::BAD_REQUEST,
+            Kind::Io | Kind::User | Kind::NotUpgraded => http::StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut t = f.debug_tuple("nucleus_http::Error");
+        t.field(&self.inner.kind);
+        if let Some(cause) = &self.inner.cause {
+            t.field(cause);
+        }
+        t.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.inner.kind {
+            Kind::Parse(p) => f.write_str(p.status_and_reason().1)?,
+            Kind::BodyTooLarge(limit) => write!(f, "request body exceeds the limit of {limit} bytes")?,
+            Kind::Incomplete => f.write_str("connection closed before the message was complete")?,
+            Kind::Io => f.write_str("connection IO error")?,
+            Kind::User => f.write_str("user error")?,
+            Kind::NotUpgraded => f.write_str("connection was not upgraded")?,
+        }
+        if let Some(cause) = &self.inner.cause {
+            write!(f, ": {cause}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.cause.as_ref().map(|c| &**c as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_one_word() {
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn too_large_reports_its_limit_and_413() {
+        let err = Error::new(Kind::BodyTooLarge(1024));
+        assert!(err.is_body_too_large());
+        assert_eq!(err.body_limit(), Some(1024));
+        assert_eq!(err.status(), http::StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(err.to_string().contains("1024"));
+    }
+}

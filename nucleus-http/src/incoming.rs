@@ -1,0 +1,186 @@
+//! The request body channel between a connection task and whoever consumes the body.
+//!
+//! One slot, no queue: the connection reads from the socket only after the consumer has
+//! polled and found the slot empty ("want"). That is the whole backpressure mechanism: a
+//! handler that never reads its body never causes a read beyond what the head arrived with.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Frame, SizeHint};
+
+use crate::error::{Error, Kind};
+
+/// Creates a connected pair. `len` is the declared length, when the framing says it.
+pub(crate) fn channel(len: Option<u64>) -> (Sender, Incoming) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            slot: None,
+            finished: false,
+            wanted: false,
+            receiver_gone: false,
+            receiver: None,
+            sender: None,
+        }),
+    });
+    (Sender { shared: shared.clone(), done: false }, Incoming { shared, remaining: len })
+}
+
+struct Shared {
+    state: Mutex<State>,
+}
+
+struct State {
+    slot: Option<Result<Frame<Bytes>, Error>>,
+    finished: bool,
+    wanted: bool,
+    receiver_gone: bool,
+    receiver: Option<Waker>,
+    sender: Option<Waker>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The critical sections cannot panic, so poisoning carries no information here.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The connection's end.
+pub(crate) struct Sender {
+    shared: Arc<Shared>,
+    done: bool,
+}
+
+impl Sender {
+    /// Whether the consumer is waiting for data. Registers the connection's waker otherwise.
+    pub(crate) fn poll_want(&mut self, cx: &mut Context<'_>) -> Want {
+        let mut state = self.shared.lock();
+        if state.receiver_gone {
+            return Want::Gone;
+        }
+        if state.wanted && state.slot.is_none() {
+            return Want::Yes;
+        }
+        match &state.sender {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => state.sender = Some(cx.waker().clone()),
+        }
+        Want::No
+    }
+
+    /// Whether the consumer has asked for data at least once (for `Expect: 100-continue`).
+    pub(crate) fn is_wanted(&self) -> bool {
+        let state = self.shared.lock();
+        state.wanted || state.receiver_gone
+    }
+
+    pub(crate) fn send_data(&mut self, data: Bytes) {
+        self.put(Ok(Frame::data(data)), false);
+    }
+
+    pub(crate) fn send_trailers(&mut self, trailers: HeaderMap) {
+        self.put(Ok(Frame::trailers(trailers)), true);
+    }
+
+    pub(crate) fn send_error(&mut self, err: Error) {
+        self.put(Err(err), true);
+    }
+
+    pub(crate) fn finish(&mut self) {
+        let mut state = self.shared.lock();
+        state.finished = true;
+        self.done = true;
+        wake(&mut state.receiver);
+    }
+
+    fn put(&mut self, item: Result<Frame<Bytes>, Error>, last: bool) {
+        let mut state = self.shared.lock();
+        state.slot = Some(item);
+        state.wanted = false;
+        if last {
+            state.finished = true;
+            self.done = true;
+        }
+        wake(&mut state.receiver);
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut state = self.shared.lock();
+            if state.slot.is_none() {
+                state.slot = Some(Err(Error::new(Kind::Incomplete)));
+            }
+            state.finished = true;
+            wake(&mut state.receiver);
+        }
+    }
+}
+
+pub(crate) enum Want {
+    Yes,
+    No,
+    Gone,
+}
+
+/// The consumer's end, inside [`crate::Body`].
+pub(crate) struct Incoming {
+    shared: Arc<Shared>,
+    remaining: Option<u64>,
+}
+
+impl Incoming {
+    pub(crate) fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let mut state = self.shared.lock();
+        if let Some(item) = state.slot.take() {
+            if let (Ok(frame), Some(rem)) = (&item, self.remaining.as_mut()) {
+                if let Some(data) = frame.data_ref() {
+                    *rem = rem.saturating_sub(data.len() as u64);
+                }
+            }
+            return Poll::Ready(Some(item));
+        }
+        if state.finished {
+            return Poll::Ready(None);
+        }
+        state.wanted = true;
+        match &state.receiver {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => state.receiver = Some(cx.waker().clone()),
+        }
+        wake(&mut state.sender);
+        Poll::Pending
+    }
+
+    pub(crate) fn is_end_stream(&self) -> bool {
+        self.remaining == Some(0) && {
+            let state = self.shared.lock();
+            state.slot.is_none()
+        }
+    }
+
+    pub(crate) fn size_hint(&self) -> SizeHint {
+        match self.remaining {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.receiver_gone = true;
+        wake(&mut state.sender);
+    }
+}
+
+fn wake(waker: &mut Option<Waker>) {
+    if let Some(w) = waker.take() {
+        w.wake();
+    }
+}

@@ -1,0 +1,58 @@
+//! # nucleus-http: the Nucleus HTTP engine
+//!
+//! Bytes in, `http::Request` out; `http::Response` in, bytes out. The engine owns everything
+//! between the socket and a [`tower_service::Service`]: HTTP/1.1 parsing and framing (our own
+//! code over `httparse`), keep-alive, pipelining with batched writes, streaming bodies with
+//! backpressure, `Expect: 100-continue`, upgrades, limits, and the multi-core accept loop.
+//!
+//! ```text
+//!  accept (server/accept.rs) ─▶ connection (h1/dispatch.rs) ─▶ parse (h1/parse.rs)
+//!        ─▶ Service::call (service.rs) ─▶ encode (h1/encode.rs) ─▶ write (h1/io.rs)
+//! ```
+//!
+//! Most users want the `nucleus` framework crate on top; this crate is for serving any
+//! `tower::Service` directly.
+//!
+//! ## Serving a `tower::Service`
+//!
+//! ```no_run
+//! use std::convert::Infallible;
+//! use nucleus_http::{Body, Server};
+//!
+//! fn main() -> std::io::Result<()> {
+//!     let hello = tower::service_fn(|_req: http::Request<Body>| async {
+//!         Ok::<_, Infallible>(http::Response::new(Body::from("Hello, World!")))
+//!     });
+//!     let server = Server::builder().listen("127.0.0.1:8000".parse().unwrap()).bind()?;
+//!     server.run(hello)
+//! }
+//! ```
+#![doc(test(attr(deny(warnings))))]
+
+mod body;
+mod config;
+mod date;
+mod error;
+mod h1;
+mod incoming;
+mod server;
+mod service;
+pub mod upgrade;
+
+pub use body::Body;
+pub use config::Config;
+pub use error::{BoxError, Error};
+pub use server::{Builder, Server, ShutdownHandle, WorkerModel};
+pub use service::{HttpService, PeerAddr};
+
+/// Serving a single connection you accepted yourself (a test, a custom listener, TLS).
+pub mod conn {
+    pub use crate::h1::serve_connection;
+}
+
+/// Parsers exposed for the fuzz targets and property tests; not a stable API.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::h1::decode::{fuzz_chunked, ChunkedDecoder, Decoded};
+    pub use crate::h1::parse::{parse_head, ParsedHead};
+}
