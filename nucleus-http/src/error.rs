@@ -43,6 +43,7 @@ pub(crate) enum Kind {
 pub(crate) enum Parse {
     Method,
     RequestLine,
+    LineEnding,
     Version,
     VersionUnsupported,
     Uri,
@@ -69,6 +70,7 @@ impl Parse {
         match self {
             Parse::Method => (S::BAD_REQUEST, "invalid method"),
             Parse::RequestLine => (S::BAD_REQUEST, "malformed request line"),
+            Parse::LineEnding => (S::BAD_REQUEST, "invalid line ending"),
             Parse::Version => (S::BAD_REQUEST, "missing or malformed HTTP version"),
             Parse::VersionUnsupported => (S::HTTP_VERSION_NOT_SUPPORTED, "HTTP version not supported"),
             Parse::Uri => (S::BAD_REQUEST, "invalid request target"),

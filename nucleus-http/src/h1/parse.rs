@@ -1,6 +1,376 @@
-//! stub
-/// stub
+//! Request head parsing: `httparse` tokenizes into a stack array, this module applies the
+//! rules of RFC 9112 / RFC 9110 that decide framing, persistence and validity.
+
+use std::mem::MaybeUninit;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Uri, Version};
+
+use crate::error::{Error, Kind, Parse};
+use crate::Config;
+
+/// Header slots kept on the stack; a `max_headers` above this uses the heap.
+const STACK_HEADERS: usize = 100;
+
+/// How the request body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body: neither Content-Length nor Transfer-Encoding.
+    None,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+}
+
+/// A parsed, validated request head.
 #[derive(Debug)]
-pub struct ParsedHead;
-/// stub
-pub fn parse_head() {}
+pub struct ParsedHead {
+    /// The method; any token is accepted.
+    pub method: Method,
+    /// The request target, in origin-, absolute-, authority- (CONNECT) or asterisk-form.
+    pub uri: Uri,
+    /// HTTP/1.0 or HTTP/1.1.
+    pub version: Version,
+    /// The header fields, values sharing the receive buffer (no copy).
+    pub headers: HeaderMap,
+    /// How the body is delimited.
+    pub framing: Framing,
+    /// Whether the client allows the connection to persist after this exchange.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` was sent.
+    pub expect_continue: bool,
+    /// `Connection: upgrade` with an `Upgrade` header (or CONNECT).
+    pub upgrade: bool,
+}
+
+/// Parses one request head from the front of `buf`.
+///
+/// Returns `Ok(None)` when more bytes are needed (and the limits allow waiting for them). On
+/// success the head is split off `buf`, which then starts at the body or the next request.
+///
+/// # Errors
+///
+/// A [`crate::Error`] whose `status()` is the response to send: 400, 413, 414, 417, 431,
+/// 501 or 505.
+pub fn parse_head(buf: &mut BytesMut, config: &Config) -> Result<Option<ParsedHead>, Error> {
+    let mut indices = [HeaderIndex { name: (0, 0), value: (0, 0) }; STACK_HEADERS];
+    let mut heap_indices = Vec::new();
+    let line = if config.max_headers <= STACK_HEADERS {
+        // Uninitialised slots: zeroing 100 headers would cost more than parsing a small head.
+        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+        let slots = slots.get_mut(..config.max_headers).unwrap_or_default();
+        tokenize(buf, config, slots, &mut indices, &mut heap_indices)?
+    } else {
+        let mut slots = Vec::with_capacity(config.max_headers);
+        slots.resize_with(config.max_headers, MaybeUninit::uninit);
+        tokenize(buf, config, &mut slots, &mut indices, &mut heap_indices)?
+    };
+    let Some(line) = line else { return Ok(None) };
+
+    // One freeze for the whole head; the URI and every header value share it.
+    let head = buf.split_to(line.len).freeze();
+    let uri = parse_uri(&head, line.path, &line.method)?;
+    let index_slice = if line.count <= STACK_HEADERS {
+        indices.get(..line.count).unwrap_or_default()
+    } else {
+        &heap_indices[..]
+    };
+    let mut rules = HeadRules::default();
+    let mut headers = HeaderMap::with_capacity(line.count);
+    for index in index_slice {
+        let name_bytes = head.get(index.name.0..index.name.1).unwrap_or_default();
+        let name = HeaderName::from_bytes(name_bytes).map_err(|_| Error::parse(Parse::HeaderName))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(index.value.0..index.value.1))
+            .map_err(|_| Error::parse(Parse::HeaderValue))?;
+        rules.observe(&name, &value, line.version)?;
+        headers.append(name, value);
+    }
+    rules.finish(line.method, uri, line.version, headers, config).map(Some)
+}
+
+/// Byte ranges of one header inside the head, so values can be `Bytes` slices of it.
+#[derive(Clone, Copy)]
+struct HeaderIndex {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+/// What `httparse` found, as owned values and offsets, so the buffer borrow can end.
+struct RequestLine {
+    len: usize,
+    method: Method,
+    path: (usize, usize),
+    version: Version,
+    count: usize,
+}
+
+fn tokenize<'b>(
+    bytes: &'b [u8],
+    config: &Config,
+    slots: &mut [MaybeUninit<httparse::Header<'b>>],
+    indices: &mut [HeaderIndex; STACK_HEADERS],
+    heap_indices: &mut Vec<HeaderIndex>,
+) -> Result<Option<RequestLine>, Error> {
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(bytes, slots) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return check_partial(bytes, config).map(|()| None),
+        Err(err) => return Err(Error::parse(map_httparse(err, bytes))),
+    };
+    let (Some(method), Some(path), Some(version)) = (req.method, req.path, req.version) else {
+        return Err(Error::parse(Parse::RequestLine));
+    };
+    if len > config.max_head_size {
+        return Err(Error::parse(Parse::HeadTooLarge));
+    }
+    if path.len() > config.max_uri_len {
+        return Err(Error::parse(Parse::UriTooLong));
+    }
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| Error::parse(Parse::Method))?;
+    let base = bytes.as_ptr() as usize;
+    let range = |s: &[u8]| {
+        let start = s.as_ptr() as usize - base;
+        (start, start + s.len())
+    };
+    let count = req.headers.len();
+    let index_slots: &mut [HeaderIndex] = if count <= STACK_HEADERS {
+        indices.get_mut(..count).unwrap_or_default()
+    } else {
+        heap_indices.resize(count, HeaderIndex { name: (0, 0), value: (0, 0) });
+        heap_indices
+    };
+    for (slot, h) in index_slots.iter_mut().zip(req.headers.iter()) {
+        *slot = HeaderIndex { name: range(h.name.as_bytes()), value: range(h.value) };
+    }
+    let version = if version == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
+    Ok(Some(RequestLine { len, method, path: range(path.as_bytes()), version, count }))
+}
+
+/// While the head is incomplete, decides whether waiting for more is still allowed.
+fn check_partial(bytes: &[u8], config: &Config) -> Result<(), Error> {
+    let line_done = bytes.contains(&b'\n');
+    // Allowance for method, spaces and version around the target.
+    if !line_done && bytes.len() > config.max_uri_len.saturating_add(64) {
+        return Err(Error::parse(Parse::UriTooLong));
+    }
+    if bytes.len() >= config.max_head_size {
+        return Err(Error::parse(if line_done { Parse::HeadTooLarge } else { Parse::UriTooLong }));
+    }
+    Ok(())
+}
+
+fn map_httparse(err: httparse::Error, bytes: &[u8]) -> Parse {
+    match err {
+        httparse::Error::HeaderName => Parse::HeaderName,
+        httparse::Error::HeaderValue => Parse::HeaderValue,
+        httparse::Error::NewLine => Parse::LineEnding,
+        httparse::Error::TooManyHeaders => Parse::TooManyHeaders,
+        httparse::Error::Version => classify_version(bytes),
+        httparse::Error::Token | httparse::Error::Status => Parse::RequestLine,
+    }
+}
+
+/// `HTTP/2.0` or `HTTP/1.2` is a well-formed version we do not speak: 505. Anything else in
+/// that position (nothing, `HTTX/1.1`, `HTTP/1`) is a malformed request line: 400.
+fn classify_version(bytes: &[u8]) -> Parse {
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let parts = line.split(|&b| b == b' ').count();
+    let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if parts == 3 && major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            Parse::VersionUnsupported
+        }
+        [b'H', b'T', b'T', b'P', b'/', major] if parts == 3 && major.is_ascii_digit() => {
+            Parse::VersionUnsupported
+        }
+        _ => Parse::Version,
+    }
+}
+
+fn parse_uri(head: &Bytes, path: (usize, usize), method: &Method) -> Result<Uri, Error> {
+    let raw = head.slice(path.0..path.1);
+    let is_asterisk = &raw[..] == b"*";
+    let uri = Uri::from_maybe_shared(raw).map_err(|_| Error::parse(Parse::Uri))?;
+    // RFC 9112 §3.2: which target form goes with which method.
+    let valid = if method == Method::CONNECT {
+        uri.authority().is_some() && uri.scheme().is_none() && uri.path_and_query().map_or(true, |p| p.as_str().is_empty() || p.as_str() == "/")
+    } else if is_asterisk {
+        method == Method::OPTIONS
+    } else if let Some(scheme) = uri.scheme_str() {
+        (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) && uri.authority().is_some()
+    } else {
+        uri.path().starts_with('/')
+    };
+    if valid {
+        Ok(uri)
+    } else {
+        Err(Error::parse(Parse::Uri))
+    }
+}
+
+/// The header fields that decide framing and persistence, gathered while copying headers.
+#[derive(Default)]
+struct HeadRules {
+    content_length: Option<u64>,
+    transfer_encoding: bool,
+    chunked_last: bool,
+    chunked_count: u32,
+    other_coding: bool,
+    hosts: u32,
+    host_valid: bool,
+    conn_close: bool,
+    conn_keep_alive: bool,
+    conn_upgrade: bool,
+    has_upgrade: bool,
+    expect_continue: bool,
+    expect_other: bool,
+}
+
+impl HeadRules {
+    fn observe(&mut self, name: &HeaderName, value: &HeaderValue, version: Version) -> Result<(), Error> {
+        if name == header::CONTENT_LENGTH {
+            let len = parse_content_length(value.as_bytes())?;
+            // RFC 9110 §8.6: identical duplicates may be accepted, differing ones never.
+            if self.content_length.is_some_and(|prev| prev != len) {
+                return Err(Error::parse(Parse::ContentLength));
+            }
+            self.content_length = Some(len);
+        } else if name == header::TRANSFER_ENCODING {
+            // RFC 9112 §6.1: HTTP/1.0 has no transfer codings; a 1.0 message carrying one is
+            // a smuggling attempt or a broken intermediary.
+            if version == Version::HTTP_10 {
+                return Err(Error::parse(Parse::TransferEncoding));
+            }
+            self.transfer_encoding = true;
+            for coding in value.as_bytes().split(|&b| b == b',') {
+                let coding = trim(coding);
+                if coding.is_empty() {
+                    continue;
+                }
+                if coding.eq_ignore_ascii_case(b"chunked") {
+                    self.chunked_count += 1;
+                    self.chunked_last = true;
+                } else {
+                    self.other_coding = true;
+                    self.chunked_last = false;
+                }
+            }
+        } else if name == header::HOST {
+            self.hosts += 1;
+            self.host_valid = valid_host(value.as_bytes());
+        } else if name == header::CONNECTION {
+            for token in value.as_bytes().split(|&b| b == b',') {
+                let token = trim(token);
+                if token.eq_ignore_ascii_case(b"close") {
+                    self.conn_close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    self.conn_keep_alive = true;
+                } else if token.eq_ignore_ascii_case(b"upgrade") {
+                    self.conn_upgrade = true;
+                }
+            }
+        } else if name == header::UPGRADE {
+            self.has_upgrade = true;
+        } else if name == header::EXPECT {
+            if value.as_bytes().eq_ignore_ascii_case(b"100-continue") {
+                self.expect_continue = true;
+            } else {
+                self.expect_other = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(
+        self,
+        method: Method,
+        uri: Uri,
+        version: Version,
+        headers: HeaderMap,
+        config: &Config,
+    ) -> Result<ParsedHead, Error> {
+        if version == Version::HTTP_11 && (self.hosts != 1 || !self.host_valid) {
+            return Err(Error::parse(Parse::Host));
+        }
+        if version == Version::HTTP_10 && self.hosts > 1 {
+            return Err(Error::parse(Parse::Host));
+        }
+        let framing = if self.transfer_encoding {
+            // RFC 9112 §6.3 rule 3: both present is how requests are smuggled; reject outright.
+            if self.content_length.is_some() || !self.chunked_last || self.chunked_count != 1 {
+                return Err(Error::parse(Parse::TransferEncoding));
+            }
+            if self.other_coding {
+                return Err(Error::parse(Parse::TransferCodingUnsupported));
+            }
+            Framing::Chunked
+        } else {
+            match self.content_length {
+                Some(0) | None => Framing::None,
+                Some(len) if len > config.max_body_size => {
+                    return Err(Error::new(Kind::BodyTooLarge(config.max_body_size)));
+                }
+                Some(len) => Framing::Length(len),
+            }
+        };
+        if self.expect_other && version == Version::HTTP_11 {
+            return Err(Error::parse(Parse::Expectation));
+        }
+        let keep_alive = match version {
+            Version::HTTP_11 => !self.conn_close,
+            _ => self.conn_keep_alive && !self.conn_close,
+        };
+        let upgrade = (self.conn_upgrade && self.has_upgrade) || method == Method::CONNECT;
+        Ok(ParsedHead {
+            method,
+            uri,
+            version,
+            headers,
+            framing,
+            keep_alive,
+            // RFC 9110 §10.1.1: a 1.0 client cannot be waiting for a 100.
+            expect_continue: self.expect_continue && version == Version::HTTP_11,
+            upgrade,
+        })
+    }
+}
+
+/// `Content-Length = 1*DIGIT` (RFC 9110 §8.6): no sign, no spaces, no lists, no overflow.
+fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
+    if value.is_empty() || value.len() > 19 {
+        return Err(Error::parse(Parse::ContentLength));
+    }
+    let mut len: u64 = 0;
+    for &b in value {
+        if !b.is_ascii_digit() {
+            return Err(Error::parse(Parse::ContentLength));
+        }
+        len = len * 10 + u64::from(b - b'0');
+    }
+    Ok(len)
+}
+
+/// `Host = uri-host [ ":" port ]`; empty is allowed when the target has no authority.
+fn valid_host(value: &[u8]) -> bool {
+    if value.is_empty() {
+        return true;
+    }
+    !value.contains(&b'@')
+        && !value.contains(&b'/')
+        && http::uri::Authority::try_from(value).is_ok()
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !matches!(b, b' ' | b'\t')).map_or(start, |e| e + 1);
+    bytes.get(start..end).unwrap_or_default()
+}
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;

@@ -1,0 +1,231 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use bytes::BytesMut;
+use http::{Method, StatusCode, Version};
+
+use super::{parse_head, Framing, ParsedHead};
+use crate::Config;
+
+fn parse(input: &[u8]) -> Result<Option<ParsedHead>, StatusCode> {
+    let mut buf = BytesMut::from(input);
+    parse_head(&mut buf, &Config::default()).map_err(|e| e.status())
+}
+
+fn ok(input: &[u8]) -> ParsedHead {
+    match parse(input) {
+        Ok(Some(head)) => head,
+        other => panic!("expected a head for {:?}, got {:?}", String::from_utf8_lossy(input), other.map(|_| ())),
+    }
+}
+
+fn status(input: &[u8]) -> StatusCode {
+    match parse(input) {
+        Err(status) => status,
+        Ok(_) => panic!("expected an error for {:?}", String::from_utf8_lossy(input)),
+    }
+}
+
+#[test]
+fn simple_get_parses_and_splits_off_the_head() {
+    let mut buf = BytesMut::from(&b"GET /a?b=c HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\nNEXT"[..]);
+    let head = parse_head(&mut buf, &Config::default()).unwrap().unwrap();
+    assert_eq!(head.method, Method::GET);
+    assert_eq!(head.uri.path(), "/a");
+    assert_eq!(head.uri.query(), Some("b=c"));
+    assert_eq!(head.version, Version::HTTP_11);
+    assert_eq!(head.headers["user-agent"], "t");
+    assert_eq!(head.framing, Framing::None);
+    assert!(head.keep_alive);
+    assert_eq!(&buf[..], b"NEXT");
+}
+
+#[test]
+fn partial_heads_wait_for_more() {
+    for input in [&b""[..], b"GET", b"GET / HTTP/1.1\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n"] {
+        assert!(matches!(parse(input), Ok(None)), "{:?}", String::from_utf8_lossy(input));
+    }
+}
+
+#[test]
+fn any_method_token_is_accepted() {
+    for m in ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PURGE", "M-SEARCH"] {
+        let head = ok(format!("{m} / HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        assert_eq!(head.method.as_str(), m);
+    }
+}
+
+#[test]
+fn target_forms() {
+    assert_eq!(ok(b"GET http://example.com/p?q HTTP/1.1\r\nHost: example.com\r\n\r\n").uri.path(), "/p");
+    assert_eq!(ok(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n").uri.path(), "*");
+    assert!(ok(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n").upgrade);
+    assert_eq!(status(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n"), StatusCode::BAD_REQUEST);
+    assert_eq!(status(b"GET example.com:80 HTTP/1.1\r\nHost: x\r\n\r\n"), StatusCode::BAD_REQUEST);
+    assert_eq!(status(b"GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n"), StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn malformed_request_lines_are_400() {
+    let cases: &[&[u8]] = &[
+        b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /  HTTP/1.1\r\nHost: x\r\n\r\n",
+        b" GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1 \r\nHost: x\r\n\r\n",
+        b"GET /\r\n\r\n",
+        b"GET / HTTX/1.1\r\nHost: x\r\n\r\n",
+        b"G(T / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\x00\x01\x02\r\n\r\n",
+        b"GET / HTTP/1.1\rHost: x\r\n\r\n",
+    ];
+    for case in cases {
+        assert_eq!(status(case), StatusCode::BAD_REQUEST, "{:?}", String::from_utf8_lossy(case));
+    }
+}
+
+#[test]
+fn unknown_versions_are_505() {
+    for v in ["HTTP/2.0", "HTTP/1.2", "HTTP/3.0", "HTTP/0.9"] {
+        let input = format!("GET / {v}\r\nHost: x\r\n\r\n");
+        assert_eq!(status(input.as_bytes()), StatusCode::HTTP_VERSION_NOT_SUPPORTED, "{v}");
+    }
+}
+
+#[test]
+fn bare_lf_line_endings_parse_consistently() {
+    let mut buf = BytesMut::from(&b"GET / HTTP/1.1\nHost: x\n\nGET /2 HTTP/1.1\nHost: x\n\n"[..]);
+    let first = parse_head(&mut buf, &Config::default()).unwrap().unwrap();
+    let second = parse_head(&mut buf, &Config::default()).unwrap().unwrap();
+    assert_eq!((first.uri.path(), second.uri.path()), ("/", "/2"));
+    assert!(buf.is_empty());
+}
+
+#[test]
+fn leading_empty_lines_are_skipped() {
+    assert_eq!(ok(b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").uri.path(), "/");
+}
+
+#[test]
+fn host_rules() {
+    assert_eq!(status(b"GET / HTTP/1.1\r\n\r\n"), StatusCode::BAD_REQUEST);
+    assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), StatusCode::BAD_REQUEST);
+    assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), StatusCode::BAD_REQUEST);
+    assert_eq!(status(b"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n"), StatusCode::BAD_REQUEST);
+    assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), StatusCode::BAD_REQUEST);
+    ok(b"GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n");
+    ok(b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n");
+    ok(b"GET / HTTP/1.1\r\nHost:\r\n\r\n");
+    ok(b"GET / HTTP/1.0\r\n\r\n");
+}
+
+#[test]
+fn header_syntax_violations_are_400() {
+    let cases: &[&[u8]] = &[
+        b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nFoo\t: bar\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nFoo: bar\r\n folded\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nFoo: a\x01b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nFoo: a\x7fb\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nF\x01o: a\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n: empty\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nFoo: a\rb\r\n\r\n",
+    ];
+    for case in cases {
+        assert_eq!(status(case), StatusCode::BAD_REQUEST, "{:?}", String::from_utf8_lossy(case));
+    }
+}
+
+#[test]
+fn content_length_rules() {
+    assert_eq!(ok(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n").framing, Framing::Length(5));
+    assert_eq!(ok(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").framing, Framing::None);
+    assert_eq!(
+        ok(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n").framing,
+        Framing::Length(5)
+    );
+    for bad in ["+5", "-5", "5 5", "5,5", "0x5", "", "99999999999999999999", "5a"] {
+        let input = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {bad}\r\n\r\n");
+        assert_eq!(status(input.as_bytes()), StatusCode::BAD_REQUEST, "{bad:?}");
+    }
+    assert_eq!(
+        status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"),
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[test]
+fn transfer_encoding_rules() {
+    assert_eq!(ok(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").framing, Framing::Chunked);
+    assert_eq!(ok(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n").framing, Framing::Chunked);
+    let bad_400: &[&[u8]] = &[
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n",
+    ];
+    for case in bad_400 {
+        assert_eq!(status(case), StatusCode::BAD_REQUEST, "{:?}", String::from_utf8_lossy(case));
+    }
+    assert_eq!(
+        status(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+        StatusCode::NOT_IMPLEMENTED
+    );
+}
+
+#[test]
+fn limits_map_to_414_431_413() {
+    let long = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
+    assert_eq!(status(long.as_bytes()), StatusCode::URI_TOO_LONG);
+    let unterminated = format!("GET /{}", "a".repeat(9000));
+    assert_eq!(status(unterminated.as_bytes()), StatusCode::URI_TOO_LONG);
+    let many: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
+    let input = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+    assert_eq!(status(input.as_bytes()), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n", "v".repeat(70_000));
+    assert_eq!(status(big.as_bytes()), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(
+        status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n"),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+}
+
+#[test]
+fn many_headers_fit_when_configured() {
+    let config = Config { max_headers: 300, ..Config::default() };
+    let many: String = (0..250).map(|i| format!("X-{i}: v\r\n")).collect();
+    let mut buf = BytesMut::from(format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes());
+    let head = parse_head(&mut buf, &config).unwrap().unwrap();
+    assert_eq!(head.headers.len(), 251);
+}
+
+#[test]
+fn persistence_rules() {
+    assert!(ok(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").keep_alive);
+    assert!(!ok(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").keep_alive);
+    assert!(!ok(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, Close\r\n\r\n").keep_alive);
+    assert!(!ok(b"GET / HTTP/1.0\r\n\r\n").keep_alive);
+    assert!(ok(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").keep_alive);
+}
+
+#[test]
+fn expectations() {
+    assert!(ok(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").expect_continue);
+    assert!(!ok(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").expect_continue);
+    assert_eq!(status(b"GET / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n"), StatusCode::EXPECTATION_FAILED);
+}
+
+#[test]
+fn upgrade_needs_connection_token_and_header() {
+    assert!(ok(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n").upgrade);
+    assert!(!ok(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\n\r\n").upgrade);
+}
+
+#[test]
+fn header_values_are_trimmed_and_shared() {
+    let head = ok(b"GET / HTTP/1.1\r\nHost: x\r\nX-A:   spaced value \t\r\n\r\n");
+    assert_eq!(head.headers["x-a"], "spaced value");
+}
