@@ -53,6 +53,6 @@ pub mod conn {
 /// Parsers exposed for the fuzz targets and property tests; not a stable API.
 #[doc(hidden)]
 pub mod internal {
-    pub use crate::h1::decode::{fuzz_chunked, ChunkedDecoder, Decoded};
-    pub use crate::h1::parse::{parse_head, ParsedHead};
+    pub use crate::h1::decode::{decode_all, fuzz_chunked, ChunkedDecoder, Decoded};
+    pub use crate::h1::parse::{parse_head, Framing, ParsedHead};
 }

@@ -1,11 +1,591 @@
-//! stub
+//! Drives one HTTP/1.1 connection: read a head, call the service, write the response, repeat.
+//!
+//! The loop is an `async fn` for the sequence; the phases where two things must progress at
+//! once — the handler (or its response body) and the request body it reads from the socket —
+//! are `poll_fn`s over `&mut Conn`, so one task owns the socket without locks or splitting.
+
+use std::future::{poll_fn, Future};
+use std::panic::AssertUnwindSafe;
+use std::pin::pin;
 use std::sync::Arc;
-use crate::{Config, Error, HttpService, PeerAddr};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body as _;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::decode::{BodyDecoder, ChunkedDecoder, Decoded};
+use super::encode::{self, Answering, BodyEncoder};
+use super::io::WriteBuf;
+use super::parse::{self, Framing, ParsedHead};
+use crate::error::{Error, Kind};
+use crate::incoming::{self, Want};
+use crate::upgrade::{self, Upgraded};
+use crate::{Body, BoxError, Config, HttpService, PeerAddr};
+
 /// Serves one HTTP/1.1 connection until it closes.
-pub async fn serve_connection<I, S>(_io: I, _peer: Option<PeerAddr>, _service: S, _config: Arc<Config>) -> Result<(), Error>
+///
+/// Use this to serve a socket (or a TLS stream, or an in-memory pipe) you accepted yourself;
+/// [`crate::Server`] calls it for every accepted TCP connection.
+///
+/// # Errors
+///
+/// The error that ended the connection early (IO, a malformed request); `Ok` on a clean close.
+///
+/// # Examples
+///
+/// ```
+/// # async fn demo() -> Result<(), nucleus_http::Error> {
+/// use std::sync::Arc;
+/// use nucleus_http::{conn::serve_connection, Body, Config};
+///
+/// let (client, server) = tokio::io::duplex(4096);
+/// let service = tower::service_fn(|_req: http::Request<Body>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(Body::from("hi")))
+/// });
+/// tokio::spawn(serve_connection(server, None, service, Arc::new(Config::default())));
+/// # drop(client);
+/// # Ok(())
+/// # }
+/// ```
+pub async fn serve_connection<I, S>(io: I, peer: Option<PeerAddr>, service: S, config: Arc<Config>) -> Result<(), Error>
 where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     S: HttpService,
 {
-    Ok(())
+    let conn = Conn {
+        read_buf: BytesMut::with_capacity(config.read_buffer_size),
+        write: WriteBuf::with_capacity(1024),
+        io,
+        config,
+        peer,
+        served: 0,
+        read_closed: false,
+    };
+    conn.run(service).await
+}
+
+struct Conn<I> {
+    io: I,
+    read_buf: BytesMut,
+    write: WriteBuf,
+    config: Arc<Config>,
+    peer: Option<PeerAddr>,
+    served: u64,
+    /// The peer sent FIN: no more requests can arrive, but we still answer the current one.
+    read_closed: bool,
+}
+
+/// What happens to the connection after an exchange.
+enum Next {
+    KeepAlive,
+    Close,
+    Upgrade(tokio::sync::oneshot::Sender<Upgraded>),
+}
+
+/// The request body as the connection feeds it to the handler.
+struct Feed {
+    sender: incoming::Sender,
+    decoder: BodyDecoder,
+    received: u64,
+    limit: u64,
+    expect: Expect,
+    state: FeedState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// No `Expect: 100-continue`, or the 100 went out.
+    Nothing,
+    /// The client waits for `100 Continue` before sending the body.
+    Pending,
+    /// The final response went out first; the client may never send the body.
+    Unmet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FeedState {
+    Reading,
+    Complete,
+    /// The framing broke or the peer vanished: the connection cannot be reused.
+    Broken,
+}
+
+/// Per-exchange facts the response writer needs.
+struct Exchange {
+    feed: Option<Feed>,
+    answering: Answering,
+}
+
+impl<I> Conn<I>
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    async fn run<S: HttpService>(mut self, mut service: S) -> Result<(), Error> {
+        loop {
+            let head = match self.read_head().await {
+                Ok(Some(head)) => head,
+                Ok(None) => return self.close(false).await,
+                Err(err) => return self.reject(err).await,
+            };
+            self.served += 1;
+            match self.exchange(&mut service, head).await {
+                Ok(Next::KeepAlive) => {
+                    if self.write.len() >= self.config.write_buffer_watermark {
+                        self.flush().await?;
+                    }
+                }
+                Ok(Next::Close) => return self.close(true).await,
+                Ok(Next::Upgrade(tx)) => {
+                    self.flush().await?;
+                    let buffered = self.read_buf.split().freeze();
+                    // The handler may have given up on the upgrade; then the socket just drops.
+                    let _ = tx.send(Upgraded::new(Box::new(self.io), buffered));
+                    return Ok(());
+                }
+                Err(err) => {
+                    // Mid-response failure: the response cannot be fixed up, only cut off.
+                    tracing::debug!(error = %err, "connection aborted");
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    /// Reads until a complete head is buffered. `Ok(None)`: the peer closed between requests.
+    async fn read_head(&mut self) -> Result<Option<ParsedHead>, Error> {
+        loop {
+            if !self.read_buf.is_empty() {
+                if let Some(head) = parse::parse_head(&mut self.read_buf, &self.config)? {
+                    return Ok(Some(head));
+                }
+            }
+            if self.read_closed {
+                // Stray line breaks before EOF are not a request (RFC 9112 §2.2).
+                if self.read_buf.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+                    return Ok(None);
+                }
+                return Err(Error::new(Kind::Incomplete));
+            }
+            // Before waiting on the socket, send what pipelined requests queued: one write
+            // per batch, and never a client left waiting for an answer we hold.
+            if !self.write.is_empty() {
+                self.flush().await?;
+            }
+            if poll_fn(|cx| self.poll_read_more(cx)).await.map_err(Error::io)? == 0 {
+                self.read_closed = true;
+            }
+        }
+    }
+
+    async fn exchange<S: HttpService>(&mut self, service: &mut S, head: ParsedHead) -> Result<Next, Error> {
+        let ParsedHead { method, uri, version, headers, framing, keep_alive, expect_continue, upgrade } = head;
+        let mut answering = Answering { version, is_head: method == Method::HEAD, keep_alive };
+        if self.read_closed || self.config.max_requests_per_connection.is_some_and(|max| self.served >= max) {
+            answering.keep_alive = false;
+        }
+
+        let (feed, body) = self.feed_for(framing, expect_continue);
+        let mut req = Request::new(body);
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        *req.version_mut() = version;
+        *req.headers_mut() = headers;
+        if let Some(peer) = self.peer {
+            req.extensions_mut().insert(peer);
+        }
+        let upgrade_tx = upgrade.then(|| {
+            let (tx, on_upgrade) = upgrade::pending();
+            req.extensions_mut().insert(on_upgrade);
+            tx
+        });
+
+        let mut ex = Exchange { feed, answering };
+        let response = self.call(service, req, &mut ex).await?;
+        let response = match response {
+            Ok(response) => response,
+            Err(status) => {
+                self.write_error_response(status, &mut ex);
+                return Ok(self.after_response(ex, false).await);
+            }
+        };
+        let (parts, body) = response.into_parts();
+        let upgrading = parts.status == StatusCode::SWITCHING_PROTOCOLS && upgrade_tx.is_some();
+        if parts.status == StatusCode::SWITCHING_PROTOCOLS && !upgrading {
+            tracing::error!("handler answered 101 to a request that did not ask to upgrade");
+            self.write_error_response(StatusCode::INTERNAL_SERVER_ERROR, &mut ex);
+            return Ok(self.after_response(ex, false).await);
+        }
+        self.respond(parts, body, &mut ex).await?;
+        match upgrade_tx {
+            Some(tx) if upgrading => Ok(Next::Upgrade(tx)),
+            _ => Ok(self.after_response(ex, true).await),
+        }
+    }
+
+    fn feed_for(&self, framing: Framing, expect_continue: bool) -> (Option<Feed>, Body) {
+        let (decoder, len) = match framing {
+            Framing::None => return (None, Body::empty()),
+            Framing::Length(len) => (BodyDecoder::Length(len), Some(len)),
+            Framing::Chunked => (
+                BodyDecoder::Chunked(ChunkedDecoder::new(self.config.max_chunk_extensions, self.config.max_trailer_size)),
+                None,
+            ),
+        };
+        let (sender, incoming) = incoming::channel(len);
+        let feed = Feed {
+            sender,
+            decoder,
+            received: 0,
+            limit: self.config.max_body_size,
+            expect: if expect_continue { Expect::Pending } else { Expect::Nothing },
+            state: FeedState::Reading,
+        };
+        (Some(feed), Body::incoming(incoming))
+    }
+
+    /// Calls the service while feeding it the request body. A service error or a panic
+    /// becomes `Err(500)`; `Err(Error)` only when the connection itself failed.
+    async fn call<S: HttpService>(
+        &mut self,
+        service: &mut S,
+        req: Request<Body>,
+        ex: &mut Exchange,
+    ) -> Result<Result<Response<S::ResBody>, StatusCode>, Error> {
+        let call = async {
+            poll_fn(|cx| service.poll_ready(cx)).await?;
+            service.call(req).await
+        };
+        // A panicking handler must cost one request a 500, not the connection or the worker.
+        let mut call = pin!(AssertUnwindSafe(call).catch_unwind());
+        let outcome = poll_fn(|cx| {
+            if let Some(feed) = ex.feed.as_mut() {
+                self.poll_feed(cx, feed, false)?;
+            }
+            call.as_mut().poll(cx).map(Ok)
+        })
+        .await?;
+        Ok(match outcome {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(err)) => {
+                let err: BoxError = err.into();
+                tracing::error!(error = %err, "service error");
+                Err(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Err(panic) => {
+                let message = panic_message(&panic);
+                tracing::error!(panic = message, "handler panicked");
+                Err(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        })
+    }
+
+    /// Writes the response head and streams the body, feeding the request body meanwhile.
+    async fn respond<B>(&mut self, parts: http::response::Parts, body: B, ex: &mut Exchange) -> Result<(), Error>
+    where
+        B: http_body::Body<Data = Bytes> + Send,
+        B::Error: Into<BoxError>,
+    {
+        let mut body = pin!(body);
+        let mut out = Outgoing { parts: Some(parts), encoder: None, peeked: None };
+        poll_fn(|cx| self.poll_respond(cx, &mut out, body.as_mut(), ex)).await
+    }
+
+    fn poll_respond<B>(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Outgoing,
+        mut body: std::pin::Pin<&mut B>,
+        ex: &mut Exchange,
+    ) -> Poll<Result<(), Error>>
+    where
+        B: http_body::Body<Data = Bytes> + Send,
+        B::Error: Into<BoxError>,
+    {
+        loop {
+            let head_written = out.encoder.is_some();
+            if let Some(feed) = ex.feed.as_mut() {
+                self.poll_feed(cx, feed, head_written)?;
+            }
+            if !head_written {
+                let skip = ex.answering.is_head;
+                let awaiting_continue = ex.feed.as_ref().is_some_and(|f| f.expect == Expect::Pending);
+                if awaiting_continue && !skip && out.peeked.is_none() {
+                    // Does the body depend on the request body? Then `100 Continue` must go
+                    // out before this head; poll once to find out.
+                    match body.as_mut().poll_frame(cx) {
+                        Poll::Ready(frame) => out.peeked = Some(frame.map(|r| r.map_err(Error::user))),
+                        Poll::Pending if ex.feed.as_ref().is_some_and(|f| f.sender.is_wanted()) => continue,
+                        Poll::Pending => {}
+                    }
+                }
+                self.write_response_head(out, body.size_hint().exact(), ex);
+            }
+
+            let mut body_pending = false;
+            while self.write.len() < self.config.write_buffer_watermark {
+                let frame = match out.peeked.take() {
+                    Some(frame) => frame,
+                    None if matches!(out.encoder, Some(BodyEncoder::Skip)) => None,
+                    None => match body.as_mut().poll_frame(cx) {
+                        Poll::Ready(frame) => frame.map(|r| r.map_err(Error::user)),
+                        Poll::Pending => {
+                            body_pending = true;
+                            break;
+                        }
+                    },
+                };
+                let Some(encoder) = out.encoder.as_mut() else { break };
+                match frame {
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(data) => encoder.data(&mut self.write, data, self.config.write_copy_threshold)?,
+                        Err(frame) => {
+                            if let Ok(trailers) = frame.into_trailers() {
+                                encoder.finish(&mut self.write, Some(&trailers))?;
+                                return Poll::Ready(Ok(()));
+                            }
+                        }
+                    },
+                    Some(Err(err)) => return Poll::Ready(Err(err)),
+                    None => {
+                        encoder.finish(&mut self.write, None)?;
+                        if out.encoder.as_ref().is_some_and(BodyEncoder::is_close_delimited) {
+                            ex.answering.keep_alive = false;
+                        }
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+            }
+            // The client is waiting for these bytes (a slow stream, or a full buffer).
+            match self.write.poll_flush(&mut self.io, cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(Error::io(err))),
+                Poll::Pending => return Poll::Pending,
+            }
+            if body_pending && !ex.feed.as_ref().is_some_and(|f| f.state == FeedState::Reading && f.sender.is_wanted()) {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn write_response_head(&mut self, out: &mut Outgoing, exact: Option<u64>, ex: &mut Exchange) {
+        let Some(parts) = out.parts.take() else { return };
+        // The peeked frame is no longer in the body's size hint.
+        let exact = match &out.peeked {
+            None => exact,
+            Some(None) => Some(0),
+            Some(Some(Ok(frame))) => frame.data_ref().and_then(|d| exact.map(|rest| rest + d.len() as u64)),
+            Some(Some(Err(_))) => None,
+        };
+        if let Some(feed) = ex.feed.as_mut() {
+            if feed.expect == Expect::Pending && feed.state == FeedState::Reading {
+                // Answered without reading the body: the client may or may not send it now,
+                // so the connection's framing is unknowable after this response.
+                feed.expect = Expect::Unmet;
+                ex.answering.keep_alive = false;
+            }
+        }
+        out.encoder = Some(encode::write_head(&mut self.write, parts.status, &parts.headers, exact, &mut ex.answering));
+    }
+
+    fn write_error_response(&mut self, status: StatusCode, ex: &mut Exchange) {
+        ex.answering.keep_alive = false;
+        encode::write_error(&mut self.write, status, "internal server error\n");
+    }
+
+    /// Moves request body bytes from the socket to the handler while it wants them.
+    fn poll_feed(&mut self, cx: &mut Context<'_>, feed: &mut Feed, head_written: bool) -> Result<(), Error> {
+        while feed.state == FeedState::Reading {
+            match feed.sender.poll_want(cx) {
+                Want::No | Want::Gone => return Ok(()),
+                Want::Yes => {}
+            }
+            if feed.expect == Expect::Pending {
+                if head_written {
+                    feed.expect = Expect::Unmet;
+                } else {
+                    // RFC 9110 §10.1.1: only now that the handler reads is the body wanted.
+                    self.write.extend(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    feed.expect = Expect::Nothing;
+                }
+            }
+            if !self.write.is_empty() && self.read_buf.is_empty() {
+                // A 100 Continue must be on the wire before we wait for the body.
+                if let Poll::Ready(Err(err)) = self.write.poll_flush(&mut self.io, cx) {
+                    return Err(Error::io(err));
+                }
+            }
+            match feed.decoder.decode(&mut self.read_buf) {
+                Ok(Decoded::Data(data)) => {
+                    feed.received += data.len() as u64;
+                    if feed.received > feed.limit {
+                        feed.sender.send_error(Error::new(Kind::BodyTooLarge(feed.limit)));
+                        feed.state = FeedState::Broken;
+                    } else {
+                        feed.sender.send_data(data);
+                    }
+                }
+                Ok(Decoded::Trailers(trailers)) => {
+                    feed.sender.send_trailers(trailers);
+                    feed.state = FeedState::Complete;
+                }
+                Ok(Decoded::Done) => {
+                    feed.sender.finish();
+                    feed.state = FeedState::Complete;
+                }
+                Ok(Decoded::NeedMore) => {
+                    if self.read_closed {
+                        feed.sender.send_error(Error::new(Kind::Incomplete));
+                        feed.state = FeedState::Broken;
+                        continue;
+                    }
+                    match self.poll_read_more(cx) {
+                        Poll::Pending => return Ok(()),
+                        Poll::Ready(Ok(0)) => self.read_closed = true,
+                        Poll::Ready(Ok(_)) => {}
+                        Poll::Ready(Err(err)) => {
+                            feed.sender.send_error(Error::io(err));
+                            feed.state = FeedState::Broken;
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, "request body framing error");
+                    feed.sender.send_error(err);
+                    feed.state = FeedState::Broken;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Settles the request body after the response: drain a small remainder to keep the
+    /// connection, else close.
+    async fn after_response(&mut self, ex: Exchange, handler_answered: bool) -> Next {
+        let mut keep_alive = ex.answering.keep_alive && handler_answered;
+        if let Some(mut feed) = ex.feed {
+            match feed.state {
+                FeedState::Complete => {}
+                FeedState::Broken => keep_alive = false,
+                FeedState::Reading if feed.expect != Expect::Nothing || !keep_alive => keep_alive = false,
+                FeedState::Reading => keep_alive = self.drain(&mut feed).await,
+            }
+        }
+        if keep_alive {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        }
+    }
+
+    /// Reads and discards the rest of an unread request body, up to `max_drain` bytes.
+    async fn drain(&mut self, feed: &mut Feed) -> bool {
+        let mut drained: u64 = 0;
+        loop {
+            match feed.decoder.decode(&mut self.read_buf) {
+                Ok(Decoded::Data(data)) => {
+                    drained += data.len() as u64;
+                    if drained > self.config.max_drain {
+                        return false;
+                    }
+                }
+                Ok(Decoded::Trailers(_) | Decoded::Done) => return true,
+                Ok(Decoded::NeedMore) => {
+                    if let BodyDecoder::Length(rest) = feed.decoder {
+                        if drained + rest > self.config.max_drain {
+                            return false;
+                        }
+                    }
+                    if self.read_closed {
+                        return false;
+                    }
+                    if !self.write.is_empty() && self.flush().await.is_err() {
+                        return false;
+                    }
+                    match poll_fn(|cx| self.poll_read_more(cx)).await {
+                        Ok(0) | Err(_) => {
+                            self.read_closed = true;
+                            return false;
+                        }
+                        Ok(_) => {}
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Answers a request that could not be parsed, then closes.
+    async fn reject(mut self, err: Error) -> Result<(), Error> {
+        let (status, reason) = match err.kind() {
+            Kind::Parse(parse) => parse.status_and_reason(),
+            Kind::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ""),
+            // The peer is gone or the socket failed: nobody to answer.
+            _ => return Ok(()),
+        };
+        tracing::debug!(status = status.as_u16(), error = %err, "rejected request");
+        let body = match err.body_limit() {
+            Some(limit) => format!("payload too large: the limit is {limit} bytes\n"),
+            None => format!("{reason}\n"),
+        };
+        encode::write_error(&mut self.write, status, &body);
+        self.close(true).await
+    }
+
+    /// Flushes and closes. With `linger`, first reads and discards what the client is still
+    /// sending (briefly), so our close does not become a RST that destroys the response in
+    /// flight — the problem nginx's `lingering_close` solves.
+    async fn close(mut self, linger: bool) -> Result<(), Error> {
+        self.flush().await?;
+        let _ = self.io.shutdown().await;
+        if linger && !self.read_closed {
+            let mut scratch = [0u8; 4096];
+            let mut budget: usize = 1 << 20;
+            let _ = tokio::time::timeout(LINGER, async {
+                while let Ok(n @ 1..) = self.io.read(&mut scratch).await {
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.write.poll_flush(&mut self.io, cx)).await.map_err(Error::io)
+    }
+
+    fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        if self.read_buf.capacity() - self.read_buf.len() < 1024 {
+            self.read_buf.reserve(self.config.read_buffer_size);
+        }
+        tokio_util::io::poll_read_buf(std::pin::Pin::new(&mut self.io), cx, &mut self.read_buf)
+    }
+}
+
+/// How long a closing connection keeps reading what the client still sends.
+const LINGER: Duration = Duration::from_secs(2);
+
+struct Outgoing {
+    parts: Option<http::response::Parts>,
+    /// `None` until the head is written.
+    encoder: Option<BodyEncoder>,
+    /// A frame polled before the head was written (see `Expect::Pending`).
+    peeked: Option<Option<Result<http_body::Frame<Bytes>, Error>>>,
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    if let Some(s) = panic.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s
+    } else {
+        "non-string panic payload"
+    }
 }

@@ -2,6 +2,8 @@
 
 pub(crate) mod decode;
 mod dispatch;
+mod encode;
+mod io;
 pub(crate) mod parse;
 
 pub use dispatch::serve_connection;

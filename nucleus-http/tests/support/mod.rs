@@ -1,0 +1,216 @@
+//! Test server and raw-socket client shared by the engine's integration tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use nucleus_http::{Body, Config, Server, ShutdownHandle, WorkerModel};
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    handle: ShutdownHandle,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+pub fn start() -> TestServer {
+    start_with(Config::default(), WorkerModel::PerCore)
+}
+
+pub fn start_with(config: Config, model: WorkerModel) -> TestServer {
+    let server = Server::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .workers(2)
+        .worker_model(model)
+        .config(config)
+        .bind()
+        .unwrap();
+    let addr = server.local_addrs()[0];
+    let handle = server.shutdown_handle();
+    std::thread::spawn(move || server.run(tower::service_fn(route)));
+    TestServer { addr, handle }
+}
+
+fn query_num(req: &Request<Body>, key: &str) -> u64 {
+    req.uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn text(status: StatusCode, body: impl Into<Body>) -> Response<Body> {
+    let mut res = Response::new(body.into());
+    *res.status_mut() = status;
+    res
+}
+
+/// The engine tests' service: no framework, just `http` types.
+async fn route(mut req: Request<Body>) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path().to_owned();
+    Ok(match path.as_str() {
+        "/" => text(StatusCode::OK, "Hello, World!"),
+        "/echo" => Response::new(req.into_body()),
+        "/collect" => match req.into_body().collect().await {
+            Ok(collected) => {
+                let trailers = collected.trailers().cloned();
+                let bytes = collected.to_bytes();
+                let mut body = format!("{} bytes", bytes.len());
+                if let Some(t) = trailers {
+                    for (k, v) in &t {
+                        body.push_str(&format!(" {}={}", k, v.to_str().unwrap()));
+                    }
+                }
+                text(StatusCode::OK, body)
+            }
+            Err(err) if err.is_body_too_large() => text(StatusCode::PAYLOAD_TOO_LARGE, "too large"),
+            Err(err) => text(err.status(), "bad body"),
+        },
+        "/ignore-body" => text(StatusCode::OK, "ignored"),
+        "/panic" => panic!("handler exploded"),
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(query_num(&req, "ms"))).await;
+            text(StatusCode::OK, "done")
+        }
+        "/stream" => {
+            let n = query_num(&req, "n");
+            let chunks = futures_util::stream::iter(0..n).map(|i| Ok::<_, Infallible>(Bytes::from(format!("chunk{i}\n"))));
+            Response::new(Body::from_stream(chunks))
+        }
+        "/big" => text(StatusCode::OK, vec![b'z'; query_num(&req, "n") as usize]),
+        "/no-content" => text(StatusCode::NO_CONTENT, Body::empty()),
+        "/not-modified" => text(StatusCode::NOT_MODIFIED, Body::empty()),
+        "/close" => {
+            let mut res = text(StatusCode::OK, "bye");
+            res.headers_mut().insert("connection", "close".parse().unwrap());
+            res
+        }
+        "/peer" => {
+            let peer = req.extensions().get::<nucleus_http::PeerAddr>().map(|p| p.0.ip().to_string());
+            text(StatusCode::OK, peer.unwrap_or_default())
+        }
+        "/method" => text(StatusCode::OK, format!("{} {}", req.method(), req.uri())),
+        "/upgrade" => {
+            let on_upgrade = nucleus_http::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                if let Ok(mut io) = on_upgrade.await {
+                    let mut buf = [0u8; 1024];
+                    // A test protocol: every read is echoed back upper-cased.
+                    while let Ok(n @ 1..) = io.read(&mut buf).await {
+                        let upper = buf[..n].to_ascii_uppercase();
+                        if io.write_all(&upper).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+            Response::builder()
+                .status(StatusCode::SWITCHING_PROTOCOLS)
+                .header("connection", "upgrade")
+                .header("upgrade", "shout")
+                .body(Body::empty())
+                .unwrap()
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found"),
+    })
+}
+
+/// A response as read off the wire.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+}
+
+/// Sends `bytes` on a new connection and reads one response.
+pub fn exchange(addr: SocketAddr, bytes: &[u8]) -> RawResponse {
+    let mut stream = connect(addr);
+    stream.write_all(bytes).unwrap();
+    let mut reader = BufReader::new(stream);
+    read_response(&mut reader, false).expect("a response")
+}
+
+/// Reads one response; `head_only` for answers to HEAD.
+pub fn read_response<R: BufRead>(reader: &mut R, head_only: bool) -> Option<RawResponse> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let status: u16 = line.split(' ').nth(1)?.parse().ok()?;
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).ok()?;
+        let h = h.trim_end_matches(['\r', '\n']);
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':')?;
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    let mut res = RawResponse { status, headers, body: Vec::new() };
+    if head_only || status < 200 || status == 204 || status == 304 {
+        return Some(res);
+    }
+    if let Some(len) = res.header("content-length") {
+        let mut body = vec![0; len.parse().ok()?];
+        reader.read_exact(&mut body).ok()?;
+        res.body = body;
+    } else if res.header("transfer-encoding").is_some() {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size).ok()?;
+            let size = usize::from_str_radix(size.trim_end(), 16).ok()?;
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk).ok()?;
+            if size == 0 {
+                break;
+            }
+            res.body.extend_from_slice(&chunk[..size]);
+        }
+    } else {
+        reader.read_to_end(&mut res.body).ok()?;
+    }
+    Some(res)
+}
+
+/// Reads until the server closes; panics if it does not within the read timeout.
+pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    match stream.read_to_end(&mut out) {
+        Ok(_) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => out,
+        Err(e) => panic!("server did not close the connection: {e}"),
+    }
+}
