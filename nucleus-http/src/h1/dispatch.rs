@@ -307,8 +307,9 @@ where
     {
         loop {
             let head_written = out.encoder.is_some();
+            let mut fed = false;
             if let Some(feed) = ex.feed.as_mut() {
-                self.poll_feed(cx, feed, head_written)?;
+                fed = self.poll_feed(cx, feed, head_written)?;
             }
             if !head_written {
                 let skip = ex.answering.is_head;
@@ -318,7 +319,10 @@ where
                     // out before this head; poll once to find out.
                     match body.as_mut().poll_frame(cx) {
                         Poll::Ready(frame) => out.peeked = Some(frame.map(|r| r.map_err(Error::user))),
-                        Poll::Pending if ex.feed.as_ref().is_some_and(|f| f.sender.is_wanted()) => continue,
+                        Poll::Pending if ex.feed.as_ref().is_some_and(|f| f.sender.is_wanted()) => {
+                            // It reads the body: loop so the feed sends `100 Continue` first.
+                            continue;
+                        }
                         Poll::Pending => {}
                     }
                 }
@@ -365,7 +369,8 @@ where
                 Poll::Ready(Err(err)) => return Poll::Ready(Err(Error::io(err))),
                 Poll::Pending => return Poll::Pending,
             }
-            if body_pending && !ex.feed.as_ref().is_some_and(|f| f.state == FeedState::Reading && f.sender.is_wanted()) {
+            // Loop again only if the handler just got body bytes it may turn into output.
+            if body_pending && !fed {
                 return Poll::Pending;
             }
         }
@@ -381,6 +386,9 @@ where
             Some(Some(Err(_))) => None,
         };
         if let Some(feed) = ex.feed.as_mut() {
+            if feed.state == FeedState::Broken {
+                ex.answering.keep_alive = false;
+            }
             if feed.expect == Expect::Pending && feed.state == FeedState::Reading {
                 // Answered without reading the body: the client may or may not send it now,
                 // so the connection's framing is unknowable after this response.
@@ -397,10 +405,12 @@ where
     }
 
     /// Moves request body bytes from the socket to the handler while it wants them.
-    fn poll_feed(&mut self, cx: &mut Context<'_>, feed: &mut Feed, head_written: bool) -> Result<(), Error> {
+    /// Returns whether anything reached the handler (data, trailers, the end, an error).
+    fn poll_feed(&mut self, cx: &mut Context<'_>, feed: &mut Feed, head_written: bool) -> Result<bool, Error> {
+        let mut progressed = false;
         while feed.state == FeedState::Reading {
             match feed.sender.poll_want(cx) {
-                Want::No | Want::Gone => return Ok(()),
+                Want::No | Want::Gone => return Ok(progressed),
                 Want::Yes => {}
             }
             if feed.expect == Expect::Pending {
@@ -418,7 +428,9 @@ where
                     return Err(Error::io(err));
                 }
             }
-            match feed.decoder.decode(&mut self.read_buf) {
+            let decoded = feed.decoder.decode(&mut self.read_buf);
+            progressed |= !matches!(decoded, Ok(Decoded::NeedMore));
+            match decoded {
                 Ok(Decoded::Data(data)) => {
                     feed.received += data.len() as u64;
                     if feed.received > feed.limit {
@@ -440,15 +452,17 @@ where
                     if self.read_closed {
                         feed.sender.send_error(Error::new(Kind::Incomplete));
                         feed.state = FeedState::Broken;
+                        progressed = true;
                         continue;
                     }
                     match self.poll_read_more(cx) {
-                        Poll::Pending => return Ok(()),
+                        Poll::Pending => return Ok(progressed),
                         Poll::Ready(Ok(0)) => self.read_closed = true,
                         Poll::Ready(Ok(_)) => {}
                         Poll::Ready(Err(err)) => {
                             feed.sender.send_error(Error::io(err));
                             feed.state = FeedState::Broken;
+                            progressed = true;
                         }
                     }
                 }
@@ -459,7 +473,7 @@ where
                 }
             }
         }
-        Ok(())
+        Ok(progressed)
     }
 
     /// Settles the request body after the response: drain a small remainder to keep the
