@@ -54,5 +54,5 @@ pub mod conn {
 #[doc(hidden)]
 pub mod internal {
     pub use crate::h1::decode::{decode_all, fuzz_chunked, ChunkedDecoder, Decoded};
-    pub use crate::h1::parse::{parse_head, Framing, ParsedHead};
+    pub use crate::h1::parse::{fuzz_parse, parse_head, summarize, Framing, ParsedHead};
 }

@@ -371,6 +371,39 @@ fn trim(bytes: &[u8]) -> &[u8] {
     bytes.get(start..end).unwrap_or_default()
 }
 
+/// Fuzz entry point: parses `input` whole and fed in two pieces (split where the first byte
+/// says), and checks that both give the same outcome and that nothing panics.
+pub fn fuzz_parse(input: &[u8]) {
+    let Some((&split, rest)) = input.split_first() else { return };
+    let config = Config::default();
+    let whole = summarize(&mut BytesMut::from(rest), &config);
+    let at = usize::from(split) % (rest.len() + 1);
+    let mut buf = BytesMut::from(rest.get(..at).unwrap_or_default());
+    let early = summarize(&mut buf, &config);
+    let pieces = if early == "incomplete" {
+        buf.extend_from_slice(rest.get(at..).unwrap_or_default());
+        summarize(&mut buf, &config)
+    } else {
+        early
+    };
+    // A prefix may already fail where the whole is still incomplete only if the whole fails too.
+    if whole != "incomplete" || pieces == "incomplete" {
+        assert_eq!(whole, pieces, "split at {at} changed the parse");
+    }
+}
+
+/// A comparable digest of one parse attempt.
+pub fn summarize(buf: &mut BytesMut, config: &Config) -> String {
+    match parse_head(buf, config) {
+        Ok(None) => "incomplete".to_owned(),
+        Ok(Some(h)) => format!(
+            "{} {} {:?} {:?} {:?} ka={} ec={} up={} rest={}",
+            h.method, h.uri, h.version, h.headers, h.framing, h.keep_alive, h.expect_continue, h.upgrade, buf.len()
+        ),
+        Err(e) => format!("error {}", e.status()),
+    }
+}
+
 #[cfg(test)]
 #[path = "parse_tests.rs"]
 mod tests;

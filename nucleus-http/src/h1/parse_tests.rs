@@ -229,3 +229,50 @@ fn header_values_are_trimmed_and_shared() {
     let head = ok(b"GET / HTTP/1.1\r\nHost: x\r\nX-A:   spaced value \t\r\n\r\n");
     assert_eq!(head.headers["x-a"], "spaced value");
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::super::{fuzz_parse, summarize};
+    use crate::Config;
+
+    fn request() -> impl Strategy<Value = String> {
+        let method = prop::sample::select(vec!["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PURGE"]);
+        let path = "/[a-zA-Z0-9._~/-]{0,40}(\\?[a-z0-9=&]{0,20})?";
+        let headers = prop::collection::vec(("[A-Za-z][A-Za-z0-9-]{0,15}", "[ -~]{0,30}"), 0..8);
+        let eol = prop::sample::select(vec!["\r\n", "\n"]);
+        (method, path, headers, eol).prop_map(|(m, p, hs, eol)| {
+            let mut req = format!("{m} {p} HTTP/1.1{eol}Host: example.com{eol}");
+            for (k, v) in hs {
+                if k.eq_ignore_ascii_case("host") || k.eq_ignore_ascii_case("content-length")
+                    || k.eq_ignore_ascii_case("transfer-encoding") || k.eq_ignore_ascii_case("expect")
+                {
+                    continue;
+                }
+                req.push_str(&format!("{k}: {}{eol}", v.trim()));
+            }
+            req.push_str(eol);
+            req
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn valid_requests_parse_the_same_split_at_every_byte(req in request()) {
+            let config = Config::default();
+            let whole = summarize(&mut bytes::BytesMut::from(req.as_bytes()), &config);
+            prop_assert!(!whole.starts_with("error") && whole != "incomplete", "{whole} for {req:?}");
+            for at in 0..req.len() {
+                let mut buf = bytes::BytesMut::from(&req.as_bytes()[..at]);
+                prop_assert_eq!(summarize(&mut buf, &config), "incomplete");
+                buf.extend_from_slice(&req.as_bytes()[at..]);
+                prop_assert_eq!(&summarize(&mut buf, &config), &whole);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(input in prop::collection::vec(any::<u8>(), 0..512)) {
+            fuzz_parse(&input);
+        }
+    }
+}
