@@ -41,9 +41,13 @@ pub(crate) enum Model {
 /// bare `k`/`m`/`g` shorthands as nginx does; decimal for `KB`/`MB`/`GB`).
 pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let value: u64 = digits.parse().map_err(|_| format!("`{text}` is not a size (try 1048576 or 1MiB)"))?;
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (try 1048576 or 1MiB)"))?;
     let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kib" => 1 << 10,
@@ -52,9 +56,15 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         "kb" => 1_000,
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
-        other => return Err(format!("unknown size unit `{other}` (use B, KiB, MiB, GiB, KB, MB or GB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` (use B, KiB, MiB, GiB, KB, MB or GB)"
+            ))
+        }
     };
-    value.checked_mul(multiplier).ok_or_else(|| format!("`{text}` is too large"))
+    value
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 #[cfg(test)]

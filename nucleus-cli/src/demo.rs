@@ -37,7 +37,9 @@ struct Message {
 }
 
 async fn json(_req: Request) -> Json<Message> {
-    Json(Message { message: "Hello, World!" })
+    Json(Message {
+        message: "Hello, World!",
+    })
 }
 
 /// Streams the request body back as it arrives: memory stays bounded whatever the size.
@@ -45,7 +47,9 @@ async fn echo(req: Request) -> nucleus::Response {
     let content_type = req.headers().get(http::header::CONTENT_TYPE).cloned();
     let mut response = nucleus::Response::new(req.into_body());
     if let Some(content_type) = content_type {
-        response.headers_mut().insert(http::header::CONTENT_TYPE, content_type);
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_TYPE, content_type);
     }
     response
 }
@@ -82,13 +86,17 @@ fn default_chunks() -> u64 {
 }
 
 async fn stream(req: Request) -> nucleus::Response {
-    let n = req.query::<Chunks>().map_or(default_chunks(), |q| q.n).min(MAX_CHUNKS);
+    let n = req
+        .query::<Chunks>()
+        .map_or(default_chunks(), |q| q.n)
+        .min(MAX_CHUNKS);
     let chunks = futures_util::stream::iter(0..n)
         .map(|i| Ok::<_, std::convert::Infallible>(Bytes::from(format!("chunk {i}\n"))));
     let mut response = nucleus::Response::new(nucleus::Body::from_stream(chunks));
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 

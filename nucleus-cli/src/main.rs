@@ -28,10 +28,12 @@ fn run(args: Args) -> std::io::Result<()> {
     if let Some(limit) = args.max_body_size {
         config.max_body_size = limit;
     }
-    let mut builder = Server::builder().config(config).worker_model(match args.worker_model {
-        Model::PerCore => WorkerModel::PerCore,
-        Model::WorkStealing => WorkerModel::WorkStealing,
-    });
+    let mut builder = Server::builder()
+        .config(config)
+        .worker_model(match args.worker_model {
+            Model::PerCore => WorkerModel::PerCore,
+            Model::WorkStealing => WorkerModel::WorkStealing,
+        });
     if let Some(workers) = args.workers {
         builder = builder.workers(usize::from(workers));
     }
@@ -39,7 +41,10 @@ fn run(args: Args) -> std::io::Result<()> {
         builder = builder.listen(*addr);
     }
     let server = builder.bind().map_err(|err| {
-        std::io::Error::new(err.kind(), format!("cannot listen on {:?}: {err}", args.listen))
+        std::io::Error::new(
+            err.kind(),
+            format!("cannot listen on {:?}: {err}", args.listen),
+        )
     })?;
     for addr in server.local_addrs() {
         println!("nucleus listening on http://{addr}");
@@ -51,26 +56,33 @@ fn run(args: Args) -> std::io::Result<()> {
 
 /// SIGINT/SIGTERM stop the server (graceful draining is the lifecycle layer's job).
 fn stop_on_signal(handle: nucleus_http::ShutdownHandle) -> std::io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    std::thread::Builder::new().name("nucleus-signals".into()).spawn(move || {
-        runtime.block_on(async {
-            #[cfg(unix)]
-            {
-                use tokio::signal::unix::{signal, SignalKind};
-                let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-                    return;
-                };
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("nucleus-signals".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                #[cfg(unix)]
+                {
+                    use tokio::signal::unix::{signal, SignalKind};
+                    let (Ok(mut term), Ok(mut int)) = (
+                        signal(SignalKind::terminate()),
+                        signal(SignalKind::interrupt()),
+                    ) else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            #[cfg(not(unix))]
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("signal received, stopping");
-            handle.shutdown();
-        });
-    })?;
+                #[cfg(not(unix))]
+                let _ = tokio::signal::ctrl_c().await;
+                tracing::info!("signal received, stopping");
+                handle.shutdown();
+            });
+        })?;
     Ok(())
 }
 
@@ -78,5 +90,8 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NUCLEUS_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -32,9 +32,17 @@ fn spawn_with(mut command: Command, extra: &[&str]) -> Nucleus {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("nucleus listening on http://").unwrap_or_else(|| panic!("{line:?}"));
-    Nucleus { child, addr: url.parse().unwrap() }
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("nucleus listening on http://")
+        .unwrap_or_else(|| panic!("{line:?}"));
+    Nucleus {
+        child,
+        addr: url.parse().unwrap(),
+    }
 }
 
 fn url(n: &Nucleus, path: &str) -> String {
@@ -56,7 +64,10 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 #[test]
 fn help_lists_the_flags() {
-    let out = Command::new(env!("CARGO_BIN_EXE_nucleus")).arg("--help").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nucleus"))
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     for flag in ["--listen", "--workers", "--max-body-size", "--help"] {
@@ -66,9 +77,15 @@ fn help_lists_the_flags() {
 
 #[test]
 fn bad_flags_exit_with_2() {
-    let out = Command::new(env!("CARGO_BIN_EXE_nucleus")).args(["--workers", "zero"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nucleus"))
+        .args(["--workers", "zero"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = Command::new(env!("CARGO_BIN_EXE_nucleus")).args(["--max-body-size", "5 parsecs"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nucleus"))
+        .args(["--max-body-size", "5 parsecs"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -87,12 +104,37 @@ async fn demo_routes_answer_as_documented() {
     assert_eq!(res.text().await.unwrap(), r#"{"message":"Hello, World!"}"#);
 
     for method in [reqwest::Method::POST, reqwest::Method::PUT] {
-        let res = client.request(method, url(&n, "/echo")).body("echo me").send().await.unwrap();
+        let res = client
+            .request(method, url(&n, "/echo"))
+            .body("echo me")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.text().await.unwrap(), "echo me");
     }
 
-    assert_eq!(client.get(url(&n, "/slow?ms=20")).send().await.unwrap().text().await.unwrap(), "done");
-    assert_eq!(client.get(url(&n, "/blocking?ms=20")).send().await.unwrap().text().await.unwrap(), "done");
+    assert_eq!(
+        client
+            .get(url(&n, "/slow?ms=20"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "done"
+    );
+    assert_eq!(
+        client
+            .get(url(&n, "/blocking?ms=20"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "done"
+    );
 
     let res = client.get(url(&n, "/stream?n=3")).send().await.unwrap();
     assert_eq!(res.headers()["transfer-encoding"], "chunked");
@@ -101,7 +143,15 @@ async fn demo_routes_answer_as_documented() {
     let res = client.get(url(&n, "/health")).send().await.unwrap();
     assert_eq!(res.status(), 200);
 
-    assert_eq!(client.get(url(&n, "/missing")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        client
+            .get(url(&n, "/missing"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     let res = client.delete(url(&n, "/echo")).send().await.unwrap();
     assert_eq!(res.status(), 405);
     assert!(res.headers()["allow"].to_str().unwrap().contains("POST"));
@@ -119,8 +169,22 @@ async fn blocking_handlers_do_not_stall_the_only_worker() {
         .collect();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
-    assert_eq!(client.get(url(&n, "/")).send().await.unwrap().text().await.unwrap(), "Hello, World!");
-    assert!(started.elapsed() < Duration::from_millis(1000), "GET / waited {:?}", started.elapsed());
+    assert_eq!(
+        client
+            .get(url(&n, "/"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "Hello, World!"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "GET / waited {:?}",
+        started.elapsed()
+    );
     for b in blocked {
         assert_eq!(b.await.unwrap(), "done");
     }
@@ -130,9 +194,13 @@ async fn blocking_handlers_do_not_stall_the_only_worker() {
 fn max_body_size_flag_is_enforced_with_413() {
     let n = spawn(&["--max-body-size", "1KiB"]);
     let mut stream = TcpStream::connect(n.addr).unwrap();
-    stream.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n\r\n").unwrap();
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n\r\n")
+        .unwrap();
     let mut text = String::new();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let _ = stream.read_to_string(&mut text);
     assert!(text.starts_with("HTTP/1.1 413 Payload Too Large"), "{text}");
     assert!(text.contains("1024 bytes"), "{text}");
@@ -144,7 +212,9 @@ fn hundred_mebibyte_echo_runs_in_bounded_memory_with_expect_continue() {
     let pid = n.child.id();
     let total: usize = 100 * 1024 * 1024;
     let mut stream = TcpStream::connect(n.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     // As curl does for large uploads: wait for 100 Continue before sending the body.
     stream
         .write_all(format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\nExpect: 100-continue\r\n\r\n").as_bytes())
@@ -179,17 +249,26 @@ fn hundred_mebibyte_echo_runs_in_bounded_memory_with_expect_continue() {
     }
     writer.join().unwrap();
     let peak_kib = status_of(pid, "VmHWM:");
-    assert!(peak_kib < 48 * 1024, "peak RSS {peak_kib} KiB for a 100 MiB echo");
+    assert!(
+        peak_kib < 48 * 1024,
+        "peak RSS {peak_kib} KiB for a 100 MiB echo"
+    );
 }
 
 #[test]
 fn running_out_of_file_descriptors_backs_off_without_spinning_or_exiting() {
     let mut command = Command::new("sh");
-    command.args(["-c", "ulimit -n 40 && exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_nucleus")]);
+    command.args([
+        "-c",
+        "ulimit -n 40 && exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_nucleus"),
+    ]);
     let n = spawn_with(command, &["--workers", "1"]);
     let pid = n.child.id();
     // Far more connections than descriptors: accept hits EMFILE.
-    let flood: Vec<TcpStream> = (0..80).filter_map(|_| TcpStream::connect(n.addr).ok()).collect();
+    let flood: Vec<TcpStream> = (0..80)
+        .filter_map(|_| TcpStream::connect(n.addr).ok())
+        .collect();
     std::thread::sleep(Duration::from_millis(300));
     let before = cpu_ticks(pid);
     std::thread::sleep(Duration::from_secs(1));
@@ -198,9 +277,16 @@ fn running_out_of_file_descriptors_backs_off_without_spinning_or_exiting() {
     drop(flood);
     std::thread::sleep(Duration::from_millis(1500));
     let mut stream = TcpStream::connect(n.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut text = String::new();
     let _ = stream.read_to_string(&mut text);
-    assert!(text.ends_with("Hello, World!"), "server did not recover: {text:?}");
+    assert!(
+        text.ends_with("Hello, World!"),
+        "server did not recover: {text:?}"
+    );
 }

@@ -52,7 +52,9 @@ impl Body {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        Body { kind: Kind::Boxed(Box::pin(MapErr { inner: body })) }
+        Body {
+            kind: Kind::Boxed(Box::pin(MapErr { inner: body })),
+        }
     }
 
     /// A body of unknown length built from a stream of chunks; sent chunked on HTTP/1.1.
@@ -65,7 +67,9 @@ impl Body {
     }
 
     pub(crate) fn incoming(incoming: Incoming) -> Body {
-        Body { kind: Kind::Incoming(incoming) }
+        Body {
+            kind: Kind::Incoming(incoming),
+        }
     }
 }
 
@@ -174,18 +178,20 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
-        Poll::Ready(match std::task::ready!(self.project().inner.poll_frame(cx)) {
-            None => None,
-            Some(Ok(frame)) => Some(Ok(frame)),
-            Some(Err(err)) => {
-                let err: BoxError = err.into();
-                // An engine error passed through (the request body streamed back) keeps its kind.
-                Some(Err(match err.downcast::<Error>() {
-                    Ok(engine) => *engine,
-                    Err(other) => Error::user(other),
-                }))
-            }
-        })
+        Poll::Ready(
+            match std::task::ready!(self.project().inner.poll_frame(cx)) {
+                None => None,
+                Some(Ok(frame)) => Some(Ok(frame)),
+                Some(Err(err)) => {
+                    let err: BoxError = err.into();
+                    // An engine error passed through (the request body streamed back) keeps its kind.
+                    Some(Err(match err.downcast::<Error>() {
+                        Ok(engine) => *engine,
+                        Err(other) => Error::user(other),
+                    }))
+                }
+            },
+        )
     }
 
     fn is_end_stream(&self) -> bool {
@@ -211,7 +217,13 @@ where
     type Data = Bytes;
     type Error = E;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, E>>> {
-        self.project().stream.poll_next(cx).map(|item| item.map(|r| r.map(Frame::data)))
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, E>>> {
+        self.project()
+            .stream
+            .poll_next(cx)
+            .map(|item| item.map(|r| r.map(Frame::data)))
     }
 }

@@ -72,29 +72,41 @@ impl Parse {
             Parse::RequestLine => (S::BAD_REQUEST, "malformed request line"),
             Parse::LineEnding => (S::BAD_REQUEST, "invalid line ending"),
             Parse::Version => (S::BAD_REQUEST, "missing or malformed HTTP version"),
-            Parse::VersionUnsupported => (S::HTTP_VERSION_NOT_SUPPORTED, "HTTP version not supported"),
+            Parse::VersionUnsupported => {
+                (S::HTTP_VERSION_NOT_SUPPORTED, "HTTP version not supported")
+            }
             Parse::Uri => (S::BAD_REQUEST, "invalid request target"),
             Parse::UriTooLong => (S::URI_TOO_LONG, "request target too long"),
             Parse::HeaderName => (S::BAD_REQUEST, "invalid header name"),
             Parse::HeaderValue => (S::BAD_REQUEST, "invalid header value"),
             Parse::TooManyHeaders => (S::REQUEST_HEADER_FIELDS_TOO_LARGE, "too many header fields"),
-            Parse::HeadTooLarge => (S::REQUEST_HEADER_FIELDS_TOO_LARGE, "request header fields too large"),
+            Parse::HeadTooLarge => (
+                S::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request header fields too large",
+            ),
             Parse::Host => (S::BAD_REQUEST, "missing, duplicate or invalid Host header"),
             Parse::ContentLength => (S::BAD_REQUEST, "invalid Content-Length"),
             Parse::TransferEncoding => (S::BAD_REQUEST, "invalid Transfer-Encoding"),
-            Parse::TransferCodingUnsupported => (S::NOT_IMPLEMENTED, "transfer coding not implemented"),
+            Parse::TransferCodingUnsupported => {
+                (S::NOT_IMPLEMENTED, "transfer coding not implemented")
+            }
             Parse::Expectation => (S::EXPECTATION_FAILED, "unsupported expectation"),
             Parse::ChunkSize => (S::BAD_REQUEST, "invalid chunk size"),
             Parse::ChunkExtensionTooLarge => (S::BAD_REQUEST, "chunk extensions too large"),
             Parse::ChunkFraming => (S::BAD_REQUEST, "invalid chunked framing"),
-            Parse::TrailersTooLarge => (S::REQUEST_HEADER_FIELDS_TOO_LARGE, "trailer fields too large"),
+            Parse::TrailersTooLarge => (
+                S::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "trailer fields too large",
+            ),
         }
     }
 }
 
 impl Error {
     pub(crate) fn new(kind: Kind) -> Error {
-        Error { inner: Box::new(ErrorImpl { kind, cause: None }) }
+        Error {
+            inner: Box::new(ErrorImpl { kind, cause: None }),
+        }
     }
 
     pub(crate) fn with<E: Into<BoxError>>(mut self, cause: E) -> Error {
@@ -178,7 +190,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.inner.kind {
             Kind::Parse(p) => f.write_str(p.status_and_reason().1)?,
-            Kind::BodyTooLarge(limit) => write!(f, "request body exceeds the limit of {limit} bytes")?,
+            Kind::BodyTooLarge(limit) => {
+                write!(f, "request body exceeds the limit of {limit} bytes")?
+            }
             Kind::Incomplete => f.write_str("connection closed before the message was complete")?,
             Kind::Io => f.write_str("connection IO error")?,
             Kind::User => f.write_str("user error")?,
@@ -193,7 +207,10 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.inner.cause.as_ref().map(|c| &**c as &(dyn std::error::Error + 'static))
+        self.inner
+            .cause
+            .as_ref()
+            .map(|c| &**c as &(dyn std::error::Error + 'static))
     }
 }
 

@@ -25,7 +25,16 @@ pub(crate) fn channel(len: Option<u64>) -> (Sender, Incoming) {
             sender: None,
         }),
     });
-    (Sender { shared: shared.clone(), done: false }, Incoming { shared, remaining: len })
+    (
+        Sender {
+            shared: shared.clone(),
+            done: false,
+        },
+        Incoming {
+            shared,
+            remaining: len,
+        },
+    )
 }
 
 struct Shared {
@@ -134,7 +143,10 @@ pub(crate) struct Incoming {
 }
 
 impl Incoming {
-    pub(crate) fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+    pub(crate) fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let mut state = self.shared.lock();
         if let Some(item) = state.slot.take() {
             if let (Ok(frame), Some(rem)) = (&item, self.remaining.as_mut()) {

@@ -26,7 +26,10 @@ pub trait HttpService: Clone + Send + 'static {
         + 'static;
 
     /// See [`Service::poll_ready`].
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>>;
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>>;
     /// See [`Service::call`].
     fn call(&mut self, req: http::Request<Body>) -> Self::Future;
 }
@@ -44,7 +47,10 @@ where
     type Error = S::Error;
     type Future = S::Future;
 
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
         Service::poll_ready(self, cx)
     }
 

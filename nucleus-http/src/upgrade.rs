@@ -52,7 +52,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 /// Takes the pending upgrade out of a request. Resolves to an error if the request did not
 /// ask for one or the response was not `101`.
 pub fn on<B>(req: &mut http::Request<B>) -> OnUpgrade {
-    req.extensions_mut().remove::<OnUpgrade>().unwrap_or(OnUpgrade { rx: None })
+    req.extensions_mut()
+        .remove::<OnUpgrade>()
+        .unwrap_or(OnUpgrade { rx: None })
 }
 
 /// A future resolving to the upgraded connection.
@@ -79,7 +81,9 @@ impl Future for OnUpgrade {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.rx {
             None => Poll::Ready(Err(Error::new(Kind::NotUpgraded))),
-            Some(rx) => Pin::new(rx).poll(cx).map(|r| r.map_err(|_| Error::new(Kind::NotUpgraded))),
+            Some(rx) => Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.map_err(|_| Error::new(Kind::NotUpgraded))),
         }
     }
 }
@@ -103,12 +107,18 @@ impl Upgraded {
 
 impl fmt::Debug for Upgraded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Upgraded").field("buffered", &self.buffered.len()).finish_non_exhaustive()
+        f.debug_struct("Upgraded")
+            .field("buffered", &self.buffered.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl AsyncRead for Upgraded {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         if !self.buffered.is_empty() {
             let n = self.buffered.len().min(buf.remaining());
             buf.put_slice(&self.buffered[..n]);
@@ -120,7 +130,11 @@ impl AsyncRead for Upgraded {
 }
 
 impl AsyncWrite for Upgraded {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.io).poll_write(cx, buf)
     }
 

@@ -14,7 +14,10 @@ fn one_mebibyte_body_echoes_intact() {
     let server = start();
     let body: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
     let mut stream = connect(server.addr);
-    let head = format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len());
+    let head = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
     let writer = {
         let mut s = stream.try_clone().unwrap();
         let body = body.clone();
@@ -38,10 +41,12 @@ fn ten_mebibyte_chunked_body_is_collected() {
     let writer = {
         let mut s = stream.try_clone().unwrap();
         std::thread::spawn(move || {
-            s.write_all(b"POST /collect HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+            s.write_all(b"POST /collect HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .unwrap();
             let chunk = vec![b'q'; 64 * 1024];
             for _ in 0..160 {
-                s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).unwrap();
+                s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                    .unwrap();
                 s.write_all(&chunk).unwrap();
                 s.write_all(b"\r\n").unwrap();
             }
@@ -61,7 +66,11 @@ fn hundred_mebibyte_body_streams_through_echo() {
     let writer = {
         let mut s = stream.try_clone().unwrap();
         std::thread::spawn(move || {
-            s.write_all(format!("PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n").as_bytes()).unwrap();
+            s.write_all(
+                format!("PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n")
+                    .as_bytes(),
+            )
+            .unwrap();
             let chunk = vec![b'm'; 256 * 1024];
             for _ in 0..total / chunk.len() {
                 s.write_all(&chunk).unwrap();
@@ -97,9 +106,13 @@ fn chunked_body_over_the_limit_ends_in_413() {
     config.max_body_size = 1000;
     let server = start_with(config, WorkerModel::PerCore);
     let mut stream = connect(server.addr);
-    stream.write_all(b"POST /collect HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+    stream
+        .write_all(b"POST /collect HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .unwrap();
     for _ in 0..3 {
-        stream.write_all(format!("{:x}\r\n{}\r\n", 500, "a".repeat(500)).as_bytes()).unwrap();
+        stream
+            .write_all(format!("{:x}\r\n{}\r\n", 500, "a".repeat(500)).as_bytes())
+            .unwrap();
     }
     let res = read_response(&mut BufReader::new(&mut stream), false).unwrap();
     assert_eq!(res.status, 413);
@@ -115,7 +128,10 @@ fn malformed_chunk_ends_the_connection() {
         .unwrap();
     let raw = String::from_utf8(read_to_close(&mut stream)).unwrap();
     assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
-    assert!(!raw.contains("Hello, World!"), "smuggled request was served: {raw}");
+    assert!(
+        !raw.contains("Hello, World!"),
+        "smuggled request was served: {raw}"
+    );
 }
 
 #[test]
@@ -141,7 +157,9 @@ fn unknown_length_response_is_chunked_on_1_1() {
 fn unknown_length_response_is_close_delimited_on_1_0() {
     let server = start();
     let mut stream = connect(server.addr);
-    stream.write_all(b"GET /stream?n=2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET /stream?n=2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .unwrap();
     let raw = String::from_utf8(read_to_close(&mut stream)).unwrap();
     assert!(!raw.contains("transfer-encoding"), "{raw}");
     assert!(raw.contains("connection: close\r\n"));
@@ -152,7 +170,9 @@ fn unknown_length_response_is_close_delimited_on_1_0() {
 fn head_gets_get_headers_without_body() {
     let server = start();
     let mut stream = connect(server.addr);
-    stream.write_all(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    stream
+        .write_all(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut reader = BufReader::new(&mut stream);
     let head = read_response(&mut reader, true).unwrap();
     assert_eq!(head.header("content-length"), Some("13"));
@@ -181,7 +201,11 @@ fn no_content_and_not_modified_have_no_body() {
 fn expect_continue_is_sent_only_when_the_handler_reads() {
     let server = start();
     let mut stream = connect(server.addr);
-    stream.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n").unwrap();
+    stream
+        .write_all(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        )
+        .unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let interim = read_response(&mut reader, false).unwrap();
     assert_eq!(interim.status, 100);
@@ -206,7 +230,10 @@ fn unread_small_body_is_drained_and_the_connection_reused() {
         .unwrap();
     let mut reader = BufReader::new(&mut stream);
     assert_eq!(read_response(&mut reader, false).unwrap().text(), "ignored");
-    assert_eq!(read_response(&mut reader, false).unwrap().text(), "Hello, World!");
+    assert_eq!(
+        read_response(&mut reader, false).unwrap().text(),
+        "Hello, World!"
+    );
 }
 
 #[test]
@@ -215,9 +242,13 @@ fn unread_large_body_closes_the_connection() {
     config.max_drain = 1024;
     let server = start_with(config, WorkerModel::PerCore);
     let mut stream = connect(server.addr);
-    stream.write_all(b"POST /ignore-body HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n").unwrap();
+    stream
+        .write_all(b"POST /ignore-body HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+        .unwrap();
     stream.write_all(&[b'x'; 4096]).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let raw = String::from_utf8_lossy(&read_to_close(&mut stream)).into_owned();
     assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
 }
@@ -226,9 +257,14 @@ fn unread_large_body_closes_the_connection() {
 fn client_that_stops_mid_body_does_not_hurt_the_server() {
     let server = start();
     let mut stream = connect(server.addr);
-    stream.write_all(b"POST /collect HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc").unwrap();
+    stream
+        .write_all(b"POST /collect HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+        .unwrap();
     stream.shutdown(std::net::Shutdown::Write).unwrap();
     let raw = String::from_utf8_lossy(&read_to_close(&mut stream)).into_owned();
     assert!(raw.is_empty() || raw.starts_with("HTTP/1.1 400"), "{raw}");
-    assert_eq!(exchange(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+    assert_eq!(
+        exchange(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status,
+        200
+    );
 }

@@ -13,13 +13,18 @@ fn handler_panic_is_a_500_and_the_connection_carries_on() {
     let server = start();
     let mut stream = connect(server.addr);
     let mut reader = BufReader::new(stream.try_clone().unwrap());
-    stream.write_all(b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let res = read_response(&mut reader, false).unwrap();
     assert_eq!(res.status, 500);
     assert_eq!(res.text(), "internal server error\n", "no internals leak");
     assert!(!res.text().contains("exploded"));
     // The server is fine; a new connection is served.
-    assert_eq!(exchange(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+    assert_eq!(
+        exchange(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status,
+        200
+    );
 }
 
 #[test]
@@ -41,7 +46,10 @@ fn slow_handlers_do_not_delay_other_clients() {
     let fast = started.elapsed();
     assert_eq!(res.status, 200);
     let first_slow = slow.into_iter().map(|t| t.join().unwrap()).min().unwrap();
-    assert!(fast < first_slow, "GET / took {fast:?}, the first slow one finished at {first_slow:?}");
+    assert!(
+        fast < first_slow,
+        "GET / took {fast:?}, the first slow one finished at {first_slow:?}"
+    );
     assert!(first_slow >= Duration::from_millis(1000));
 }
 

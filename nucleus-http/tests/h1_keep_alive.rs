@@ -14,8 +14,11 @@ fn thousand_requests_share_one_connection() {
     let mut stream = connect(server.addr);
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     for i in 0..1000 {
-        stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let res = read_response(&mut reader, false).unwrap_or_else(|| panic!("no response to request {i}"));
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let res = read_response(&mut reader, false)
+            .unwrap_or_else(|| panic!("no response to request {i}"));
         assert_eq!(res.text(), "Hello, World!");
         assert_eq!(res.header("connection"), None);
     }
@@ -25,11 +28,16 @@ fn thousand_requests_share_one_connection() {
 fn hundred_pipelined_requests_are_answered_in_order() {
     let server = start();
     let mut stream = connect(server.addr);
-    let batch: String = (0..100).map(|i| format!("GET /method?i={i} HTTP/1.1\r\nHost: x\r\n\r\n")).collect();
+    let batch: String = (0..100)
+        .map(|i| format!("GET /method?i={i} HTTP/1.1\r\nHost: x\r\n\r\n"))
+        .collect();
     stream.write_all(batch.as_bytes()).unwrap();
     let mut reader = BufReader::new(stream);
     for i in 0..100 {
-        assert_eq!(read_response(&mut reader, false).unwrap().text(), format!("GET /method?i={i}"));
+        assert_eq!(
+            read_response(&mut reader, false).unwrap().text(),
+            format!("GET /method?i={i}")
+        );
     }
 }
 
@@ -39,13 +47,19 @@ fn pipelined_responses_leave_in_few_writes() {
     // sees them arrive together rather than one segment each.
     let server = start();
     let mut stream = connect(server.addr);
-    let batch: String = (0..16).map(|_| "GET / HTTP/1.1\r\nHost: x\r\n\r\n").collect();
+    let batch: String = (0..16)
+        .map(|_| "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .collect();
     stream.write_all(batch.as_bytes()).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(100));
     let mut buf = vec![0u8; 64 * 1024];
     let n = std::io::Read::read(&mut stream, &mut buf).unwrap();
     let text = String::from_utf8_lossy(&buf[..n]);
-    assert_eq!(text.matches("Hello, World!").count(), 16, "one read got all 16: {n} bytes");
+    assert_eq!(
+        text.matches("Hello, World!").count(),
+        16,
+        "one read got all 16: {n} bytes"
+    );
 }
 
 #[test]
@@ -62,7 +76,9 @@ fn connection_close_from_client_is_honoured() {
 fn connection_close_from_handler_is_honoured() {
     let server = start();
     let mut stream = connect(server.addr);
-    stream.write_all(b"GET /close HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET /close HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let raw = String::from_utf8(read_to_close(&mut stream)).unwrap();
     assert!(raw.ends_with("bye"), "{raw}");
 }
@@ -79,7 +95,9 @@ fn http_1_0_closes_unless_keep_alive_is_asked() {
     let mut stream = connect(server.addr);
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     for _ in 0..3 {
-        stream.write_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap();
         let res = read_response(&mut reader, false).unwrap();
         assert_eq!(res.header("connection"), Some("keep-alive"));
     }
@@ -89,7 +107,9 @@ fn http_1_0_closes_unless_keep_alive_is_asked() {
 fn half_closed_client_is_still_answered() {
     let server = start();
     let mut stream = connect(server.addr);
-    stream.write_all(b"GET /slow?ms=50 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET /slow?ms=50 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     stream.shutdown(std::net::Shutdown::Write).unwrap();
     let raw = String::from_utf8(read_to_close(&mut stream)).unwrap();
     assert!(raw.starts_with("HTTP/1.1 200 OK"), "{raw}");
@@ -102,7 +122,9 @@ fn request_cap_closes_after_the_last_allowed_request() {
     config.max_requests_per_connection = Some(3);
     let server = start_with(config, WorkerModel::PerCore);
     let mut stream = connect(server.addr);
-    let batch: String = (0..5).map(|_| "GET / HTTP/1.1\r\nHost: x\r\n\r\n").collect();
+    let batch: String = (0..5)
+        .map(|_| "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .collect();
     stream.write_all(batch.as_bytes()).unwrap();
     let raw = String::from_utf8(read_to_close(&mut stream)).unwrap();
     assert_eq!(raw.matches("Hello, World!").count(), 3);

@@ -22,7 +22,10 @@ fn rejects(input: &[u8], status: u16) {
     assert!(text.contains("connection: close\r\n"));
     assert!(text.contains("content-type: text/plain"));
     // Still serving others.
-    assert_eq!(exchange(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+    assert_eq!(
+        exchange(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status,
+        200
+    );
 }
 
 #[test]
@@ -80,14 +83,20 @@ fn one_mebibyte_request_target_is_414() {
 
 #[test]
 fn oversized_header_section_is_431() {
-    let input = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "v".repeat(100_000));
+    let input = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "v".repeat(100_000)
+    );
     rejects(input.as_bytes(), 431);
 }
 
 #[test]
 fn too_many_headers_is_431() {
     let many: String = (0..150).map(|i| format!("X-{i}: v\r\n")).collect();
-    rejects(format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes(), 431);
+    rejects(
+        format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes(),
+        431,
+    );
 }
 
 #[test]
@@ -100,22 +109,34 @@ fn content_length_with_transfer_encoding_is_400_and_closes() {
 
 #[test]
 fn differing_content_lengths_are_400() {
-    rejects(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400);
+    rejects(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        400,
+    );
 }
 
 #[test]
 fn non_digit_content_length_is_400() {
-    rejects(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello", 400);
+    rejects(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello",
+        400,
+    );
 }
 
 #[test]
 fn final_coding_not_chunked_is_400() {
-    rejects(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 400);
+    rejects(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+        400,
+    );
 }
 
 #[test]
 fn transfer_encoding_on_http_1_0_is_400() {
-    rejects(b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400);
+    rejects(
+        b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    );
 }
 
 #[test]
@@ -123,7 +144,9 @@ fn declared_body_over_the_limit_is_413_before_reading_it() {
     let server = start();
     let mut stream = connect(server.addr);
     // Only the head: the 413 must come without the body ever being sent.
-    stream.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000000000\r\n\r\n").unwrap();
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000000000\r\n\r\n")
+        .unwrap();
     let mut reader = BufReader::new(stream);
     let res = read_response(&mut reader, false).unwrap();
     assert_eq!(res.status, 413);
@@ -134,10 +157,18 @@ fn declared_body_over_the_limit_is_413_before_reading_it() {
 fn bare_lf_requests_are_served_in_order_without_desync() {
     let server = start();
     let mut stream = connect(server.addr);
-    stream.write_all(b"GET /method HTTP/1.1\nHost: x\n\nGET / HTTP/1.1\nHost: x\n\n").unwrap();
+    stream
+        .write_all(b"GET /method HTTP/1.1\nHost: x\n\nGET / HTTP/1.1\nHost: x\n\n")
+        .unwrap();
     let mut reader = BufReader::new(stream);
-    assert_eq!(read_response(&mut reader, false).unwrap().text(), "GET /method");
-    assert_eq!(read_response(&mut reader, false).unwrap().text(), "Hello, World!");
+    assert_eq!(
+        read_response(&mut reader, false).unwrap().text(),
+        "GET /method"
+    );
+    assert_eq!(
+        read_response(&mut reader, false).unwrap().text(),
+        "Hello, World!"
+    );
 }
 
 #[test]
@@ -155,7 +186,10 @@ fn partial_request_then_close_gets_no_response_and_server_carries_on() {
     stream.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
     stream.shutdown(std::net::Shutdown::Write).unwrap();
     assert!(read_to_close(&mut stream).is_empty());
-    assert_eq!(exchange(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+    assert_eq!(
+        exchange(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status,
+        200
+    );
 }
 
 #[test]
@@ -163,11 +197,20 @@ fn any_method_and_target_form_reaches_the_service() {
     let server = start();
     for (req, expected) in [
         ("PURGE /method HTTP/1.1\r\nHost: x\r\n\r\n", "PURGE /method"),
-        ("GET http://example.com/method?a=1 HTTP/1.1\r\nHost: example.com\r\n\r\n", "GET http://example.com/method?a=1"),
-        ("DELETE /method HTTP/1.1\r\nHost: x\r\n\r\n", "DELETE /method"),
+        (
+            "GET http://example.com/method?a=1 HTTP/1.1\r\nHost: example.com\r\n\r\n",
+            "GET http://example.com/method?a=1",
+        ),
+        (
+            "DELETE /method HTTP/1.1\r\nHost: x\r\n\r\n",
+            "DELETE /method",
+        ),
     ] {
         assert_eq!(exchange(server.addr, req.as_bytes()).text(), expected);
     }
     let res = exchange(server.addr, b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_eq!(res.status, 404, "asterisk-form reaches the service, which has no such route");
+    assert_eq!(
+        res.status, 404,
+        "asterisk-form reaches the service, which has no such route"
+    );
 }

@@ -38,7 +38,9 @@ impl BodyDecoder {
                 if buf.is_empty() {
                     return Ok(Decoded::NeedMore);
                 }
-                let n = usize::try_from(*remaining).unwrap_or(usize::MAX).min(buf.len());
+                let n = usize::try_from(*remaining)
+                    .unwrap_or(usize::MAX)
+                    .min(buf.len());
                 *remaining -= n as u64;
                 Ok(Decoded::Data(buf.split_to(n).freeze()))
             }
@@ -66,11 +68,20 @@ pub struct ChunkedDecoder {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    Size { value: u64, digits: u8 },
+    Size {
+        value: u64,
+        digits: u8,
+    },
     /// Whitespace after the size digits: only `;` or CR may follow (BWS before extensions).
-    SizeSpace { value: u64 },
-    Extension { value: u64 },
-    SizeLf { value: u64 },
+    SizeSpace {
+        value: u64,
+    },
+    Extension {
+        value: u64,
+    },
+    SizeLf {
+        value: u64,
+    },
     Data(u64),
     DataCr,
     DataLf,
@@ -85,7 +96,10 @@ impl ChunkedDecoder {
     /// A decoder with the given bounds on extension bytes (whole body) and trailer bytes.
     pub fn new(max_extensions: usize, max_trailer_size: usize) -> ChunkedDecoder {
         ChunkedDecoder {
-            state: State::Size { value: 0, digits: 0 },
+            state: State::Size {
+                value: 0,
+                digits: 0,
+            },
             extensions_seen: 0,
             max_extensions,
             max_trailer_size,
@@ -106,9 +120,15 @@ impl ChunkedDecoder {
                 if buf.is_empty() {
                     break Ok(Decoded::NeedMore);
                 }
-                let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(buf.len());
+                let n = usize::try_from(remaining)
+                    .unwrap_or(usize::MAX)
+                    .min(buf.len());
                 let left = remaining - n as u64;
-                self.state = if left == 0 { State::DataCr } else { State::Data(left) };
+                self.state = if left == 0 {
+                    State::DataCr
+                } else {
+                    State::Data(left)
+                };
                 break Ok(Decoded::Data(buf.split_to(n).freeze()));
             }
             if self.state == State::Trailers {
@@ -128,18 +148,28 @@ impl ChunkedDecoder {
                     if digits >= 16 {
                         break Err(Error::parse(Parse::ChunkSize));
                     }
-                    State::Size { value: (value << 4) | u64::from(hex_value(b)), digits: digits + 1 }
+                    State::Size {
+                        value: (value << 4) | u64::from(hex_value(b)),
+                        digits: digits + 1,
+                    }
                 }
                 (State::Size { digits: 0, .. }, _) => break Err(Error::parse(Parse::ChunkSize)),
                 (State::Size { value, .. } | State::SizeSpace { value }, b' ' | b'\t') => {
                     self.count_extension()?;
                     State::SizeSpace { value }
                 }
-                (State::Size { value, .. } | State::SizeSpace { value }, b';') => State::Extension { value },
-                (State::Size { value, .. } | State::SizeSpace { value } | State::Extension { value }, b'\r') => {
-                    State::SizeLf { value }
+                (State::Size { value, .. } | State::SizeSpace { value }, b';') => {
+                    State::Extension { value }
                 }
-                (State::Size { .. } | State::SizeSpace { .. }, _) => break Err(Error::parse(Parse::ChunkSize)),
+                (
+                    State::Size { value, .. }
+                    | State::SizeSpace { value }
+                    | State::Extension { value },
+                    b'\r',
+                ) => State::SizeLf { value },
+                (State::Size { .. } | State::SizeSpace { .. }, _) => {
+                    break Err(Error::parse(Parse::ChunkSize))
+                }
                 (State::Extension { value }, b) => {
                     // Extension content is any visible text; a bare LF or other control byte
                     // would let two parsers disagree on where the line ends.
@@ -152,7 +182,10 @@ impl ChunkedDecoder {
                 (State::SizeLf { value: 0 }, b'\n') => State::Trailers,
                 (State::SizeLf { value }, b'\n') => State::Data(value),
                 (State::DataCr, b'\r') => State::DataLf,
-                (State::DataLf, b'\n') => State::Size { value: 0, digits: 0 },
+                (State::DataLf, b'\n') => State::Size {
+                    value: 0,
+                    digits: 0,
+                },
                 (State::SizeLf { .. } | State::DataCr | State::DataLf, _) => {
                     break Err(Error::parse(Parse::ChunkFraming));
                 }
@@ -184,7 +217,10 @@ impl ChunkedDecoder {
             return Ok(Decoded::NeedMore);
         }
         let window = buf.len().min(self.max_trailer_size.saturating_add(4));
-        let Some(end) = buf.get(..window).and_then(|w| w.windows(4).position(|w| w == b"\r\n\r\n")) else {
+        let Some(end) = buf
+            .get(..window)
+            .and_then(|w| w.windows(4).position(|w| w == b"\r\n\r\n"))
+        else {
             if buf.len() > self.max_trailer_size {
                 return Err(Error::parse(Parse::TrailersTooLarge));
             }
@@ -195,13 +231,17 @@ impl ChunkedDecoder {
         let parsed = match httparse::parse_headers(&section, &mut fields) {
             Ok(httparse::Status::Complete((_, parsed))) => parsed,
             Ok(httparse::Status::Partial) => return Err(Error::parse(Parse::ChunkFraming)),
-            Err(httparse::Error::TooManyHeaders) => return Err(Error::parse(Parse::TrailersTooLarge)),
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(Error::parse(Parse::TrailersTooLarge))
+            }
             Err(_) => return Err(Error::parse(Parse::HeaderValue)),
         };
         let mut trailers = HeaderMap::with_capacity(parsed.len());
         for field in parsed {
-            let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| Error::parse(Parse::HeaderName))?;
-            let value = HeaderValue::from_bytes(field.value).map_err(|_| Error::parse(Parse::HeaderValue))?;
+            let name = HeaderName::from_bytes(field.name.as_bytes())
+                .map_err(|_| Error::parse(Parse::HeaderName))?;
+            let value = HeaderValue::from_bytes(field.value)
+                .map_err(|_| Error::parse(Parse::HeaderValue))?;
             trailers.append(name, value);
         }
         self.state = State::Done;
@@ -220,7 +260,9 @@ fn hex_value(b: u8) -> u8 {
 /// Fuzz entry point: decodes `input` whole and split at every position the first byte picks,
 /// and checks both give the same body or both fail.
 pub fn fuzz_chunked(input: &[u8]) {
-    let Some((&split, rest)) = input.split_first() else { return };
+    let Some((&split, rest)) = input.split_first() else {
+        return;
+    };
     let whole = decode_all(rest, &[rest.len()]);
     let at = usize::from(split) % (rest.len() + 1);
     let pieces = decode_all(rest, &[at, rest.len()]);

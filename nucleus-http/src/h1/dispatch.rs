@@ -51,7 +51,12 @@ use crate::{Body, BoxError, Config, HttpService, PeerAddr};
 /// # Ok(())
 /// # }
 /// ```
-pub async fn serve_connection<I, S>(io: I, peer: Option<PeerAddr>, service: S, config: Arc<Config>) -> Result<(), Error>
+pub async fn serve_connection<I, S>(
+    io: I,
+    peer: Option<PeerAddr>,
+    service: S,
+    config: Arc<Config>,
+) -> Result<(), Error>
 where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     S: HttpService,
@@ -175,16 +180,42 @@ where
             if !self.write.is_empty() {
                 self.flush().await?;
             }
-            if poll_fn(|cx| self.poll_read_more(cx)).await.map_err(Error::io)? == 0 {
+            if poll_fn(|cx| self.poll_read_more(cx))
+                .await
+                .map_err(Error::io)?
+                == 0
+            {
                 self.read_closed = true;
             }
         }
     }
 
-    async fn exchange<S: HttpService>(&mut self, service: &mut S, head: ParsedHead) -> Result<Next, Error> {
-        let ParsedHead { method, uri, version, headers, framing, keep_alive, expect_continue, upgrade } = head;
-        let mut answering = Answering { version, is_head: method == Method::HEAD, keep_alive };
-        if self.read_closed || self.config.max_requests_per_connection.is_some_and(|max| self.served >= max) {
+    async fn exchange<S: HttpService>(
+        &mut self,
+        service: &mut S,
+        head: ParsedHead,
+    ) -> Result<Next, Error> {
+        let ParsedHead {
+            method,
+            uri,
+            version,
+            headers,
+            framing,
+            keep_alive,
+            expect_continue,
+            upgrade,
+        } = head;
+        let mut answering = Answering {
+            version,
+            is_head: method == Method::HEAD,
+            keep_alive,
+        };
+        if self.read_closed
+            || self
+                .config
+                .max_requests_per_connection
+                .is_some_and(|max| self.served >= max)
+        {
             answering.keep_alive = false;
         }
 
@@ -231,7 +262,10 @@ where
             Framing::None => return (None, Body::empty()),
             Framing::Length(len) => (BodyDecoder::Length(len), Some(len)),
             Framing::Chunked => (
-                BodyDecoder::Chunked(ChunkedDecoder::new(self.config.max_chunk_extensions, self.config.max_trailer_size)),
+                BodyDecoder::Chunked(ChunkedDecoder::new(
+                    self.config.max_chunk_extensions,
+                    self.config.max_trailer_size,
+                )),
                 None,
             ),
         };
@@ -241,7 +275,11 @@ where
             decoder,
             received: 0,
             limit: self.config.max_body_size,
-            expect: if expect_continue { Expect::Pending } else { Expect::Nothing },
+            expect: if expect_continue {
+                Expect::Pending
+            } else {
+                Expect::Nothing
+            },
             state: FeedState::Reading,
         };
         (Some(feed), Body::incoming(incoming))
@@ -284,13 +322,22 @@ where
     }
 
     /// Writes the response head and streams the body, feeding the request body meanwhile.
-    async fn respond<B>(&mut self, parts: http::response::Parts, body: B, ex: &mut Exchange) -> Result<(), Error>
+    async fn respond<B>(
+        &mut self,
+        parts: http::response::Parts,
+        body: B,
+        ex: &mut Exchange,
+    ) -> Result<(), Error>
     where
         B: http_body::Body<Data = Bytes> + Send,
         B::Error: Into<BoxError>,
     {
         let mut body = pin!(body);
-        let mut out = Outgoing { parts: Some(parts), encoder: None, peeked: None };
+        let mut out = Outgoing {
+            parts: Some(parts),
+            encoder: None,
+            peeked: None,
+        };
         poll_fn(|cx| self.poll_respond(cx, &mut out, body.as_mut(), ex)).await
     }
 
@@ -313,12 +360,17 @@ where
             }
             if !head_written {
                 let skip = ex.answering.is_head;
-                let awaiting_continue = ex.feed.as_ref().is_some_and(|f| f.expect == Expect::Pending);
+                let awaiting_continue = ex
+                    .feed
+                    .as_ref()
+                    .is_some_and(|f| f.expect == Expect::Pending);
                 if awaiting_continue && !skip && out.peeked.is_none() {
                     // Does the body depend on the request body? Then `100 Continue` must go
                     // out before this head; poll once to find out.
                     match body.as_mut().poll_frame(cx) {
-                        Poll::Ready(frame) => out.peeked = Some(frame.map(|r| r.map_err(Error::user))),
+                        Poll::Ready(frame) => {
+                            out.peeked = Some(frame.map(|r| r.map_err(Error::user)))
+                        }
                         Poll::Pending if ex.feed.as_ref().is_some_and(|f| f.sender.is_wanted()) => {
                             // It reads the body: loop so the feed sends `100 Continue` first.
                             continue;
@@ -342,10 +394,14 @@ where
                         }
                     },
                 };
-                let Some(encoder) = out.encoder.as_mut() else { break };
+                let Some(encoder) = out.encoder.as_mut() else {
+                    break;
+                };
                 match frame {
                     Some(Ok(frame)) => match frame.into_data() {
-                        Ok(data) => encoder.data(&mut self.write, data, self.config.write_copy_threshold)?,
+                        Ok(data) => {
+                            encoder.data(&mut self.write, data, self.config.write_copy_threshold)?
+                        }
                         Err(frame) => {
                             if let Ok(trailers) = frame.into_trailers() {
                                 encoder.finish(&mut self.write, Some(&trailers))?;
@@ -356,7 +412,11 @@ where
                     Some(Err(err)) => return Poll::Ready(Err(err)),
                     None => {
                         encoder.finish(&mut self.write, None)?;
-                        if out.encoder.as_ref().is_some_and(BodyEncoder::is_close_delimited) {
+                        if out
+                            .encoder
+                            .as_ref()
+                            .is_some_and(BodyEncoder::is_close_delimited)
+                        {
                             ex.answering.keep_alive = false;
                         }
                         return Poll::Ready(Ok(()));
@@ -377,12 +437,16 @@ where
     }
 
     fn write_response_head(&mut self, out: &mut Outgoing, exact: Option<u64>, ex: &mut Exchange) {
-        let Some(parts) = out.parts.take() else { return };
+        let Some(parts) = out.parts.take() else {
+            return;
+        };
         // The peeked frame is no longer in the body's size hint.
         let exact = match &out.peeked {
             None => exact,
             Some(None) => Some(0),
-            Some(Some(Ok(frame))) => frame.data_ref().and_then(|d| exact.map(|rest| rest + d.len() as u64)),
+            Some(Some(Ok(frame))) => frame
+                .data_ref()
+                .and_then(|d| exact.map(|rest| rest + d.len() as u64)),
             Some(Some(Err(_))) => None,
         };
         if let Some(feed) = ex.feed.as_mut() {
@@ -396,7 +460,13 @@ where
                 ex.answering.keep_alive = false;
             }
         }
-        out.encoder = Some(encode::write_head(&mut self.write, parts.status, &parts.headers, exact, &mut ex.answering));
+        out.encoder = Some(encode::write_head(
+            &mut self.write,
+            parts.status,
+            &parts.headers,
+            exact,
+            &mut ex.answering,
+        ));
     }
 
     fn write_error_response(&mut self, status: StatusCode, ex: &mut Exchange) {
@@ -406,7 +476,12 @@ where
 
     /// Moves request body bytes from the socket to the handler while it wants them.
     /// Returns whether anything reached the handler (data, trailers, the end, an error).
-    fn poll_feed(&mut self, cx: &mut Context<'_>, feed: &mut Feed, head_written: bool) -> Result<bool, Error> {
+    fn poll_feed(
+        &mut self,
+        cx: &mut Context<'_>,
+        feed: &mut Feed,
+        head_written: bool,
+    ) -> Result<bool, Error> {
         let mut progressed = false;
         while feed.state == FeedState::Reading {
             match feed.sender.poll_want(cx) {
@@ -434,7 +509,8 @@ where
                 Ok(Decoded::Data(data)) => {
                     feed.received += data.len() as u64;
                     if feed.received > feed.limit {
-                        feed.sender.send_error(Error::new(Kind::BodyTooLarge(feed.limit)));
+                        feed.sender
+                            .send_error(Error::new(Kind::BodyTooLarge(feed.limit)));
                         feed.state = FeedState::Broken;
                     } else {
                         feed.sender.send_data(data);
@@ -484,7 +560,9 @@ where
             match feed.state {
                 FeedState::Complete => {}
                 FeedState::Broken => keep_alive = false,
-                FeedState::Reading if feed.expect != Expect::Nothing || !keep_alive => keep_alive = false,
+                FeedState::Reading if feed.expect != Expect::Nothing || !keep_alive => {
+                    keep_alive = false
+                }
                 FeedState::Reading => keep_alive = self.drain(&mut feed).await,
             }
         }
@@ -572,7 +650,9 @@ where
     }
 
     async fn flush(&mut self) -> Result<(), Error> {
-        poll_fn(|cx| self.write.poll_flush(&mut self.io, cx)).await.map_err(Error::io)
+        poll_fn(|cx| self.write.poll_flush(&mut self.io, cx))
+            .await
+            .map_err(Error::io)
     }
 
     fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {

@@ -44,11 +44,18 @@ pub(crate) fn write_head(
     if connection_has(headers, "close") {
         answering.keep_alive = false;
     }
-    let no_body_status = status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
-    let user_len = headers.get(header::CONTENT_LENGTH).and_then(|v| parse_len(v.as_bytes()));
+    let no_body_status = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let user_len = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| parse_len(v.as_bytes()));
 
     for (name, value) in headers {
-        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING || name == header::CONNECTION {
+        if name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+            || name == header::CONNECTION
+        {
             continue;
         }
         write_field(dst, name.as_str().as_bytes(), value.as_bytes());
@@ -62,10 +69,18 @@ pub(crate) fn write_head(
         BodyEncoder::Skip
     } else if let Some(len) = exact_len.or(user_len) {
         write_len(dst, len);
-        if answering.is_head { BodyEncoder::Skip } else { BodyEncoder::Length(len) }
+        if answering.is_head {
+            BodyEncoder::Skip
+        } else {
+            BodyEncoder::Length(len)
+        }
     } else if answering.version == Version::HTTP_11 {
         dst.extend_from_slice(b"transfer-encoding: chunked\r\n");
-        if answering.is_head { BodyEncoder::Skip } else { BodyEncoder::Chunked }
+        if answering.is_head {
+            BodyEncoder::Skip
+        } else {
+            BodyEncoder::Chunked
+        }
     } else if answering.is_head {
         BodyEncoder::Skip
     } else {
@@ -111,7 +126,12 @@ pub(crate) fn write_error(out: &mut WriteBuf, status: StatusCode, body: &str) {
 
 impl BodyEncoder {
     /// Encodes one data frame.
-    pub(crate) fn data(&mut self, out: &mut WriteBuf, data: Bytes, copy_threshold: usize) -> Result<(), Error> {
+    pub(crate) fn data(
+        &mut self,
+        out: &mut WriteBuf,
+        data: Bytes,
+        copy_threshold: usize,
+    ) -> Result<(), Error> {
         match self {
             BodyEncoder::Skip => {}
             BodyEncoder::Length(remaining) => {
@@ -139,10 +159,16 @@ impl BodyEncoder {
     }
 
     /// Ends the body; with trailers when chunked (dropped otherwise: no way to send them).
-    pub(crate) fn finish(&mut self, out: &mut WriteBuf, trailers: Option<&HeaderMap>) -> Result<(), Error> {
+    pub(crate) fn finish(
+        &mut self,
+        out: &mut WriteBuf,
+        trailers: Option<&HeaderMap>,
+    ) -> Result<(), Error> {
         match self {
             BodyEncoder::Length(remaining) if *remaining > 0 => {
-                return Err(Error::new(Kind::User).with("response body shorter than its Content-Length"));
+                return Err(
+                    Error::new(Kind::User).with("response body shorter than its Content-Length")
+                );
             }
             BodyEncoder::Chunked => {
                 let dst = out.tail();
@@ -198,9 +224,14 @@ fn parse_len(value: &[u8]) -> Option<u64> {
 }
 
 fn connection_has(headers: &HeaderMap, token: &str) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(|v: &HeaderValue| {
-        v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-    })
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|v: &HeaderValue| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
 }
 
 fn hex(mut n: usize, buf: &mut [u8; 16]) -> &[u8] {
@@ -224,18 +255,29 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn head(status: StatusCode, headers: HeaderMap, len: Option<u64>, answering: &mut Answering) -> (String, BodyEncoder) {
+    fn head(
+        status: StatusCode,
+        headers: HeaderMap,
+        len: Option<u64>,
+        answering: &mut Answering,
+    ) -> (String, BodyEncoder) {
         let mut out = WriteBuf::with_capacity(256);
         let enc = write_head(&mut out, status, &headers, len, answering);
         let mut bytes = Vec::new();
-        futures_util::FutureExt::now_or_never(std::future::poll_fn(|cx| out.poll_flush(&mut bytes, cx)))
-            .unwrap()
-            .unwrap();
+        futures_util::FutureExt::now_or_never(std::future::poll_fn(|cx| {
+            out.poll_flush(&mut bytes, cx)
+        }))
+        .unwrap()
+        .unwrap();
         (String::from_utf8(bytes).unwrap(), enc)
     }
 
     fn ka11() -> Answering {
-        Answering { version: Version::HTTP_11, is_head: false, keep_alive: true }
+        Answering {
+            version: Version::HTTP_11,
+            is_head: false,
+            keep_alive: true,
+        }
     }
 
     #[test]
@@ -244,7 +286,12 @@ mod tests {
         h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("999"));
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         let (text, enc) = head(StatusCode::OK, h, Some(13), &mut ka11());
-        assert!(text.starts_with("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 13\r\ndate: "), "{text}");
+        assert!(
+            text.starts_with(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 13\r\ndate: "
+            ),
+            "{text}"
+        );
         assert!(text.ends_with("server: nucleus\r\n\r\n"));
         assert!(!text.contains("999"));
         assert!(matches!(enc, BodyEncoder::Length(13)));
@@ -255,7 +302,11 @@ mod tests {
         let (text, enc) = head(StatusCode::OK, HeaderMap::new(), None, &mut ka11());
         assert!(text.contains("transfer-encoding: chunked\r\n"));
         assert!(matches!(enc, BodyEncoder::Chunked));
-        let mut a = Answering { version: Version::HTTP_10, is_head: false, keep_alive: true };
+        let mut a = Answering {
+            version: Version::HTTP_10,
+            is_head: false,
+            keep_alive: true,
+        };
         let (text, enc) = head(StatusCode::OK, HeaderMap::new(), None, &mut a);
         assert!(!text.contains("transfer-encoding"));
         assert!(text.contains("connection: close\r\n"));
@@ -265,7 +316,10 @@ mod tests {
 
     #[test]
     fn head_keeps_the_length_and_skips_the_body() {
-        let mut a = Answering { is_head: true, ..ka11() };
+        let mut a = Answering {
+            is_head: true,
+            ..ka11()
+        };
         let (text, enc) = head(StatusCode::OK, HeaderMap::new(), Some(13), &mut a);
         assert!(text.contains("content-length: 13\r\n"));
         assert!(matches!(enc, BodyEncoder::Skip));
@@ -273,7 +327,11 @@ mod tests {
 
     #[test]
     fn no_body_statuses_carry_no_framing() {
-        for status in [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED, StatusCode::CONTINUE] {
+        for status in [
+            StatusCode::NO_CONTENT,
+            StatusCode::NOT_MODIFIED,
+            StatusCode::CONTINUE,
+        ] {
             let (text, enc) = head(status, HeaderMap::new(), Some(0), &mut ka11());
             assert!(!text.contains("content-length"), "{text}");
             assert!(!text.contains("transfer-encoding"), "{text}");
@@ -289,7 +347,11 @@ mod tests {
         let (text, _) = head(StatusCode::OK, h, Some(0), &mut a);
         assert!(text.contains("connection: close\r\n"));
         assert!(!a.keep_alive);
-        let mut a = Answering { version: Version::HTTP_10, is_head: false, keep_alive: true };
+        let mut a = Answering {
+            version: Version::HTTP_10,
+            is_head: false,
+            keep_alive: true,
+        };
         let (text, _) = head(StatusCode::OK, HeaderMap::new(), Some(0), &mut a);
         assert!(text.contains("connection: keep-alive\r\n"));
     }
@@ -298,14 +360,23 @@ mod tests {
     fn chunked_framing_and_trailers() {
         let mut out = WriteBuf::with_capacity(64);
         let mut enc = BodyEncoder::Chunked;
-        enc.data(&mut out, Bytes::from_static(b"hello"), 1024).unwrap();
-        enc.data(&mut out, Bytes::from(vec![b'x'; 300]), 1024).unwrap();
+        enc.data(&mut out, Bytes::from_static(b"hello"), 1024)
+            .unwrap();
+        enc.data(&mut out, Bytes::from(vec![b'x'; 300]), 1024)
+            .unwrap();
         let mut t = HeaderMap::new();
         t.insert("x-sum", HeaderValue::from_static("1"));
         enc.finish(&mut out, Some(&t)).unwrap();
         let mut bytes = Vec::new();
-        futures_util::FutureExt::now_or_never(std::future::poll_fn(|cx| out.poll_flush(&mut bytes, cx))).unwrap().unwrap();
-        let expected = format!("5\r\nhello\r\n12c\r\n{}\r\n0\r\nx-sum: 1\r\n\r\n", "x".repeat(300));
+        futures_util::FutureExt::now_or_never(std::future::poll_fn(|cx| {
+            out.poll_flush(&mut bytes, cx)
+        }))
+        .unwrap()
+        .unwrap();
+        let expected = format!(
+            "5\r\nhello\r\n12c\r\n{}\r\n0\r\nx-sum: 1\r\n\r\n",
+            "x".repeat(300)
+        );
         assert_eq!(String::from_utf8(bytes).unwrap(), expected);
     }
 
@@ -313,7 +384,9 @@ mod tests {
     fn length_mismatches_are_errors() {
         let mut out = WriteBuf::with_capacity(64);
         let mut enc = BodyEncoder::Length(3);
-        assert!(enc.data(&mut out, Bytes::from_static(b"toolong"), 1024).is_err());
+        assert!(enc
+            .data(&mut out, Bytes::from_static(b"toolong"), 1024)
+            .is_err());
         let mut enc = BodyEncoder::Length(3);
         enc.data(&mut out, Bytes::from_static(b"ab"), 1024).unwrap();
         assert!(enc.finish(&mut out, None).is_err());

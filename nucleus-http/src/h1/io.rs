@@ -29,7 +29,10 @@ pub(crate) struct WriteBuf {
 
 impl WriteBuf {
     pub(crate) fn with_capacity(capacity: usize) -> WriteBuf {
-        WriteBuf { tail: Vec::with_capacity(capacity), ..WriteBuf::default() }
+        WriteBuf {
+            tail: Vec::with_capacity(capacity),
+            ..WriteBuf::default()
+        }
     }
 
     /// Where small pieces are appended; call [`WriteBuf::commit`] after writing into it.
@@ -44,7 +47,8 @@ impl WriteBuf {
 
     /// Recounts after direct writes into [`WriteBuf::tail`].
     pub(crate) fn commit(&mut self) {
-        self.pending = self.queue.iter().map(Bytes::len).sum::<usize>() + self.tail.len() - self.tail_written;
+        self.pending =
+            self.queue.iter().map(Bytes::len).sum::<usize>() + self.tail.len() - self.tail_written;
     }
 
     /// Appends a body chunk: copied when small, queued whole when at least `copy_threshold`.
@@ -79,7 +83,11 @@ impl WriteBuf {
     }
 
     /// Writes until empty or the socket would block.
-    pub(crate) fn poll_flush<W: AsyncWrite + Unpin>(&mut self, io: &mut W, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    pub(crate) fn poll_flush<W: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut W,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
         while self.pending > 0 {
             let n = if self.queue.is_empty() {
                 let rest = self.tail.get(self.tail_written..).unwrap_or_default();
@@ -92,12 +100,15 @@ impl WriteBuf {
                     count += 1;
                 }
                 if count < MAX_IOVECS {
-                    if let (Some(slot), Some(rest)) = (slices.get_mut(count), self.tail.get(self.tail_written..)) {
+                    if let (Some(slot), Some(rest)) =
+                        (slices.get_mut(count), self.tail.get(self.tail_written..))
+                    {
                         *slot = IoSlice::new(rest);
                         count += 1;
                     }
                 }
-                ready!(Pin::new(&mut *io).poll_write_vectored(cx, slices.get(..count).unwrap_or_default()))?
+                ready!(Pin::new(&mut *io)
+                    .poll_write_vectored(cx, slices.get(..count).unwrap_or_default()))?
             };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
@@ -138,7 +149,9 @@ mod tests {
         buf.push(Bytes::from(vec![b'x'; 32]), 16);
         buf.push(Bytes::from_static(b";small"), 16);
         let mut out: Vec<u8> = Vec::new();
-        std::future::poll_fn(|cx| buf.poll_flush(&mut out, cx)).await.unwrap();
+        std::future::poll_fn(|cx| buf.poll_flush(&mut out, cx))
+            .await
+            .unwrap();
         let expected = [&b"head;"[..], &[b'x'; 32], b";small"].concat();
         assert_eq!(out, expected);
         assert!(buf.is_empty());

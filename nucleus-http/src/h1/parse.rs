@@ -55,7 +55,10 @@ pub struct ParsedHead {
 /// A [`crate::Error`] whose `status()` is the response to send: 400, 413, 414, 417, 431,
 /// 501 or 505.
 pub fn parse_head(buf: &mut BytesMut, config: &Config) -> Result<Option<ParsedHead>, Error> {
-    let mut indices = [HeaderIndex { name: (0, 0), value: (0, 0) }; STACK_HEADERS];
+    let mut indices = [HeaderIndex {
+        name: (0, 0),
+        value: (0, 0),
+    }; STACK_HEADERS];
     let mut heap_indices = Vec::new();
     let line = if config.max_headers <= STACK_HEADERS {
         // Uninitialised slots: zeroing 100 headers would cost more than parsing a small head.
@@ -81,13 +84,16 @@ pub fn parse_head(buf: &mut BytesMut, config: &Config) -> Result<Option<ParsedHe
     let mut headers = HeaderMap::with_capacity(line.count);
     for index in index_slice {
         let name_bytes = head.get(index.name.0..index.name.1).unwrap_or_default();
-        let name = HeaderName::from_bytes(name_bytes).map_err(|_| Error::parse(Parse::HeaderName))?;
+        let name =
+            HeaderName::from_bytes(name_bytes).map_err(|_| Error::parse(Parse::HeaderName))?;
         let value = HeaderValue::from_maybe_shared(head.slice(index.value.0..index.value.1))
             .map_err(|_| Error::parse(Parse::HeaderValue))?;
         rules.observe(&name, &value, line.version)?;
         headers.append(name, value);
     }
-    rules.finish(line.method, uri, line.version, headers, config).map(Some)
+    rules
+        .finish(line.method, uri, line.version, headers, config)
+        .map(Some)
 }
 
 /// Byte ranges of one header inside the head, so values can be `Bytes` slices of it.
@@ -138,14 +144,33 @@ fn tokenize<'b>(
     let index_slots: &mut [HeaderIndex] = if count <= STACK_HEADERS {
         indices.get_mut(..count).unwrap_or_default()
     } else {
-        heap_indices.resize(count, HeaderIndex { name: (0, 0), value: (0, 0) });
+        heap_indices.resize(
+            count,
+            HeaderIndex {
+                name: (0, 0),
+                value: (0, 0),
+            },
+        );
         heap_indices
     };
     for (slot, h) in index_slots.iter_mut().zip(req.headers.iter()) {
-        *slot = HeaderIndex { name: range(h.name.as_bytes()), value: range(h.value) };
+        *slot = HeaderIndex {
+            name: range(h.name.as_bytes()),
+            value: range(h.value),
+        };
     }
-    let version = if version == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
-    Ok(Some(RequestLine { len, method, path: range(path.as_bytes()), version, count }))
+    let version = if version == 1 {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+    Ok(Some(RequestLine {
+        len,
+        method,
+        path: range(path.as_bytes()),
+        version,
+        count,
+    }))
 }
 
 /// While the head is incomplete, decides whether waiting for more is still allowed.
@@ -156,7 +181,11 @@ fn check_partial(bytes: &[u8], config: &Config) -> Result<(), Error> {
         return Err(Error::parse(Parse::UriTooLong));
     }
     if bytes.len() >= config.max_head_size {
-        return Err(Error::parse(if line_done { Parse::HeadTooLarge } else { Parse::UriTooLong }));
+        return Err(Error::parse(if line_done {
+            Parse::HeadTooLarge
+        } else {
+            Parse::UriTooLong
+        }));
     }
     Ok(())
 }
@@ -198,11 +227,16 @@ fn parse_uri(head: &Bytes, path: (usize, usize), method: &Method) -> Result<Uri,
     let uri = Uri::from_maybe_shared(raw).map_err(|_| Error::parse(Parse::Uri))?;
     // RFC 9112 §3.2: which target form goes with which method.
     let valid = if method == Method::CONNECT {
-        uri.authority().is_some() && uri.scheme().is_none() && uri.path_and_query().map_or(true, |p| p.as_str().is_empty() || p.as_str() == "/")
+        uri.authority().is_some()
+            && uri.scheme().is_none()
+            && uri
+                .path_and_query()
+                .map_or(true, |p| p.as_str().is_empty() || p.as_str() == "/")
     } else if is_asterisk {
         method == Method::OPTIONS
     } else if let Some(scheme) = uri.scheme_str() {
-        (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) && uri.authority().is_some()
+        (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+            && uri.authority().is_some()
     } else {
         uri.path().starts_with('/')
     };
@@ -232,7 +266,12 @@ struct HeadRules {
 }
 
 impl HeadRules {
-    fn observe(&mut self, name: &HeaderName, value: &HeaderValue, version: Version) -> Result<(), Error> {
+    fn observe(
+        &mut self,
+        name: &HeaderName,
+        value: &HeaderValue,
+        version: Version,
+    ) -> Result<(), Error> {
         if name == header::CONTENT_LENGTH {
             let len = parse_content_length(value.as_bytes())?;
             // RFC 9110 §8.6: identical duplicates may be accepted, differing ones never.
@@ -366,15 +405,23 @@ fn valid_host(value: &[u8]) -> bool {
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| !matches!(b, b' ' | b'\t')).map_or(start, |e| e + 1);
+    let start = bytes
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |e| e + 1);
     bytes.get(start..end).unwrap_or_default()
 }
 
 /// Fuzz entry point: parses `input` whole and fed in two pieces (split where the first byte
 /// says), and checks that both give the same outcome and that nothing panics.
 pub fn fuzz_parse(input: &[u8]) {
-    let Some((&split, rest)) = input.split_first() else { return };
+    let Some((&split, rest)) = input.split_first() else {
+        return;
+    };
     let config = Config::default();
     let whole = summarize(&mut BytesMut::from(rest), &config);
     let at = usize::from(split) % (rest.len() + 1);
@@ -398,7 +445,15 @@ pub fn summarize(buf: &mut BytesMut, config: &Config) -> String {
         Ok(None) => "incomplete".to_owned(),
         Ok(Some(h)) => format!(
             "{} {} {:?} {:?} {:?} ka={} ec={} up={} rest={}",
-            h.method, h.uri, h.version, h.headers, h.framing, h.keep_alive, h.expect_continue, h.upgrade, buf.len()
+            h.method,
+            h.uri,
+            h.version,
+            h.headers,
+            h.framing,
+            h.keep_alive,
+            h.expect_continue,
+            h.upgrade,
+            buf.len()
         ),
         Err(e) => format!("error {}", e.status()),
     }

@@ -14,7 +14,11 @@ fn parse(input: &[u8]) -> Result<Option<ParsedHead>, StatusCode> {
 fn ok(input: &[u8]) -> ParsedHead {
     match parse(input) {
         Ok(Some(head)) => head,
-        other => panic!("expected a head for {:?}, got {:?}", String::from_utf8_lossy(input), other.map(|_| ())),
+        other => panic!(
+            "expected a head for {:?}, got {:?}",
+            String::from_utf8_lossy(input),
+            other.map(|_| ())
+        ),
     }
 }
 
@@ -27,7 +31,8 @@ fn status(input: &[u8]) -> StatusCode {
 
 #[test]
 fn simple_get_parses_and_splits_off_the_head() {
-    let mut buf = BytesMut::from(&b"GET /a?b=c HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\nNEXT"[..]);
+    let mut buf =
+        BytesMut::from(&b"GET /a?b=c HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\nNEXT"[..]);
     let head = parse_head(&mut buf, &Config::default()).unwrap().unwrap();
     assert_eq!(head.method, Method::GET);
     assert_eq!(head.uri.path(), "/a");
@@ -41,14 +46,25 @@ fn simple_get_parses_and_splits_off_the_head() {
 
 #[test]
 fn partial_heads_wait_for_more() {
-    for input in [&b""[..], b"GET", b"GET / HTTP/1.1\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n"] {
-        assert!(matches!(parse(input), Ok(None)), "{:?}", String::from_utf8_lossy(input));
+    for input in [
+        &b""[..],
+        b"GET",
+        b"GET / HTTP/1.1\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n",
+    ] {
+        assert!(
+            matches!(parse(input), Ok(None)),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
     }
 }
 
 #[test]
 fn any_method_token_is_accepted() {
-    for m in ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PURGE", "M-SEARCH"] {
+    for m in [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PURGE", "M-SEARCH",
+    ] {
         let head = ok(format!("{m} / HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
         assert_eq!(head.method.as_str(), m);
     }
@@ -56,12 +72,26 @@ fn any_method_token_is_accepted() {
 
 #[test]
 fn target_forms() {
-    assert_eq!(ok(b"GET http://example.com/p?q HTTP/1.1\r\nHost: example.com\r\n\r\n").uri.path(), "/p");
+    assert_eq!(
+        ok(b"GET http://example.com/p?q HTTP/1.1\r\nHost: example.com\r\n\r\n")
+            .uri
+            .path(),
+        "/p"
+    );
     assert_eq!(ok(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n").uri.path(), "*");
     assert!(ok(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n").upgrade);
-    assert_eq!(status(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n"), StatusCode::BAD_REQUEST);
-    assert_eq!(status(b"GET example.com:80 HTTP/1.1\r\nHost: x\r\n\r\n"), StatusCode::BAD_REQUEST);
-    assert_eq!(status(b"GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n"), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        status(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n"),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        status(b"GET example.com:80 HTTP/1.1\r\nHost: x\r\n\r\n"),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        status(b"GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n"),
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[test]
@@ -79,7 +109,12 @@ fn malformed_request_lines_are_400() {
         b"GET / HTTP/1.1\rHost: x\r\n\r\n",
     ];
     for case in cases {
-        assert_eq!(status(case), StatusCode::BAD_REQUEST, "{:?}", String::from_utf8_lossy(case));
+        assert_eq!(
+            status(case),
+            StatusCode::BAD_REQUEST,
+            "{:?}",
+            String::from_utf8_lossy(case)
+        );
     }
 }
 
@@ -87,7 +122,11 @@ fn malformed_request_lines_are_400() {
 fn unknown_versions_are_505() {
     for v in ["HTTP/2.0", "HTTP/1.2", "HTTP/3.0", "HTTP/0.9"] {
         let input = format!("GET / {v}\r\nHost: x\r\n\r\n");
-        assert_eq!(status(input.as_bytes()), StatusCode::HTTP_VERSION_NOT_SUPPORTED, "{v}");
+        assert_eq!(
+            status(input.as_bytes()),
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            "{v}"
+        );
     }
 }
 
@@ -102,16 +141,31 @@ fn bare_lf_line_endings_parse_consistently() {
 
 #[test]
 fn leading_empty_lines_are_skipped() {
-    assert_eq!(ok(b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").uri.path(), "/");
+    assert_eq!(
+        ok(b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").uri.path(),
+        "/"
+    );
 }
 
 #[test]
 fn host_rules() {
     assert_eq!(status(b"GET / HTTP/1.1\r\n\r\n"), StatusCode::BAD_REQUEST);
-    assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), StatusCode::BAD_REQUEST);
-    assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), StatusCode::BAD_REQUEST);
-    assert_eq!(status(b"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n"), StatusCode::BAD_REQUEST);
-    assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        status(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        status(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n"),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        status(b"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n"),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        status(b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"),
+        StatusCode::BAD_REQUEST
+    );
     ok(b"GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n");
     ok(b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n");
     ok(b"GET / HTTP/1.1\r\nHost:\r\n\r\n");
@@ -131,19 +185,39 @@ fn header_syntax_violations_are_400() {
         b"GET / HTTP/1.1\r\nHost: x\r\nFoo: a\rb\r\n\r\n",
     ];
     for case in cases {
-        assert_eq!(status(case), StatusCode::BAD_REQUEST, "{:?}", String::from_utf8_lossy(case));
+        assert_eq!(
+            status(case),
+            StatusCode::BAD_REQUEST,
+            "{:?}",
+            String::from_utf8_lossy(case)
+        );
     }
 }
 
 #[test]
 fn content_length_rules() {
-    assert_eq!(ok(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n").framing, Framing::Length(5));
-    assert_eq!(ok(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").framing, Framing::None);
+    assert_eq!(
+        ok(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n").framing,
+        Framing::Length(5)
+    );
+    assert_eq!(
+        ok(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").framing,
+        Framing::None
+    );
     assert_eq!(
         ok(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n").framing,
         Framing::Length(5)
     );
-    for bad in ["+5", "-5", "5 5", "5,5", "0x5", "", "99999999999999999999", "5a"] {
+    for bad in [
+        "+5",
+        "-5",
+        "5 5",
+        "5,5",
+        "0x5",
+        "",
+        "99999999999999999999",
+        "5a",
+    ] {
         let input = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {bad}\r\n\r\n");
         assert_eq!(status(input.as_bytes()), StatusCode::BAD_REQUEST, "{bad:?}");
     }
@@ -155,8 +229,14 @@ fn content_length_rules() {
 
 #[test]
 fn transfer_encoding_rules() {
-    assert_eq!(ok(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").framing, Framing::Chunked);
-    assert_eq!(ok(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n").framing, Framing::Chunked);
+    assert_eq!(
+        ok(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").framing,
+        Framing::Chunked
+    );
+    assert_eq!(
+        ok(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n").framing,
+        Framing::Chunked
+    );
     let bad_400: &[&[u8]] = &[
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -168,7 +248,12 @@ fn transfer_encoding_rules() {
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n",
     ];
     for case in bad_400 {
-        assert_eq!(status(case), StatusCode::BAD_REQUEST, "{:?}", String::from_utf8_lossy(case));
+        assert_eq!(
+            status(case),
+            StatusCode::BAD_REQUEST,
+            "{:?}",
+            String::from_utf8_lossy(case)
+        );
     }
     assert_eq!(
         status(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
@@ -184,9 +269,15 @@ fn limits_map_to_414_431_413() {
     assert_eq!(status(unterminated.as_bytes()), StatusCode::URI_TOO_LONG);
     let many: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
     let input = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
-    assert_eq!(status(input.as_bytes()), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(
+        status(input.as_bytes()),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
     let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n", "v".repeat(70_000));
-    assert_eq!(status(big.as_bytes()), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(
+        status(big.as_bytes()),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
     assert_eq!(
         status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n"),
         StatusCode::PAYLOAD_TOO_LARGE
@@ -195,7 +286,10 @@ fn limits_map_to_414_431_413() {
 
 #[test]
 fn many_headers_fit_when_configured() {
-    let config = Config { max_headers: 300, ..Config::default() };
+    let config = Config {
+        max_headers: 300,
+        ..Config::default()
+    };
     let many: String = (0..250).map(|i| format!("X-{i}: v\r\n")).collect();
     let mut buf = BytesMut::from(format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes());
     let head = parse_head(&mut buf, &config).unwrap().unwrap();
@@ -213,14 +307,25 @@ fn persistence_rules() {
 
 #[test]
 fn expectations() {
-    assert!(ok(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").expect_continue);
-    assert!(!ok(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").expect_continue);
-    assert_eq!(status(b"GET / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n"), StatusCode::EXPECTATION_FAILED);
+    assert!(
+        ok(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+            .expect_continue
+    );
+    assert!(
+        !ok(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+            .expect_continue
+    );
+    assert_eq!(
+        status(b"GET / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n"),
+        StatusCode::EXPECTATION_FAILED
+    );
 }
 
 #[test]
 fn upgrade_needs_connection_token_and_header() {
-    assert!(ok(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n").upgrade);
+    assert!(
+        ok(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n").upgrade
+    );
     assert!(!ok(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\n\r\n").upgrade);
 }
 
@@ -237,15 +342,19 @@ mod properties {
     use crate::Config;
 
     fn request() -> impl Strategy<Value = String> {
-        let method = prop::sample::select(vec!["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PURGE"]);
+        let method = prop::sample::select(vec![
+            "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PURGE",
+        ]);
         let path = "/[a-zA-Z0-9._~/-]{0,40}(\\?[a-z0-9=&]{0,20})?";
         let headers = prop::collection::vec(("[A-Za-z][A-Za-z0-9-]{0,15}", "[ -~]{0,30}"), 0..8);
         let eol = prop::sample::select(vec!["\r\n", "\n"]);
         (method, path, headers, eol).prop_map(|(m, p, hs, eol)| {
             let mut req = format!("{m} {p} HTTP/1.1{eol}Host: example.com{eol}");
             for (k, v) in hs {
-                if k.eq_ignore_ascii_case("host") || k.eq_ignore_ascii_case("content-length")
-                    || k.eq_ignore_ascii_case("transfer-encoding") || k.eq_ignore_ascii_case("expect")
+                if k.eq_ignore_ascii_case("host")
+                    || k.eq_ignore_ascii_case("content-length")
+                    || k.eq_ignore_ascii_case("transfer-encoding")
+                    || k.eq_ignore_ascii_case("expect")
                 {
                     continue;
                 }

@@ -20,7 +20,12 @@ pub(super) async fn serve_listeners<S: HttpService>(
     let mut loops = JoinSet::new();
     for socket in sockets {
         let listener = TcpListener::from_std(socket)?;
-        loops.spawn(accept_loop(listener, service.clone(), config.clone(), shutdown.clone()));
+        loops.spawn(accept_loop(
+            listener,
+            service.clone(),
+            config.clone(),
+            shutdown.clone(),
+        ));
     }
     while loops.join_next().await.is_some() {}
     Ok(())
@@ -48,7 +53,9 @@ async fn accept_loop<S: HttpService>(
                 let service = service.clone();
                 let config = config.clone();
                 tokio::spawn(async move {
-                    let _ = crate::h1::serve_connection(stream, Some(PeerAddr(peer)), service, config).await;
+                    let _ =
+                        crate::h1::serve_connection(stream, Some(PeerAddr(peer)), service, config)
+                            .await;
                 });
             }
             Err(err) if is_connection_error(&err) => {
@@ -72,7 +79,9 @@ async fn accept_loop<S: HttpService>(
 fn is_connection_error(err: &io::Error) -> bool {
     matches!(
         err.kind(),
-        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
     )
 }
 
@@ -86,7 +95,9 @@ impl Backoff {
     const MAX: Duration = Duration::from_secs(1);
 
     fn new() -> Backoff {
-        Backoff { current: Backoff::MIN }
+        Backoff {
+            current: Backoff::MIN,
+        }
     }
 
     fn reset(&mut self) {

@@ -7,7 +7,11 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 /// Binds `count` sockets to `addr`. With more than one, each has `SO_REUSEPORT` so the kernel
 /// spreads new connections over the workers; all share the port the first one got.
-pub(super) fn bind_group(addr: SocketAddr, count: usize, backlog: u32) -> io::Result<Vec<std::net::TcpListener>> {
+pub(super) fn bind_group(
+    addr: SocketAddr,
+    count: usize,
+    backlog: u32,
+) -> io::Result<Vec<std::net::TcpListener>> {
     let first = bind_one(addr, count > 1, backlog)?;
     let actual = first.local_addr()?;
     let mut group = Vec::with_capacity(count);

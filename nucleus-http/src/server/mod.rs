@@ -91,10 +91,15 @@ impl Builder {
     /// Any error from creating or binding a socket; an error if no address was given.
     pub fn bind(self) -> io::Result<Server> {
         if self.addrs.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no listen address"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no listen address",
+            ));
         }
         let workers = self.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         });
         let sockets_per_addr = match self.model {
             WorkerModel::PerCore => workers,
@@ -169,7 +174,9 @@ impl Server {
 
     /// A handle that stops the server.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle { tx: self.shutdown_tx.clone() }
+        ShutdownHandle {
+            tx: self.shutdown_tx.clone(),
+        }
     }
 
     /// Serves `service` on every listener until shut down; blocks the calling thread.
@@ -186,7 +193,8 @@ impl Server {
 
     fn run_per_core<S: HttpService>(self, service: S) -> io::Result<()> {
         // Transpose: worker i gets socket i of every address group.
-        let mut per_worker: Vec<Vec<std::net::TcpListener>> = (0..self.workers).map(|_| Vec::new()).collect();
+        let mut per_worker: Vec<Vec<std::net::TcpListener>> =
+            (0..self.workers).map(|_| Vec::new()).collect();
         for group in self.listeners {
             for (i, socket) in group.into_iter().enumerate() {
                 if let Some(slot) = per_worker.get_mut(i) {
@@ -199,10 +207,14 @@ impl Server {
             let service = service.clone();
             let config = self.config.clone();
             let shutdown = self.shutdown_rx.clone();
-            let thread = std::thread::Builder::new().name(format!("nucleus-worker-{i}")).spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-                rt.block_on(accept::serve_listeners(sockets, service, config, shutdown))
-            })?;
+            let thread = std::thread::Builder::new()
+                .name(format!("nucleus-worker-{i}"))
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    rt.block_on(accept::serve_listeners(sockets, service, config, shutdown))
+                })?;
             threads.push(thread);
         }
         join_all(threads)
@@ -215,7 +227,12 @@ impl Server {
             .enable_all()
             .build()?;
         let sockets = self.listeners.into_iter().flatten().collect();
-        rt.block_on(accept::serve_listeners(sockets, service, self.config, self.shutdown_rx))
+        rt.block_on(accept::serve_listeners(
+            sockets,
+            service,
+            self.config,
+            self.shutdown_rx,
+        ))
     }
 }
 

@@ -87,7 +87,8 @@ async fn route(mut req: Request<Body>) -> Result<Response<Body>, Infallible> {
         }
         "/stream" => {
             let n = query_num(&req, "n");
-            let chunks = futures_util::stream::iter(0..n).map(|i| Ok::<_, Infallible>(Bytes::from(format!("chunk{i}\n"))));
+            let chunks = futures_util::stream::iter(0..n)
+                .map(|i| Ok::<_, Infallible>(Bytes::from(format!("chunk{i}\n"))));
             Response::new(Body::from_stream(chunks))
         }
         "/big" => text(StatusCode::OK, vec![b'z'; query_num(&req, "n") as usize]),
@@ -95,11 +96,15 @@ async fn route(mut req: Request<Body>) -> Result<Response<Body>, Infallible> {
         "/not-modified" => text(StatusCode::NOT_MODIFIED, Body::empty()),
         "/close" => {
             let mut res = text(StatusCode::OK, "bye");
-            res.headers_mut().insert("connection", "close".parse().unwrap());
+            res.headers_mut()
+                .insert("connection", "close".parse().unwrap());
             res
         }
         "/peer" => {
-            let peer = req.extensions().get::<nucleus_http::PeerAddr>().map(|p| p.0.ip().to_string());
+            let peer = req
+                .extensions()
+                .get::<nucleus_http::PeerAddr>()
+                .map(|p| p.0.ip().to_string());
             text(StatusCode::OK, peer.unwrap_or_default())
         }
         "/method" => text(StatusCode::OK, format!("{} {}", req.method(), req.uri())),
@@ -139,7 +144,10 @@ pub struct RawResponse {
 
 impl RawResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -149,7 +157,9 @@ impl RawResponse {
 
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream
 }
 
@@ -179,7 +189,11 @@ pub fn read_response<R: BufRead>(reader: &mut R, head_only: bool) -> Option<RawR
         let (k, v) = h.split_once(':')?;
         headers.push((k.trim().to_owned(), v.trim().to_owned()));
     }
-    let mut res = RawResponse { status, headers, body: Vec::new() };
+    let mut res = RawResponse {
+        status,
+        headers,
+        body: Vec::new(),
+    };
     if head_only || status < 200 || status == 204 || status == 304 {
         return Some(res);
     }
