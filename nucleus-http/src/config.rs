@@ -11,6 +11,8 @@
 /// let mut config = nucleus_http::Config::default();
 /// config.max_body_size = 16 * 1024 * 1024; // 16 MiB uploads
 /// config.max_requests_per_connection = Some(1_000);
+/// let server = nucleus_http::Server::builder().config(config);
+/// # let _ = server;
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]

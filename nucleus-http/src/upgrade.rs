@@ -31,6 +31,9 @@
 //!         .body(Body::empty())
 //!         .unwrap()
 //! }
+//! # let _service = tower::service_fn(|req| async {
+//! #     Ok::<_, std::convert::Infallible>(echo_protocol(req).await)
+//! # });
 //! ```
 
 use std::fmt;

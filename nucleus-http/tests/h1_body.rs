@@ -268,3 +268,33 @@ fn client_that_stops_mid_body_does_not_hurt_the_server() {
         200
     );
 }
+
+#[test]
+fn unread_body_applies_backpressure_to_the_client() {
+    // The handler sleeps without reading: the engine must not slurp the body meanwhile, so
+    // the client's writes stall once the socket buffers are full.
+    let server = start();
+    let mut stream = connect(server.addr);
+    let total = 64 * 1024 * 1024;
+    stream
+        .write_all(
+            format!("POST /slow?ms=3000 HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let chunk = vec![b'b'; 64 * 1024];
+    let mut written = 0usize;
+    while written < total {
+        match stream.write(&chunk) {
+            Ok(n) => written += n,
+            Err(_) => break,
+        }
+    }
+    assert!(
+        written < 32 * 1024 * 1024,
+        "server accepted {written} bytes of an unread body"
+    );
+}

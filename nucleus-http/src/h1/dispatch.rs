@@ -38,7 +38,8 @@ use crate::{Body, BoxError, Config, HttpService, PeerAddr};
 /// # Examples
 ///
 /// ```
-/// # async fn demo() -> Result<(), nucleus_http::Error> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// use std::sync::Arc;
 /// use nucleus_http::{conn::serve_connection, Body, Config};
 ///
@@ -48,7 +49,6 @@ use crate::{Body, BoxError, Config, HttpService, PeerAddr};
 /// });
 /// tokio::spawn(serve_connection(server, None, service, Arc::new(Config::default())));
 /// # drop(client);
-/// # Ok(())
 /// # }
 /// ```
 pub async fn serve_connection<I, S>(

@@ -51,6 +51,8 @@ pub(crate) fn write_head(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| parse_len(v.as_bytes()));
 
+    // One pass: note Date/Server while writing instead of hashing for them afterwards.
+    let (mut has_date, mut has_server) = (false, false);
     for (name, value) in headers {
         if name == header::CONTENT_LENGTH
             || name == header::TRANSFER_ENCODING
@@ -58,6 +60,8 @@ pub(crate) fn write_head(
         {
             continue;
         }
+        has_date |= name == header::DATE;
+        has_server |= name == header::SERVER;
         write_field(dst, name.as_str().as_bytes(), value.as_bytes());
     }
 
@@ -97,12 +101,12 @@ pub(crate) fn write_head(
     } else if answering.version == Version::HTTP_10 {
         dst.extend_from_slice(b"connection: keep-alive\r\n");
     }
-    if !headers.contains_key(header::DATE) {
+    if !has_date {
         dst.extend_from_slice(b"date: ");
         date::extend(dst);
         dst.extend_from_slice(b"\r\n");
     }
-    if !headers.contains_key(header::SERVER) {
+    if !has_server {
         // No version: it only helps attackers pick exploits.
         dst.extend_from_slice(b"server: nucleus\r\n");
     }

@@ -169,6 +169,21 @@ fn host_rules() {
     ok(b"GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n");
     ok(b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n");
     ok(b"GET / HTTP/1.1\r\nHost:\r\n\r\n");
+    ok(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    ok(b"GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n");
+    for bad in [
+        "a:b:c",
+        "[::1",
+        "[::1]x",
+        "a:99999999",
+        "a:8o",
+        "a,b\"c",
+        "<x>",
+        "a b",
+    ] {
+        let input = format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n");
+        assert_eq!(status(input.as_bytes()), StatusCode::BAD_REQUEST, "{bad}");
+    }
     ok(b"GET / HTTP/1.0\r\n\r\n");
 }
 

@@ -1,0 +1,99 @@
+//! The router's response future.
+
+use std::any::Any;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::StatusCode;
+
+use crate::handler::ResponseFuture;
+use crate::response::{text, Response};
+
+/// The future a [`Router`](crate::Router) returns for a request.
+///
+/// A handler that panics yields `500 Internal Server Error` (and a log line) instead of taking
+/// down the connection's task: a bug in one handler must not look like a network failure to
+/// every client.
+pub struct RouteFuture {
+    state: State,
+}
+
+enum State {
+    Handler(ResponseFuture),
+    /// Answered by the router itself (404, 405, `OPTIONS`): no allocation, no handler.
+    Ready(Response),
+    Done,
+}
+
+impl RouteFuture {
+    pub(crate) fn handler(fut: ResponseFuture) -> RouteFuture {
+        RouteFuture {
+            state: State::Handler(fut),
+        }
+    }
+
+    pub(crate) fn ready(res: Response) -> RouteFuture {
+        RouteFuture {
+            state: State::Ready(res),
+        }
+    }
+}
+
+// Nothing is ever pinned in place: the handler future is already boxed and pinned, and a
+// ready response is moved out, never polled.
+impl Unpin for RouteFuture {}
+
+impl Future for RouteFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Taking the state out moves a pointer; it goes back only while the handler is pending.
+        let res = match std::mem::replace(&mut self.state, State::Done) {
+            State::Handler(mut fut) => {
+                match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                    Ok(Poll::Pending) => {
+                        self.state = State::Handler(fut);
+                        return Poll::Pending;
+                    }
+                    Ok(Poll::Ready(res)) => res,
+                    Err(panic) => {
+                        tracing::error!(panic = panic_message(&*panic), "handler panicked");
+                        text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+                    }
+                }
+            }
+            State::Ready(res) => res,
+            State::Done => {
+                tracing::error!("RouteFuture polled after completion");
+                text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+            }
+        };
+        Poll::Ready(Ok(res))
+    }
+}
+
+impl fmt::Debug for RouteFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Handler(_) => "Handler",
+            State::Ready(_) => "Ready",
+            State::Done => "Done",
+        };
+        f.debug_struct("RouteFuture")
+            .field("state", &state)
+            .finish()
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    match panic.downcast_ref::<&'static str>() {
+        Some(msg) => msg,
+        None => panic
+            .downcast_ref::<String>()
+            .map_or("<non-string panic payload>", |s| s),
+    }
+}
