@@ -54,6 +54,10 @@ pub struct Config {
     /// Response body chunks at least this large are written from their own buffer
     /// (vectored write) rather than copied. Default 16 KiB.
     pub write_copy_threshold: usize,
+    /// Also put the peer's [`PeerAddr`](crate::PeerAddr) into every request's extensions,
+    /// for middleware that reads it there. Off by default: it costs three allocations per
+    /// request, and [`PeerAddr::current`](crate::PeerAddr::current) serves the common case.
+    pub peer_addr_extension: bool,
 }
 
 impl Default for Config {
@@ -70,6 +74,7 @@ impl Default for Config {
             read_buffer_size: 8 * 1024,
             write_buffer_watermark: 64 * 1024,
             write_copy_threshold: 16 * 1024,
+            peer_addr_extension: false,
         }
     }
 }

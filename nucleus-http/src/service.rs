@@ -4,6 +4,7 @@
 //! `http::Response` of some body can be served: a Nucleus `Router`, an axum router, a
 //! `tower::service_fn`. [`HttpService`] just names those bounds once.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -59,17 +60,49 @@ where
     }
 }
 
-/// The peer's address, in every request's extensions when the connection has one.
+/// The address of the peer a request came from.
+///
+/// [`PeerAddr::current`] returns it while the engine runs a service's `call` and polls the
+/// future it returned, on the connection's task: no per-request allocation. Services that
+/// read it later or on another task (after `tower::buffer`, say) can ask for it as a request
+/// extension instead with [`Config::peer_addr_extension`](crate::Config::peer_addr_extension),
+/// which costs three allocations per request.
 ///
 /// # Examples
 ///
 /// ```
-/// use nucleus_http::PeerAddr;
+/// use std::convert::Infallible;
+/// use nucleus_http::{Body, PeerAddr};
 ///
-/// fn peer(req: &http::Request<nucleus_http::Body>) -> Option<std::net::SocketAddr> {
-///     req.extensions().get::<PeerAddr>().map(|p| p.0)
-/// }
-/// # let _ = peer;
+/// let service = tower::service_fn(|_req: http::Request<Body>| async {
+///     let peer = PeerAddr::current().map(|p| p.0.to_string()).unwrap_or_default();
+///     Ok::<_, Infallible>(http::Response::new(Body::from(peer)))
+/// });
+/// # let _ = service;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
+
+thread_local! {
+    static CURRENT_PEER: Cell<Option<PeerAddr>> = const { Cell::new(None) };
+}
+
+impl PeerAddr {
+    /// The peer of the request whose service call is running on this thread right now.
+    pub fn current() -> Option<PeerAddr> {
+        CURRENT_PEER.with(Cell::get)
+    }
+}
+
+/// Runs `f` with `peer` as [`PeerAddr::current`], restoring the previous value afterwards
+/// (also on panic, so a caught handler panic cannot leak one connection's peer to another).
+pub(crate) fn with_peer<R>(peer: Option<PeerAddr>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<PeerAddr>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT_PEER.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CURRENT_PEER.with(|c| c.replace(peer)));
+    f()
+}

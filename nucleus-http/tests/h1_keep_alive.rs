@@ -145,6 +145,15 @@ fn peer_address_reaches_the_service() {
     let server = start();
     let res = support::exchange(server.addr, b"GET /peer HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(res.text(), "127.0.0.1");
+    let mut config = Config::default();
+    config.peer_addr_extension = true;
+    let server = start_with(config, WorkerModel::PerCore);
+    let res = support::exchange(server.addr, b"GET /peer HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        res.text(),
+        "127.0.0.1 127.0.0.1",
+        "both the current peer and the extension"
+    );
 }
 
 #[test]

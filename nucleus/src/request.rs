@@ -49,6 +49,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// ```
 pub struct Request {
     inner: http::Request<Body>,
+    peer: Option<SocketAddr>,
     params: Params,
     states: Option<Arc<States>>,
     body_limit: usize,
@@ -61,8 +62,13 @@ impl Request {
         states: Option<Arc<States>>,
         body_limit: usize,
     ) -> Request {
+        // Captured now: `PeerAddr::current` is only set while the engine runs the call.
+        let peer = PeerAddr::current()
+            .or_else(|| inner.extensions().get::<PeerAddr>().copied())
+            .map(|p| p.0);
         Request {
             inner,
+            peer,
             params,
             states,
             body_limit,
@@ -181,7 +187,7 @@ impl Request {
 
     /// The client's address, when the request came over a connection that has one.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.inner.extensions().get::<PeerAddr>().map(|peer| peer.0)
+        self.peer
     }
 
     /// The state of type `T` given to the router with [`Router::state`](crate::Router::state).

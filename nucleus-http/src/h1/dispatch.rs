@@ -5,14 +5,13 @@
 //! are `poll_fn`s over `&mut Conn`, so one task owns the socket without locks or splitting.
 
 use std::future::{poll_fn, Future};
-use std::panic::AssertUnwindSafe;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::FutureExt;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -225,7 +224,7 @@ where
         *req.uri_mut() = uri;
         *req.version_mut() = version;
         *req.headers_mut() = headers;
-        if let Some(peer) = self.peer {
+        if let (Some(peer), true) = (self.peer, self.config.peer_addr_extension) {
             req.extensions_mut().insert(peer);
         }
         let upgrade_tx = upgrade.then(|| {
@@ -293,31 +292,38 @@ where
         req: Request<Body>,
         ex: &mut Exchange,
     ) -> Result<Result<Response<S::ResBody>, StatusCode>, Error> {
-        let call = async {
-            poll_fn(|cx| service.poll_ready(cx)).await?;
-            service.call(req).await
+        if let Err(err) = poll_fn(|cx| service.poll_ready(cx)).await {
+            return Ok(Err(service_error(err.into())));
+        }
+        let peer = self.peer;
+        // `call` runs here, synchronously, so only its (small) future is moved around, not
+        // the request. A panicking handler must cost one request a 500, not the connection
+        // or the worker: both the call and every poll are guarded.
+        let future = match catch_unwind(AssertUnwindSafe(|| {
+            crate::service::with_peer(peer, || service.call(req))
+        })) {
+            Ok(future) => future,
+            Err(panic) => return Ok(Err(handler_panicked(&panic))),
         };
-        // A panicking handler must cost one request a 500, not the connection or the worker.
-        let mut call = pin!(AssertUnwindSafe(call).catch_unwind());
+        let mut future = pin!(future);
         let outcome = poll_fn(|cx| {
             if let Some(feed) = ex.feed.as_mut() {
                 self.poll_feed(cx, feed, false)?;
             }
-            call.as_mut().poll(cx).map(Ok)
+            let polled = catch_unwind(AssertUnwindSafe(|| {
+                crate::service::with_peer(peer, || future.as_mut().poll(cx))
+            }));
+            match polled {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(result)) => Poll::Ready(Ok(Ok(result))),
+                Err(panic) => Poll::Ready(Ok(Err(panic))),
+            }
         })
         .await?;
         Ok(match outcome {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(err)) => {
-                let err: BoxError = err.into();
-                tracing::error!(error = %err, "service error");
-                Err(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Err(panic) => {
-                let message = panic_message(&panic);
-                tracing::error!(panic = message, "handler panicked");
-                Err(StatusCode::INTERNAL_SERVER_ERROR)
-            }
+            Ok(Err(err)) => Err(service_error(err.into())),
+            Err(panic) => Err(handler_panicked(&panic)),
         })
     }
 
@@ -672,6 +678,16 @@ struct Outgoing {
     encoder: Option<BodyEncoder>,
     /// A frame polled before the head was written (see `Expect::Pending`).
     peeked: Option<Option<Result<http_body::Frame<Bytes>, Error>>>,
+}
+
+fn service_error(err: BoxError) -> StatusCode {
+    tracing::error!(error = %err, "service error");
+    StatusCode::INTERNAL_SERVER_ERROR
+}
+
+fn handler_panicked(panic: &Box<dyn std::any::Any + Send>) -> StatusCode {
+    tracing::error!(panic = panic_message(panic), "handler panicked");
+    StatusCode::INTERNAL_SERVER_ERROR
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {

@@ -101,10 +101,13 @@ async fn route(mut req: Request<Body>) -> Result<Response<Body>, Infallible> {
             res
         }
         "/peer" => {
-            let peer = req
-                .extensions()
-                .get::<nucleus_http::PeerAddr>()
-                .map(|p| p.0.ip().to_string());
+            let current = nucleus_http::PeerAddr::current().map(|p| p.0.ip().to_string());
+            let extension = req.extensions().get::<nucleus_http::PeerAddr>();
+            let extension = extension.map(|p| p.0.ip().to_string());
+            let peer = match (current, extension) {
+                (Some(c), Some(e)) => Some(format!("{c} {e}")),
+                (c, e) => c.or(e),
+            };
             text(StatusCode::OK, peer.unwrap_or_default())
         }
         "/method" => text(StatusCode::OK, format!("{} {}", req.method(), req.uri())),
