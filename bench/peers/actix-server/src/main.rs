@@ -8,8 +8,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use actix_web::body::SizedStream;
-use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -41,21 +40,16 @@ async fn json() -> HttpResponse {
     HttpResponse::Ok().json(Message { message: "Hello, World!" })
 }
 
-async fn echo(req: HttpRequest, payload: web::Payload) -> HttpResponse {
+/// actix-http closes the connection when a response starts before the request body has
+/// been read to the end (`close_for_unread_payload` in its h1 dispatcher), so streaming
+/// `web::Payload` straight back turns every echo into a new connection. Reading the
+/// (bounded, 256 KiB default limit) body first keeps keep-alive, which is how actix apps echo.
+async fn echo(req: HttpRequest, body: Bytes) -> HttpResponse {
     let mut res = HttpResponse::Ok();
     if let Some(ct) = req.headers().get(CONTENT_TYPE) {
         res.insert_header((CONTENT_TYPE, ct.clone()));
     }
-    let len = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match len {
-        // Keep the request's framing: a sized body is streamed back with Content-Length.
-        Some(len) => res.body(SizedStream::new(len, payload)),
-        None => res.streaming(payload),
-    }
+    res.body(body)
 }
 
 async fn slow(q: web::Query<MsQuery>) -> HttpResponse {

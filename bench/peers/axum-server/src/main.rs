@@ -12,6 +12,7 @@ use axum::extract::Query;
 use axum::http::{header::CONTENT_TYPE, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -119,7 +120,14 @@ fn main() {
         .route("/stream", get(stream))
         .route("/health", get(health));
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(listen).await.expect("bind");
+        // axum::serve leaves Nagle on; the other servers (and Nucleus) set TCP_NODELAY,
+        // without which pipelined responses stall on delayed ACKs.
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .expect("bind")
+            .tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
         eprintln!("axum-server listening on {listen}");
         tokio::select! {
             r = axum::serve(listener, app) => { r.expect("serve"); }

@@ -1,0 +1,130 @@
+# Shared helpers for bench/*.sh (sourced, not run). Not part of CI.
+#
+# Servers are named on the command line of each script:
+#   hyper | axum | actix      peers built from bench/peers (release)
+#   nucleus                   $NUCLEUS_BIN or <repo>/target/release/nucleus (not built here)
+#   NAME=/path/to/binary      anything else taking `--listen ADDR --workers N`
+# With no names: hyper axum actix, plus nucleus when its binary exists and answers.
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT_DIR=$(dirname "$BENCH_DIR")
+REL="$BENCH_DIR/target/release"
+NUCLEUS_BIN=${NUCLEUS_BIN:-$ROOT_DIR/target/release/nucleus}
+LOADGEN="$REL/loadgen"
+HOST=127.0.0.1
+PORT_BASE=${PORT_BASE:-18080}
+SERVER_PORT=$PORT_BASE
+SERVER_PID=
+LOG_DIR=${LOG_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/nucleus-bench.XXXXXX")}
+
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+die() { echo "error: $*" >&2; exit 1; }
+
+# Build peers + loadgen (release). Cargo makes this a no-op when up to date.
+build_bench() {
+  [[ ${SKIP_BUILD:-0} == 1 ]] && return 0
+  log "cargo build --release (bench workspace)"
+  cargo build --release --quiet --manifest-path "$BENCH_DIR/Cargo.toml"
+}
+
+server_bin() {
+  case "$1" in
+    hyper) echo "$REL/hyper-server" ;;
+    axum) echo "$REL/axum-server" ;;
+    actix) echo "$REL/actix-server" ;;
+    nucleus) echo "$NUCLEUS_BIN" ;;
+    *=*) echo "${1#*=}" ;;
+    *) die "unknown server '$1' (hyper|axum|actix|nucleus|NAME=/path)" ;;
+  esac
+}
+
+server_name() { echo "${1%%=*}"; }
+
+# Fills the global SERVERS array from "$@" (or the defaults).
+select_servers() {
+  SERVERS=("$@")
+  if ((${#SERVERS[@]} == 0)); then
+    SERVERS=(hyper axum actix)
+    if [[ -x $NUCLEUS_BIN ]]; then
+      SERVERS+=(nucleus)
+    else
+      log "nucleus: $NUCLEUS_BIN not built; skipping (cd $ROOT_DIR && cargo build --release)"
+    fi
+  fi
+  local s
+  for s in "${SERVERS[@]}"; do
+    [[ -x $(server_bin "$s") ]] || die "$(server_bin "$s") is not an executable"
+  done
+}
+
+# wait_ready PORT [TIMEOUT_S]: until GET /health (or GET /) answers with any HTTP status.
+wait_ready() {
+  local port=$1 timeout=${2:-10} t0=$SECONDS
+  while ((SECONDS - t0 < timeout)); do
+    if [[ -n $SERVER_PID ]] && ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      return 1
+    fi
+    if curl -s -o /dev/null --max-time 2 "http://$HOST:$port/health"; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# start_server SERVER [WRAPPER...]: runs `WRAPPER... BIN --listen HOST:PORT --workers 1`
+# on a fresh port; sets SERVER_PID (the wrapper must exec the server: taskset, valgrind).
+# Returns 1 (after cleaning up) if it does not answer within READY_TIMEOUT seconds.
+start_server() {
+  local s=$1
+  shift
+  local bin name
+  bin=$(server_bin "$s")
+  name=$(server_name "$s")
+  SERVER_PORT=$((SERVER_PORT + 1))
+  SERVER_LOG="$LOG_DIR/$name.$SERVER_PORT.log"
+  "$@" "$bin" --listen "$HOST:$SERVER_PORT" --workers 1 >"$SERVER_LOG" 2>&1 &
+  SERVER_PID=$!
+  if ! wait_ready "$SERVER_PORT" "${READY_TIMEOUT:-10}"; then
+    log "$name did not answer on $HOST:$SERVER_PORT (log: $SERVER_LOG)"
+    stop_server
+    return 1
+  fi
+}
+
+# stop_server: SIGTERM, wait up to STOP_TIMEOUT s (valgrind needs time to write), then SIGKILL.
+stop_server() {
+  [[ -z $SERVER_PID ]] && return 0
+  local pid=$SERVER_PID t0=$SECONDS
+  SERVER_PID=
+  kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS - t0 < ${STOP_TIMEOUT:-10})); do
+    sleep 0.05
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "pid $pid ignored SIGTERM for ${STOP_TIMEOUT:-10}s; SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+# CPU time (utime+stime, all threads) of PID in microseconds.
+cpu_us() {
+  local stat rest
+  stat=$(<"/proc/$1/stat")
+  rest=${stat##*) }
+  # fields after "comm)": state=1 ... utime=12 stime=13
+  awk -v tck="$(getconf CLK_TCK)" '{ printf "%d\n", ($12 + $13) * 1000000 / tck }' <<<"$rest"
+}
+
+# Peak RSS (VmHWM) of PID in KiB.
+peak_rss_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+
+# median of numbers on stdin ("-" if none)
+median() {
+  sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+cleanup_server() { stop_server; }
+trap cleanup_server EXIT
+trap 'exit 130' INT TERM
