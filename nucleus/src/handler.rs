@@ -34,6 +34,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use http::uri::{PathAndQuery, Uri};
 use http::StatusCode;
 use nucleus_http::{Body, BoxError};
@@ -60,14 +61,39 @@ pub(crate) type BoxedHandler = Arc<dyn sealed::Call>;
 
 #[allow(unreachable_pub)] // Sealed: public in name only, so that `Handler` can be public.
 mod sealed {
-    use super::{Request, ResponseFuture};
+    use std::sync::Arc;
+
+    use nucleus_http::Body;
+
+    use super::ResponseFuture;
+    use crate::routing::params::Params;
+    use crate::state::States;
+    use crate::Request;
 
     pub trait Call: Send + Sync + 'static {
-        fn call(&self, req: Request) -> ResponseFuture;
+        /// Takes the engine's request and what the router adds to it, rather than a built
+        /// [`Request`], so that the `Request` is built where it is consumed: straight into
+        /// the boxed future, not on the stack and then copied (it is a few hundred bytes).
+        fn call(&self, req: http::Request<Body>, cx: RouteCx) -> ResponseFuture;
+    }
+
+    /// What the router adds to a request: see [`Request::from_parts`].
+    #[derive(Debug)]
+    pub struct RouteCx {
+        pub(crate) params: Params,
+        pub(crate) states: Option<Arc<States>>,
+        pub(crate) body_limit: usize,
+    }
+
+    impl RouteCx {
+        #[inline(always)]
+        pub(crate) fn request(self, req: http::Request<Body>) -> Request {
+            Request::from_parts(req, self.params, self.states, self.body_limit)
+        }
     }
 }
 
-pub(crate) use sealed::Call;
+pub(crate) use sealed::{Call, RouteCx};
 
 impl<F, Fut> Handler for F
 where
@@ -83,9 +109,10 @@ where
     Fut: Future + Send + 'static,
     Fut::Output: IntoResponse,
 {
-    fn call(&self, req: Request) -> ResponseFuture {
-        let fut = self(req);
-        Box::pin(async move { fut.await.into_response() })
+    fn call(&self, req: http::Request<Body>, cx: RouteCx) -> ResponseFuture {
+        // A `Map` polls the handler's future in place; an `async` block would move it into
+        // its own state on the first poll.
+        Box::pin(self(cx.request(req)).map(IntoResponse::into_response))
     }
 }
 
@@ -145,7 +172,8 @@ where
     F: Fn(Request) -> R + Send + Sync + 'static,
     R: IntoResponse + 'static,
 {
-    fn call(&self, req: Request) -> ResponseFuture {
+    fn call(&self, req: http::Request<Body>, cx: RouteCx) -> ResponseFuture {
+        let req = cx.request(req);
         let f = Arc::clone(&self.f);
         let task = tokio::task::spawn_blocking(move || f(req).into_response());
         Box::pin(async move {
@@ -181,11 +209,11 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    fn call(&self, req: Request) -> ResponseFuture {
+    fn call(&self, req: http::Request<Body>, cx: RouteCx) -> ResponseFuture {
         let req = if self.nested {
-            strip_prefix(req)
+            strip_prefix(cx.request(req))
         } else {
-            req.into_http()
+            req
         };
         // `Service::call` needs `&mut self` and readiness; a clone per request keeps the
         // endpoint shareable without a lock, as tower's `Steer` and axum's `Route` do.

@@ -1,10 +1,9 @@
 //! JSON responses.
 
-use http::header::HeaderValue;
 use http::StatusCode;
 use serde::Serialize;
 
-use super::{text, with_content_type, IntoResponse, Response};
+use super::{text, with_content_type, IntoResponse, Response, APPLICATION_JSON};
 
 /// A JSON response: serializes `T` with `serde_json` and sets `content-type: application/json`.
 ///
@@ -40,7 +39,7 @@ pub struct Json<T>(pub T);
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
-            Ok(body) => with_content_type(body, HeaderValue::from_static("application/json")),
+            Ok(body) => with_content_type(body, &APPLICATION_JSON),
             Err(err) => {
                 tracing::error!(error = %err, "failed to serialize a JSON response");
                 text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")

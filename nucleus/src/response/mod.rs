@@ -54,6 +54,7 @@ mod json;
 
 use std::borrow::Cow;
 use std::convert::Infallible;
+use std::sync::LazyLock;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -73,27 +74,37 @@ pub trait IntoResponse {
     fn into_response(self) -> Response;
 }
 
-// Functions rather than consts: `HeaderValue` holds `Bytes`, which clippy rightly flags as an
-// interior-mutable const. `from_static` does not allocate either way.
-fn text_plain() -> HeaderValue {
-    HeaderValue::from_static("text/plain; charset=utf-8")
+/// The `content-type` of each response kind, as a one-entry map built once. Cloning it per
+/// response copies two small buffers; building a fresh map would hash the header name and
+/// set up the table every time.
+pub(crate) type ContentType = LazyLock<HeaderMap>;
+
+macro_rules! content_type {
+    ($name:ident, $value:literal) => {
+        pub(crate) static $name: ContentType = LazyLock::new(|| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static($value));
+            headers
+        });
+    };
 }
 
-fn octet_stream() -> HeaderValue {
-    HeaderValue::from_static("application/octet-stream")
-}
+content_type!(TEXT_PLAIN, "text/plain; charset=utf-8");
+content_type!(OCTET_STREAM, "application/octet-stream");
+content_type!(TEXT_HTML, "text/html; charset=utf-8");
+content_type!(APPLICATION_JSON, "application/json");
 
 /// A response with `body` and `content-type`; the body's size hint stays exact, so the engine
 /// can send `Content-Length` (and keep it for `HEAD`).
-pub(crate) fn with_content_type(body: impl Into<Body>, content_type: HeaderValue) -> Response {
-    let mut res = Response::new(body.into());
-    res.headers_mut().insert(header::CONTENT_TYPE, content_type);
-    res
+pub(crate) fn with_content_type(body: impl Into<Body>, content_type: &ContentType) -> Response {
+    let (mut parts, ()) = http::Response::new(()).into_parts();
+    parts.headers = HeaderMap::clone(content_type);
+    Response::from_parts(parts, body.into())
 }
 
 /// A short `text/plain` response, as the router and rejections send.
 pub(crate) fn text(status: StatusCode, body: impl Into<Body>) -> Response {
-    let mut res = with_content_type(body, text_plain());
+    let mut res = with_content_type(body, &TEXT_PLAIN);
     *res.status_mut() = status;
     res
 }
@@ -112,13 +123,13 @@ impl IntoResponse for Body {
 
 impl IntoResponse for &'static str {
     fn into_response(self) -> Response {
-        with_content_type(self, text_plain())
+        with_content_type(self, &TEXT_PLAIN)
     }
 }
 
 impl IntoResponse for String {
     fn into_response(self) -> Response {
-        with_content_type(self, text_plain())
+        with_content_type(self, &TEXT_PLAIN)
     }
 }
 
@@ -133,19 +144,19 @@ impl IntoResponse for Cow<'static, str> {
 
 impl IntoResponse for Bytes {
     fn into_response(self) -> Response {
-        with_content_type(self, octet_stream())
+        with_content_type(self, &OCTET_STREAM)
     }
 }
 
 impl IntoResponse for Vec<u8> {
     fn into_response(self) -> Response {
-        with_content_type(self, octet_stream())
+        with_content_type(self, &OCTET_STREAM)
     }
 }
 
 impl IntoResponse for &'static [u8] {
     fn into_response(self) -> Response {
-        with_content_type(self, octet_stream())
+        with_content_type(self, &OCTET_STREAM)
     }
 }
 
@@ -225,6 +236,6 @@ pub struct Html<T>(pub T);
 
 impl<T: Into<Body>> IntoResponse for Html<T> {
     fn into_response(self) -> Response {
-        with_content_type(self.0, HeaderValue::from_static("text/html; charset=utf-8"))
+        with_content_type(self.0, &TEXT_HTML)
     }
 }

@@ -8,7 +8,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use http::header::{self, HeaderValue};
 use http::StatusCode;
+use nucleus_http::Body;
 
 use crate::handler::ResponseFuture;
 use crate::response::{text, Response};
@@ -24,9 +26,41 @@ pub struct RouteFuture {
 
 enum State {
     Handler(ResponseFuture),
-    /// Answered by the router itself (404, 405, `OPTIONS`): no allocation, no handler.
-    Ready(Response),
+    /// Answered by the router itself: no allocation, no handler. The response is built when
+    /// polled, so that the future stays small (the engine moves it into its own state).
+    Ready(Answer),
     Done,
+}
+
+/// A response the router gives without a handler.
+pub(crate) enum Answer {
+    /// `404 Not Found`.
+    NotFound,
+    /// `405 Method Not Allowed`, with `Allow`.
+    NotAllowed(Option<HeaderValue>),
+    /// `204 No Content` with `Allow`, for `OPTIONS` without a handler.
+    Options(Option<HeaderValue>),
+}
+
+impl Answer {
+    fn into_response(self) -> Response {
+        let (mut res, allow) = match self {
+            Answer::NotFound => return text(StatusCode::NOT_FOUND, "not found"),
+            Answer::NotAllowed(allow) => (
+                text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+                allow,
+            ),
+            Answer::Options(allow) => {
+                let mut res = Response::new(Body::empty());
+                *res.status_mut() = StatusCode::NO_CONTENT;
+                (res, allow)
+            }
+        };
+        if let Some(allow) = allow {
+            res.headers_mut().insert(header::ALLOW, allow);
+        }
+        res
+    }
 }
 
 impl RouteFuture {
@@ -36,9 +70,9 @@ impl RouteFuture {
         }
     }
 
-    pub(crate) fn ready(res: Response) -> RouteFuture {
+    pub(crate) fn ready(answer: Answer) -> RouteFuture {
         RouteFuture {
-            state: State::Ready(res),
+            state: State::Ready(answer),
         }
     }
 }
@@ -66,7 +100,7 @@ impl Future for RouteFuture {
                     }
                 }
             }
-            State::Ready(res) => res,
+            State::Ready(answer) => answer.into_response(),
             State::Done => {
                 tracing::error!("RouteFuture polled after completion");
                 text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")

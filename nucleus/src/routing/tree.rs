@@ -5,21 +5,18 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use http::header::{self, HeaderValue};
-use http::StatusCode;
 use matchit::InsertError;
 use nucleus_http::Body;
 
-use super::future::RouteFuture;
+use super::future::{Answer, RouteFuture};
 use super::method::{Dispatch, Endpoint, MethodRouter};
 use super::params::{param_names, Params, FALLBACK_TAIL};
-use crate::handler::BoxedHandler;
+use crate::handler::{BoxedHandler, RouteCx};
 use crate::request::DEFAULT_BODY_LIMIT;
-use crate::response::{text, Response};
 use crate::state::States;
-use crate::Request;
 
 #[derive(Clone, Default)]
 pub(super) struct Inner {
@@ -28,6 +25,10 @@ pub(super) struct Inner {
     routes: Vec<Route>,
     /// Pattern to index in `routes`, so that methods added to one path share a route.
     by_pattern: HashMap<String, usize>,
+    /// The path of each route without parameters to its index in `routes`: one hash lookup
+    /// instead of a walk of the radix tree. matchit ranks a static route above parameters and
+    /// wildcards, so for a path found here it would pick the same route.
+    statics: HashMap<Box<str>, usize, BuildHasherDefault<Fnv>>,
     /// Fallbacks of nested routers, matched only when no route matches.
     nested_fallbacks: matchit::Router<usize>,
     nested_fallback_routes: Vec<Route>,
@@ -66,6 +67,10 @@ impl Inner {
         }
         self.routes.push(Route::new(pattern, methods));
         self.by_pattern.insert(pattern.to_owned(), index);
+        // `{` and `}` start parameters, or are escaped as `{{` and `}}`: not a plain path.
+        if !pattern.contains(['{', '}']) {
+            self.statics.insert(pattern.into(), index);
+        }
     }
 
     #[track_caller]
@@ -135,24 +140,27 @@ impl Inner {
 
     pub(super) fn handle(&self, req: http::Request<Body>) -> RouteFuture {
         let path = req.uri().path();
-        if let Ok(matched) = self.matcher.at(path) {
-            if let Some(route) = self.routes.get(*matched.value) {
-                return match route.methods.dispatch(req.method()) {
-                    Dispatch::Call(endpoint) => {
-                        let params = Params::from_match(&route.names, path, &matched.params);
-                        self.call(endpoint, req, params)
-                    }
-                    Dispatch::Options(allow) => {
-                        let mut res = Response::new(Body::empty());
-                        *res.status_mut() = StatusCode::NO_CONTENT;
-                        RouteFuture::ready(with_allow(res, allow))
-                    }
-                    Dispatch::NotAllowed(allow) => {
-                        let res = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
-                        RouteFuture::ready(with_allow(res, allow))
-                    }
-                };
-            }
+        let found = match self.statics.get(path).and_then(|&i| self.routes.get(i)) {
+            Some(route) => Some((route, None)),
+            None => self.matcher.at(path).ok().and_then(|matched| {
+                let route = self.routes.get(*matched.value)?;
+                Some((route, Some(matched.params)))
+            }),
+        };
+        if let Some((route, matched)) = found {
+            return match route.methods.dispatch(req.method()) {
+                Dispatch::Call(endpoint) => {
+                    let params = match &matched {
+                        Some(matched) => Params::from_match(&route.names, path, matched),
+                        None => Params::default(),
+                    };
+                    self.call(endpoint, req, params)
+                }
+                Dispatch::Options(allow) => RouteFuture::ready(Answer::Options(allow.cloned())),
+                Dispatch::NotAllowed(allow) => {
+                    RouteFuture::ready(Answer::NotAllowed(allow.cloned()))
+                }
+            };
         }
         if let Ok(matched) = self.nested_fallbacks.at(path) {
             let route = self.nested_fallback_routes.get(*matched.value);
@@ -165,7 +173,7 @@ impl Inner {
         }
         match &self.fallback {
             Some(endpoint) => self.call(endpoint, req, Params::default()),
-            None => RouteFuture::ready(text(StatusCode::NOT_FOUND, "not found")),
+            None => RouteFuture::ready(Answer::NotFound),
         }
     }
 
@@ -174,8 +182,12 @@ impl Inner {
             .body_limit
             .or(self.body_limit)
             .unwrap_or(DEFAULT_BODY_LIMIT);
-        let req = Request::from_parts(req, params, self.states.clone(), limit);
-        RouteFuture::handler(endpoint.handler.call(req))
+        let cx = RouteCx {
+            params,
+            states: self.states.clone(),
+            body_limit: limit,
+        };
+        RouteFuture::handler(endpoint.handler.call(req, cx))
     }
 }
 
@@ -205,11 +217,27 @@ impl fmt::Debug for Inner {
     }
 }
 
-fn with_allow(mut res: Response, allow: Option<&HeaderValue>) -> Response {
-    if let Some(allow) = allow {
-        res.headers_mut().insert(header::ALLOW, allow.clone());
+/// FNV-1a: for the few bytes of a request path, far cheaper than the default SipHash, and
+/// a route table is not attacker-shaped (only its own keys are ever inserted).
+#[derive(Clone, Copy)]
+pub(super) struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
     }
-    res
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// `prefix` + `path`, where a nested `/` is the prefix itself.
