@@ -40,7 +40,7 @@ mod service;
 pub mod upgrade;
 
 pub use body::Body;
-pub use config::Config;
+pub use config::{Config, MinRate};
 pub use error::{BoxError, Error};
 pub use server::{Builder, Server, ShutdownHandle, WorkerModel};
 pub use service::{HttpService, PeerAddr};
