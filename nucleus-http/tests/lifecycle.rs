@@ -43,10 +43,15 @@ fn slowloris_head_gets_408_while_others_are_served() {
             }
         })
     };
+    let before = nucleus_http::stats().header_read_timeouts;
     let mut first = [0u8; 12];
     (&slow).read_exact(&mut first).unwrap();
     let answered = started.elapsed();
     assert_eq!(&first, b"HTTP/1.1 408");
+    assert!(
+        nucleus_http::stats().header_read_timeouts > before,
+        "the timeout was counted"
+    );
     assert!(
         answered < Duration::from_millis(2000),
         "408 after {answered:?}"

@@ -27,7 +27,7 @@ use crate::error::{Error, Kind, Timeout};
 use crate::incoming::{self, Want};
 use crate::server::{ConnContext, ConnSignal, Signal};
 use crate::upgrade::{self, Upgraded};
-use crate::{Body, BoxError, Config, HttpService, PeerAddr};
+use crate::{stats, Body, BoxError, Config, HttpService, PeerAddr};
 
 /// Serves one HTTP/1.1 connection until it closes.
 ///
@@ -272,10 +272,15 @@ where
                 Wait::Read(0) => self.read_closed = true,
                 Wait::Read(_) => {}
                 Wait::Expired if idle => {
+                    stats::count(&stats::KEEP_ALIVE_TIMEOUTS);
                     tracing::debug!("keep-alive timeout: closing idle connection");
                     return Ok(None);
                 }
-                Wait::Expired => return Err(Error::new(Kind::Timeout(Timeout::HeaderRead))),
+                Wait::Expired => {
+                    stats::count(&stats::HEADER_READ_TIMEOUTS);
+                    tracing::debug!(timeout = Timeout::HeaderRead.as_str(), "slow request head");
+                    return Err(Error::new(Kind::Timeout(Timeout::HeaderRead)));
+                }
                 Wait::Released => return Ok(None),
             }
         }
@@ -457,6 +462,7 @@ where
             Some(Err(panic)) => Err(handler_panicked(&panic)),
             None => {
                 // Returning drops the handler's future: its work stops here.
+                stats::count(&stats::HANDLER_TIMEOUTS);
                 tracing::debug!(timeout = Timeout::Handler.as_str(), "handler timed out");
                 Err(StatusCode::SERVICE_UNAVAILABLE)
             }
@@ -727,6 +733,7 @@ where
                         }
                     };
                     if too_slow {
+                        stats::count(&stats::BODY_RATE_TIMEOUTS);
                         tracing::debug!(
                             timeout = Timeout::BodyRate.as_str(),
                             "request body too slow"
@@ -879,6 +886,7 @@ where
         }
         let moved = (self.write.written() - before) as u64;
         let too_slow = || {
+            stats::count(&stats::SEND_RATE_TIMEOUTS);
             tracing::debug!(
                 timeout = Timeout::SendRate.as_str(),
                 "client reads too slowly"

@@ -11,7 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use super::lifecycle::{ConnContext, Lifecycle};
 use super::DrainReport;
-use crate::{Config, HttpService, PeerAddr};
+use crate::{stats, Config, HttpService, PeerAddr};
 
 pub(super) struct Worker {
     pub(super) sockets: Vec<std::net::TcpListener>,
@@ -90,6 +90,7 @@ impl<S: HttpService> AcceptLoop<S> {
                 Err(_) => {
                     // At the cap: stop accepting (the kernel backlog holds newcomers) and ask
                     // the longest-idle connection to make room.
+                    stats::count(&stats::CONNECTION_CAP_REACHED);
                     tracing::debug!("connection limit reached; waiting for a free slot");
                     let _pressure = self.ctx.lifecycle.press();
                     tokio::select! {
@@ -130,6 +131,7 @@ impl<S: HttpService> AcceptLoop<S> {
                     // EMFILE/ENFILE/ENOBUFS/ENOMEM: the listener is fine but we cannot take
                     // more now. Accepting again at once would spin at 100% CPU; exiting would
                     // turn a transient overload into an outage. Back off, as hyper and axum do.
+                    stats::count(&stats::ACCEPT_ERRORS);
                     let delay = backoff.next();
                     tracing::error!(error = %err, retry_in_ms = delay.as_millis() as u64, "accept failed");
                     tokio::select! {
