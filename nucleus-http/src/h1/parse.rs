@@ -140,6 +140,11 @@ fn tokenize<'b>(
     let len = match req.parse_with_uninit_headers(bytes, slots) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return check_partial(bytes, config).map(|()| None),
+        // Whether a bad version is 400 or 505 depends on the whole version token: wait for
+        // the end of the line, so the answer does not depend on how the bytes were split.
+        Err(httparse::Error::Version) if !bytes.contains(&b'\n') => {
+            return check_partial(bytes, config).map(|()| None);
+        }
         Err(err) => return Err(Error::parse(map_httparse(err, bytes))),
     };
     let (Some(method), Some(path), Some(version)) = (req.method, req.path, req.version) else {
