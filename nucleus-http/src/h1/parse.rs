@@ -512,10 +512,11 @@ pub fn fuzz_parse(input: &[u8]) {
 
 /// A comparable digest of one parse attempt.
 pub fn summarize(buf: &mut BytesMut, config: &Config) -> String {
+    let before = buf.len();
     match parse_head(buf, config) {
         Ok(None) => "incomplete".to_owned(),
         Ok(Some(h)) => format!(
-            "{} {} {:?} {:?} {:?} ka={} ec={} up={} rest={}",
+            "{} {} {:?} {:?} {:?} ka={} ec={} up={} head_len={}",
             h.method,
             h.uri,
             h.version,
@@ -524,7 +525,7 @@ pub fn summarize(buf: &mut BytesMut, config: &Config) -> String {
             h.keep_alive,
             h.expect_continue,
             h.upgrade,
-            buf.len()
+            before - buf.len()
         ),
         Err(e) => format!("error {}", e.status()),
     }

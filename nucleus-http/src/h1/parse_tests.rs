@@ -415,3 +415,4 @@ mod properties {
         }
     }
 }
+
