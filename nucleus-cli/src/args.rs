@@ -1,35 +1,195 @@
 //! The command line, exactly as typed: parsing only, no I/O.
+//!
+//! Every setting flag is an `Option` (or an empty `Vec`): `None` means "not given here", so the
+//! environment, the config file or the default decides (see `config.rs`). A flag's long name is
+//! its config key with `-` for `_`, which is how `config.rs` turns these fields into a layer:
+//! `Args` serializes to a TOML table holding only the flags that were given.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+use crate::units::{OrAuto, OrOff, Rate, Secs, Size};
 
 /// Nucleus: a production HTTP/1.1 server with a demo app.
 ///
 /// Serves the demo routes (`/`, `/json`, `/echo`, `/slow`, `/blocking`, `/stream`,
 /// `/health`) on every `--listen` address.
-#[derive(Debug, Parser)]
-#[command(name = "nucleus", version, about, long_about = None)]
+#[derive(Debug, Parser, Serialize)]
+#[command(
+    name = "nucleus",
+    version,
+    about,
+    long_about = None,
+    after_help = "Every setting flag --some-flag can also be given as the environment variable \
+                  NUCLEUS_SOME_FLAG or as the key some_flag in the --config file. Flags override \
+                  the environment, which overrides the file, which overrides the defaults. \
+                  Durations take units (10s, 500ms, 2m; a plain number is seconds), sizes too \
+                  (8KiB, 1MiB; a plain number is bytes); `off` disables an optional limit."
+)]
 pub(crate) struct Args {
-    /// Address to listen on, e.g. 127.0.0.1:8000 or [::]:8000; repeat for several.
-    #[arg(long = "listen", value_name = "ADDR", default_value = "127.0.0.1:8000")]
+    /// Read settings from this TOML file (keys as in nucleus.example.toml) [env: NUCLEUS_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Print the effective configuration as TOML (a valid --config file) and exit.
+    #[arg(long)]
+    #[serde(skip)]
+    pub(crate) print_config: bool,
+
+    /// Address to listen on, e.g. 127.0.0.1:8000 or [::]:8000; repeat for several
+    /// [default: 127.0.0.1:8000].
+    #[arg(long = "listen", value_name = "ADDR", help_heading = "Server")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) listen: Vec<SocketAddr>,
 
-    /// Worker threads [default: the number of CPUs].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub(crate) workers: Option<u16>,
+    /// Worker threads, or `auto` for the number of CPUs [default: auto].
+    #[arg(long, value_name = "N", help_heading = "Server")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) workers: Option<OrAuto<usize>>,
+
+    /// How connections are spread over workers [default: per-core].
+    #[arg(long, value_enum, value_name = "MODEL", help_heading = "Server")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) worker_model: Option<Model>,
+
+    /// Listen backlog: connections the kernel queues while the server is busy [default: 1024].
+    #[arg(long, value_name = "N", help_heading = "Server")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) backlog: Option<u32>,
+
+    /// Most connections open at once, or `auto` for the open-file limit less a reserve
+    /// [default: auto].
+    #[arg(long, value_name = "N", help_heading = "Server")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_connections: Option<OrAuto<usize>>,
+
+    /// How long a graceful shutdown waits for in-flight requests [default: 30s].
+    #[arg(long, value_name = "DURATION", help_heading = "Server")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) shutdown_timeout: Option<Secs>,
+
+    /// Make [::] listeners IPv6-only instead of dual stack [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          help_heading = "Server")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) ipv6_only: Option<bool>,
+
+    /// Liveness endpoint answered by the engine, or `off` [default: /health].
+    #[arg(long, value_name = "PATH|off", help_heading = "Server")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) health_path: Option<OrOff<String>>,
+
+    /// Readiness endpoint (503 while starting or draining), or `off` [default: /ready].
+    #[arg(long, value_name = "PATH|off", help_heading = "Server")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) ready_path: Option<OrOff<String>>,
+
+    /// Longest request target; longer gets 414 [default: 8KiB].
+    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_uri_len: Option<Size>,
+
+    /// Largest request head (request line and header fields); larger gets 431
+    /// [default: 64KiB].
+    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_head_size: Option<Size>,
+
+    /// Most header fields in one request; more gets 431 [default: 100].
+    #[arg(long, value_name = "N", help_heading = "Limits")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_headers: Option<usize>,
 
     /// Largest request body, in bytes or with a unit: 8MiB, 512KiB, 1GB [default: 1GiB].
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
-    pub(crate) max_body_size: Option<u64>,
+    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_body_size: Option<Size>,
 
-    /// How connections are spread over workers.
-    #[arg(long, value_enum, value_name = "MODEL", default_value_t = Model::PerCore)]
-    pub(crate) worker_model: Model,
+    /// Requests served on one connection before it is closed, or `off` [default: 10000].
+    #[arg(long, value_name = "N|off", help_heading = "Limits")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_requests_per_connection: Option<OrOff<u64>>,
+
+    /// Total chunk extensions accepted per body [default: 16KiB].
+    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_chunk_extensions: Option<Size>,
+
+    /// Largest trailer section of a chunked body [default: 16KiB].
+    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_trailer_size: Option<Size>,
+
+    /// Unread request body discarded to keep a connection alive [default: 256KiB].
+    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_drain: Option<Size>,
+
+    /// Longest wait for a complete request head (slowloris defence), or `off` [default: 10s].
+    #[arg(long, value_name = "DURATION|off", help_heading = "Timeouts")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) header_read_timeout: Option<OrOff<Secs>>,
+
+    /// How long an idle keep-alive connection waits for its next request, or `off`
+    /// [default: 15s].
+    #[arg(long, value_name = "DURATION|off", help_heading = "Timeouts")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) keep_alive_timeout: Option<OrOff<Secs>>,
+
+    /// Longest a handler may take to start its response (then 503), or `off` [default: off].
+    #[arg(long, value_name = "DURATION|off", help_heading = "Timeouts")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) handler_timeout: Option<OrOff<Secs>>,
+
+    /// Slowest request body accepted while the handler reads it, or `off` [default: 1KiB/s].
+    #[arg(long, value_name = "RATE|off", help_heading = "Timeouts")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) body_min_rate: Option<OrOff<Rate>>,
+
+    /// Grace period and averaging window of --body-min-rate [default: 10s].
+    #[arg(long, value_name = "DURATION", help_heading = "Timeouts")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) body_min_rate_window: Option<Secs>,
+
+    /// Slowest client accepted while it takes response bytes, or `off` [default: 1KiB/s].
+    #[arg(long, value_name = "RATE|off", help_heading = "Timeouts")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) send_min_rate: Option<OrOff<Rate>>,
+
+    /// Grace period and averaging window of --send-min-rate [default: 10s].
+    #[arg(long, value_name = "DURATION", help_heading = "Timeouts")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) send_min_rate_window: Option<Secs>,
+
+    /// Initial and minimum free space of a connection's read buffer [default: 8KiB].
+    #[arg(long, value_name = "BYTES", help_heading = "Tuning")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) read_buffer_size: Option<Size>,
+
+    /// Response bytes buffered before a write while pipelined requests wait [default: 64KiB].
+    #[arg(long, value_name = "BYTES", help_heading = "Tuning")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) write_buffer_watermark: Option<Size>,
+
+    /// Body chunks at least this large are written without a copy [default: 16KiB].
+    #[arg(long, value_name = "BYTES", help_heading = "Tuning")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) write_copy_threshold: Option<Size>,
+
+    /// Also put the peer address into every request's extensions [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          help_heading = "Tuning")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) peer_addr_extension: Option<bool>,
 }
 
 /// `--worker-model` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub(crate) enum Model {
     /// One single-threaded runtime per worker, each with its own SO_REUSEPORT socket.
     PerCore,
@@ -37,54 +197,28 @@ pub(crate) enum Model {
     WorkStealing,
 }
 
-/// Parses `1048576`, `1MiB`, `1 MB`, `512k` (binary units for `KiB`/`MiB`/`GiB`, and for the
-/// bare `k`/`m`/`g` shorthands as nginx does; decimal for `KB`/`MB`/`GB`).
-pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let value: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size (try 1048576 or 1MiB)"))?;
-    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        other => {
-            return Err(format!(
-                "unknown size unit `{other}` (use B, KiB, MiB, GiB, KB, MB or GB)"
-            ))
-        }
-    };
-    value
-        .checked_mul(multiplier)
-        .ok_or_else(|| format!("`{text}` is too large"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn sizes_with_and_without_units() {
-        assert_eq!(parse_size("1048576"), Ok(1_048_576));
-        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
-        assert_eq!(parse_size("512k"), Ok(512 << 10));
-        assert_eq!(parse_size("1 GB"), Ok(1_000_000_000));
-        assert!(parse_size("-1").is_err());
-        assert!(parse_size("12 parsecs").is_err());
-        assert!(parse_size("99999999999GiB").is_err());
-    }
-
-    #[test]
     fn listen_is_repeatable() {
         let args = Args::parse_from(["nucleus", "--listen", "127.0.0.1:1", "--listen", "[::1]:2"]);
         assert_eq!(args.listen.len(), 2);
+    }
+
+    #[test]
+    fn flags_not_given_stay_unset() {
+        let args = Args::parse_from(["nucleus", "--workers", "3", "--ipv6-only"]);
+        assert_eq!(args.workers, Some(OrAuto(Some(3))));
+        assert_eq!(args.ipv6_only, Some(true));
+        assert_eq!(args.max_body_size, None);
+        assert!(args.listen.is_empty());
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
     }
 }

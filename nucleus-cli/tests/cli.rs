@@ -263,7 +263,8 @@ fn running_out_of_file_descriptors_backs_off_without_spinning_or_exiting() {
         "ulimit -n 40 && exec \"$0\" \"$@\"",
         env!("CARGO_BIN_EXE_nucleus"),
     ]);
-    let n = spawn_with(command, &["--workers", "1"]);
+    // A cap above the descriptor limit, so that accept itself runs out and hits EMFILE.
+    let n = spawn_with(command, &["--workers", "1", "--max-connections", "1000"]);
     let pid = n.child.id();
     // Far more connections than descriptors: accept hits EMFILE.
     let flood: Vec<TcpStream> = (0..80)

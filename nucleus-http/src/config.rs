@@ -1,5 +1,7 @@
 //! Limits and tuning of the HTTP/1.1 engine, each with a documented, safe default.
 
+use std::time::Duration;
+
 /// Limits and tuning for HTTP/1.1 connections.
 ///
 /// Every limit exists because an unbounded one is a denial-of-service lever; each default
@@ -58,6 +60,63 @@ pub struct Config {
     /// for middleware that reads it there. Off by default: it costs three allocations per
     /// request, and [`PeerAddr::current`](crate::PeerAddr::current) serves the common case.
     pub peer_addr_extension: bool,
+    /// Longest wait for a complete request head, counted from accept for the first request
+    /// and from the first byte for later ones; then `408` and close. This is the slowloris
+    /// defence: a client trickling a header byte a second is cut off here. Default 10 s: a
+    /// real client sends its head in one round trip; nginx allows 60 s, hyper 30 s, and both
+    /// leave a slowloris more room than it needs. `None` waits forever.
+    pub header_read_timeout: Option<Duration>,
+    /// How long an idle keep-alive connection waits for its next request before a silent
+    /// close. Default 15 s: long enough to span a person's pause between clicks so the next
+    /// page reuses the connection, short enough that 10,000 idle sockets come and go within
+    /// seconds of a traffic spike (nginx: 75 s, actix: 5 s). `None` never closes idle
+    /// connections on a timer.
+    pub keep_alive_timeout: Option<Duration>,
+    /// Minimum rate at which a request body must arrive while the handler waits for it, after
+    /// a grace period; a slower body gets `408` and close. Time the handler spends not reading
+    /// does not count. Default: 1 KiB/s, checked over 10 s windows, as ntex's
+    /// `frame_read_rate`. `None` disables the check.
+    pub body_min_rate: Option<MinRate>,
+    /// Minimum rate at which a client must take response bytes while the engine waits to send
+    /// them (a "slow read" attack keeps its receive window tiny); a slower client is
+    /// disconnected. Default: 1 KiB/s over 10 s windows. `None` disables the check.
+    pub send_min_rate: Option<MinRate>,
+    /// Longest a handler may take to produce a response head; then `503` and the handler's
+    /// future is dropped. Default `None` (off): long polls and uploads are legitimate.
+    pub handler_timeout: Option<Duration>,
+    /// Built-in liveness endpoint answered by the engine without calling the service;
+    /// `None` to disable. Default `/health`.
+    pub liveness_path: Option<String>,
+    /// Built-in readiness endpoint: `200` while serving, `503` while starting or draining;
+    /// `None` to disable. Default `/ready`.
+    pub readiness_path: Option<String>,
+}
+
+/// A minimum transfer rate, enforced over windows of `window` of waiting time.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use nucleus_http::MinRate;
+///
+/// let rate = MinRate { bytes_per_second: 4096, window: Duration::from_secs(5) };
+/// assert_eq!(rate.bytes_per_window(), 20_480);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinRate {
+    /// Bytes per second required on average over each window.
+    pub bytes_per_second: u64,
+    /// The grace period and window length.
+    pub window: Duration,
+}
+
+impl MinRate {
+    /// Bytes that must move within one window.
+    pub fn bytes_per_window(&self) -> u64 {
+        (u128::from(self.bytes_per_second) * self.window.as_millis() / 1000)
+            .min(u128::from(u64::MAX)) as u64
+    }
 }
 
 impl Default for Config {
@@ -75,6 +134,19 @@ impl Default for Config {
             write_buffer_watermark: 64 * 1024,
             write_copy_threshold: 16 * 1024,
             peer_addr_extension: false,
+            header_read_timeout: Some(Duration::from_secs(10)),
+            keep_alive_timeout: Some(Duration::from_secs(15)),
+            body_min_rate: Some(MinRate {
+                bytes_per_second: 1024,
+                window: Duration::from_secs(10),
+            }),
+            send_min_rate: Some(MinRate {
+                bytes_per_second: 1024,
+                window: Duration::from_secs(10),
+            }),
+            handler_timeout: None,
+            liveness_path: Some("/health".to_owned()),
+            readiness_path: Some("/ready".to_owned()),
         }
     }
 }

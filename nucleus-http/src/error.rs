@@ -35,6 +35,32 @@ pub(crate) enum Kind {
     User,
     /// The connection was not upgraded (the response was not `101`).
     NotUpgraded,
+    /// A timeout or minimum rate fired.
+    Timeout(Timeout),
+}
+
+/// Which timeout fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Timeout {
+    /// The request head did not arrive in time (`header_read_timeout`).
+    HeaderRead,
+    /// The request body arrived slower than `body_min_rate`.
+    BodyRate,
+    /// The client took the response slower than `send_min_rate`.
+    SendRate,
+    /// The handler did not answer within `handler_timeout`.
+    Handler,
+}
+
+impl Timeout {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Timeout::HeaderRead => "header read timeout",
+            Timeout::BodyRate => "request body too slow",
+            Timeout::SendRate => "client reads too slowly",
+            Timeout::Handler => "handler timeout",
+        }
+    }
 }
 
 /// Which rule of the wire format a message broke. Kept in one place so that statuses and
@@ -154,6 +180,11 @@ impl Error {
         matches!(self.inner.kind, Kind::Incomplete)
     }
 
+    /// A timeout or minimum transfer rate ended the request.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.inner.kind, Kind::Timeout(_))
+    }
+
     /// The connection's IO failed.
     pub fn is_io(&self) -> bool {
         matches!(self.inner.kind, Kind::Io)
@@ -170,6 +201,8 @@ impl Error {
             Kind::Parse(p) => p.status_and_reason().0,
             Kind::BodyTooLarge(_) => http::StatusCode::PAYLOAD_TOO_LARGE,
             Kind::Incomplete => http::StatusCode::BAD_REQUEST,
+            Kind::Timeout(Timeout::Handler) => http::StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Timeout(_) => http::StatusCode::REQUEST_TIMEOUT,
             Kind::Io | Kind::User | Kind::NotUpgraded => http::StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -197,6 +230,7 @@ impl fmt::Display for Error {
             Kind::Io => f.write_str("connection IO error")?,
             Kind::User => f.write_str("user error")?,
             Kind::NotUpgraded => f.write_str("connection was not upgraded")?,
+            Kind::Timeout(t) => f.write_str(t.as_str())?,
         }
         if let Some(cause) = &self.inner.cause {
             write!(f, ": {cause}")?;

@@ -37,13 +37,15 @@ mod h1;
 mod incoming;
 mod server;
 mod service;
+mod stats;
 pub mod upgrade;
 
 pub use body::Body;
-pub use config::Config;
+pub use config::{Config, MinRate};
 pub use error::{BoxError, Error};
 pub use server::{Builder, Server, ShutdownHandle, WorkerModel};
 pub use service::{HttpService, PeerAddr};
+pub use stats::{stats, Stats};
 
 /// Serving a single connection you accepted yourself (a test, a custom listener, TLS).
 pub mod conn {

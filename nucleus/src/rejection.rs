@@ -27,7 +27,7 @@
 //! | type | status | when |
 //! | --- | --- | --- |
 //! | [`PayloadTooLarge`] | 413 | the body is longer than the limit (named in the message) |
-//! | [`BodyReadFailed`] | 400 | the body broke off or was malformed on the wire |
+//! | [`BodyReadFailed`] | 400, 408 | the body broke off, was malformed, or arrived too slowly |
 //! | [`InvalidUtf8`] | 400 | [`Request::text`](crate::Request::text) on non-UTF-8 bytes |
 //! | [`UnsupportedContentType`] | 415 | [`Request::json`](crate::Request::json) with a non-JSON `Content-Type` |
 //! | [`JsonSyntaxError`] | 400 | the body is not JSON |
@@ -84,15 +84,23 @@ impl BodyReadFailed {
         BodyReadFailed { source }
     }
 
-    /// `400 Bad Request`.
+    /// `408 Request Timeout` when the body arrived too slowly, else `400 Bad Request`.
     pub fn status(&self) -> StatusCode {
-        StatusCode::BAD_REQUEST
+        if self.source.is_timeout() {
+            StatusCode::REQUEST_TIMEOUT
+        } else {
+            StatusCode::BAD_REQUEST
+        }
     }
 }
 
 impl fmt::Display for BodyReadFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("failed to read the request body")
+        if self.source.is_timeout() {
+            f.write_str("the request body arrived too slowly")
+        } else {
+            f.write_str("failed to read the request body")
+        }
     }
 }
 

@@ -48,7 +48,6 @@ impl BodyDecoder {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn is_done(&self) -> bool {
         match self {
             BodyDecoder::Length(remaining) => *remaining == 0,

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use bytes::{Bytes, BytesMut};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
@@ -20,10 +22,12 @@ use super::decode::{BodyDecoder, ChunkedDecoder, Decoded};
 use super::encode::{self, Answering, BodyEncoder};
 use super::io::WriteBuf;
 use super::parse::{self, Framing, ParsedHead};
-use crate::error::{Error, Kind};
+use super::timer::{Deadline, RateGuard};
+use crate::error::{Error, Kind, Timeout};
 use crate::incoming::{self, Want};
+use crate::server::{ConnContext, ConnSignal, Signal};
 use crate::upgrade::{self, Upgraded};
-use crate::{Body, BoxError, Config, HttpService, PeerAddr};
+use crate::{stats, Body, BoxError, Config, HttpService, PeerAddr};
 
 /// Serves one HTTP/1.1 connection until it closes.
 ///
@@ -60,14 +64,44 @@ where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     S: HttpService,
 {
+    serve(io, peer, service, config, ConnContext::standalone()).await
+}
+
+/// [`serve_connection`] inside a [`crate::Server`]: with its readiness, draining and idle signal.
+pub(crate) async fn serve<I, S>(
+    io: I,
+    peer: Option<PeerAddr>,
+    service: S,
+    config: Arc<Config>,
+    ctx: ConnContext,
+) -> Result<(), Error>
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: HttpService,
+{
+    let signal = ctx.registry.register();
+    // The first head's clock starts at accept: a client that connects and says nothing is a
+    // slowloris too.
+    signal.set_deadline(
+        config
+            .header_read_timeout
+            .map(|t| ctx.registry.deadline_after(t)),
+    );
     let conn = Conn {
         read_buf: BytesMut::with_capacity(config.read_buffer_size),
         write: WriteBuf::with_capacity(1024),
+        send_guard: config.send_min_rate.map(RateGuard::new),
         io,
         config,
         peer,
+        ctx,
         served: 0,
         read_closed: false,
+        head_timer_running: true,
+        signal,
+        read_timer: Deadline::default(),
+        write_timer: Deadline::default(),
+        handler_timer: Deadline::default(),
     };
     conn.run(service).await
 }
@@ -78,9 +112,28 @@ struct Conn<I> {
     write: WriteBuf,
     config: Arc<Config>,
     peer: Option<PeerAddr>,
+    ctx: ConnContext,
     served: u64,
     /// The peer sent FIN: no more requests can arrive, but we still answer the current one.
     read_closed: bool,
+    /// The signal holds the current head's `header_read_timeout`.
+    head_timer_running: bool,
+    /// Coarse header and idle deadlines, shutdown and pressure (see `server/lifecycle.rs`).
+    signal: Arc<ConnSignal>,
+    /// The request-body rate deadline.
+    read_timer: Deadline,
+    /// The send-rate deadline.
+    write_timer: Deadline,
+    handler_timer: Deadline,
+    send_guard: Option<RateGuard>,
+}
+
+/// How a wait for request bytes ended.
+enum Wait {
+    Read(usize),
+    Expired,
+    /// Shutdown or connection pressure asked idle connections to go.
+    Released,
 }
 
 /// What happens to the connection after an exchange.
@@ -98,6 +151,7 @@ struct Feed {
     limit: u64,
     expect: Expect,
     state: FeedState,
+    rate: Option<RateGuard>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,11 +213,16 @@ where
         }
     }
 
-    /// Reads until a complete head is buffered. `Ok(None)`: the peer closed between requests.
+    /// Reads until a complete head is buffered. `Ok(None)`: the connection should close
+    /// quietly (the peer closed, the idle timeout fired, or the server wants it back).
     async fn read_head(&mut self) -> Result<Option<ParsedHead>, Error> {
         loop {
             if !self.read_buf.is_empty() {
                 if let Some(head) = parse::parse_head(&mut self.read_buf, &self.config)? {
+                    if self.head_timer_running {
+                        self.signal.set_deadline(None);
+                        self.head_timer_running = false;
+                    }
                     return Ok(Some(head));
                 }
             }
@@ -179,14 +238,67 @@ where
             if !self.write.is_empty() {
                 self.flush().await?;
             }
-            if poll_fn(|cx| self.poll_read_more(cx))
-                .await
-                .map_err(Error::io)?
-                == 0
-            {
-                self.read_closed = true;
+            let idle = self.read_buf.is_empty() && !self.head_timer_running;
+            let registry = &self.ctx.registry;
+            if idle {
+                // Going idle while the server is full or stopping: give the slot back now.
+                let lifecycle = &self.ctx.lifecycle;
+                if lifecycle.is_draining()
+                    || lifecycle.under_pressure()
+                    || self.signal.is_released()
+                {
+                    return Ok(None);
+                }
+                let deadline = self
+                    .config
+                    .keep_alive_timeout
+                    .map(|t| registry.deadline_after(t));
+                self.signal.set_deadline(deadline);
+                self.signal.set_idle(Some(registry.now()));
+            } else if !self.head_timer_running {
+                // The first byte of this head arrived: its clock starts now.
+                self.head_timer_running = true;
+                let deadline = self
+                    .config
+                    .header_read_timeout
+                    .map(|t| registry.deadline_after(t));
+                self.signal.set_deadline(deadline);
+            }
+            let waited = self.wait_for_bytes(idle).await;
+            if idle {
+                self.signal.set_idle(None);
+            }
+            match waited? {
+                Wait::Read(0) => self.read_closed = true,
+                Wait::Read(_) => {}
+                Wait::Expired if idle => {
+                    stats::count(&stats::KEEP_ALIVE_TIMEOUTS);
+                    tracing::debug!("keep-alive timeout: closing idle connection");
+                    return Ok(None);
+                }
+                Wait::Expired => {
+                    stats::count(&stats::HEADER_READ_TIMEOUTS);
+                    tracing::debug!(timeout = Timeout::HeaderRead.as_str(), "slow request head");
+                    return Err(Error::new(Kind::Timeout(Timeout::HeaderRead)));
+                }
+                Wait::Released => return Ok(None),
             }
         }
+    }
+
+    /// Waits for the socket, the head's or idle deadline, or (when idle) a release.
+    async fn wait_for_bytes(&mut self, idle: bool) -> Result<Wait, Error> {
+        poll_fn(|cx| {
+            if let Poll::Ready(read) = self.poll_read_more(cx) {
+                return Poll::Ready(read.map(Wait::Read).map_err(Error::io));
+            }
+            match self.signal.poll(cx) {
+                Some(Signal::Expired) => Poll::Ready(Ok(Wait::Expired)),
+                Some(Signal::Released) if idle => Poll::Ready(Ok(Wait::Released)),
+                _ => Poll::Pending,
+            }
+        })
+        .await
     }
 
     async fn exchange<S: HttpService>(
@@ -210,12 +322,24 @@ where
             keep_alive,
         };
         if self.read_closed
+            || self.ctx.lifecycle.is_draining()
+            || self.signal.is_released()
             || self
                 .config
                 .max_requests_per_connection
                 .is_some_and(|max| self.served >= max)
         {
             answering.keep_alive = false;
+        }
+        if framing == Framing::None {
+            if let Some((status, text)) = self.health_answer(&method, uri.path()) {
+                encode::write_text(&mut self.write, status, text, &mut answering);
+                return Ok(if answering.keep_alive {
+                    Next::KeepAlive
+                } else {
+                    Next::Close
+                });
+            }
         }
 
         let (feed, body) = self.feed_for(framing, expect_continue);
@@ -280,6 +404,7 @@ where
                 Expect::Nothing
             },
             state: FeedState::Reading,
+            rate: self.config.body_min_rate.map(RateGuard::new),
         };
         (Some(feed), Body::incoming(incoming))
     }
@@ -306,24 +431,41 @@ where
             Err(panic) => return Ok(Err(handler_panicked(&panic))),
         };
         let mut future = pin!(future);
+        let timed = match self.config.handler_timeout {
+            Some(timeout) => {
+                self.handler_timer.arm(Instant::now() + timeout);
+                true
+            }
+            None => false,
+        };
         let outcome = poll_fn(|cx| {
             if let Some(feed) = ex.feed.as_mut() {
                 self.poll_feed(cx, feed, false)?;
+            }
+            if timed && self.handler_timer.poll_expired(cx) {
+                return Poll::Ready(Ok(None));
             }
             let polled = catch_unwind(AssertUnwindSafe(|| {
                 crate::service::with_peer(peer, || future.as_mut().poll(cx))
             }));
             match polled {
                 Ok(Poll::Pending) => Poll::Pending,
-                Ok(Poll::Ready(result)) => Poll::Ready(Ok(Ok(result))),
-                Err(panic) => Poll::Ready(Ok(Err(panic))),
+                Ok(Poll::Ready(result)) => Poll::Ready(Ok(Some(Ok(result)))),
+                Err(panic) => Poll::Ready(Ok(Some(Err(panic)))),
             }
         })
         .await?;
+        self.handler_timer.disarm();
         Ok(match outcome {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(err)) => Err(service_error(err.into())),
-            Err(panic) => Err(handler_panicked(&panic)),
+            Some(Ok(Ok(response))) => Ok(response),
+            Some(Ok(Err(err))) => Err(service_error(err.into())),
+            Some(Err(panic)) => Err(handler_panicked(&panic)),
+            None => {
+                // Returning drops the handler's future: its work stops here.
+                stats::count(&stats::HANDLER_TIMEOUTS);
+                tracing::debug!(timeout = Timeout::Handler.as_str(), "handler timed out");
+                Err(StatusCode::SERVICE_UNAVAILABLE)
+            }
         })
     }
 
@@ -429,10 +571,19 @@ where
                     }
                 }
             }
+            if body_pending {
+                // The body waits on the request body (an echo): if its bytes are already
+                // buffered, hand them over and keep encoding rather than flushing a bare head.
+                if let Some(feed) = ex.feed.as_mut() {
+                    if self.poll_feed(cx, feed, true)? {
+                        continue;
+                    }
+                }
+            }
             // The client is waiting for these bytes (a slow stream, or a full buffer).
-            match self.write.poll_flush(&mut self.io, cx) {
+            match self.poll_flush(cx) {
                 Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(err)) => return Poll::Ready(Err(Error::io(err))),
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
                 Poll::Pending => return Poll::Pending,
             }
             // Loop again only if the handler just got body bytes it may turn into output.
@@ -455,6 +606,9 @@ where
                 .and_then(|d| exact.map(|rest| rest + d.len() as u64)),
             Some(Some(Err(_))) => None,
         };
+        if self.ctx.lifecycle.is_draining() {
+            ex.answering.keep_alive = false;
+        }
         if let Some(feed) = ex.feed.as_mut() {
             if feed.state == FeedState::Broken {
                 ex.answering.keep_alive = false;
@@ -477,7 +631,29 @@ where
 
     fn write_error_response(&mut self, status: StatusCode, ex: &mut Exchange) {
         ex.answering.keep_alive = false;
-        encode::write_error(&mut self.write, status, "internal server error\n");
+        let body = match status {
+            StatusCode::SERVICE_UNAVAILABLE => "service unavailable: handler timeout\n",
+            _ => "internal server error\n",
+        };
+        encode::write_error(&mut self.write, status, body);
+    }
+
+    /// The built-in liveness and readiness answers, which never reach the service.
+    fn health_answer(&self, method: &Method, path: &str) -> Option<(StatusCode, &'static str)> {
+        if method != Method::GET && method != Method::HEAD {
+            return None;
+        }
+        if self.config.liveness_path.as_deref() == Some(path) {
+            return Some((StatusCode::OK, "ok\n"));
+        }
+        if self.config.readiness_path.as_deref() == Some(path) {
+            return Some(if self.ctx.lifecycle.is_ready() {
+                (StatusCode::OK, "ready\n")
+            } else {
+                (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+            });
+        }
+        None
     }
 
     /// Moves request body bytes from the socket to the handler while it wants them.
@@ -505,8 +681,8 @@ where
             }
             if !self.write.is_empty() && self.read_buf.is_empty() {
                 // A 100 Continue must be on the wire before we wait for the body.
-                if let Poll::Ready(Err(err)) = self.write.poll_flush(&mut self.io, cx) {
-                    return Err(Error::io(err));
+                if let Poll::Ready(Err(err)) = self.poll_flush(cx) {
+                    return Err(err);
                 }
             }
             let decoded = feed.decoder.decode(&mut self.read_buf);
@@ -518,6 +694,12 @@ where
                         feed.sender
                             .send_error(Error::new(Kind::BodyTooLarge(feed.limit)));
                         feed.state = FeedState::Broken;
+                    } else if feed.decoder.is_done() {
+                        // The last bytes of a sized body: end the stream in the same step, so
+                        // the consumer need not come back just to learn it is over.
+                        feed.sender.send_data(data);
+                        feed.sender.finish();
+                        feed.state = FeedState::Complete;
                     } else {
                         feed.sender.send_data(data);
                     }
@@ -537,8 +719,40 @@ where
                         progressed = true;
                         continue;
                     }
-                    match self.poll_read_more(cx) {
-                        Poll::Pending => return Ok(progressed),
+                    let read = self.poll_read_more(cx);
+                    let too_slow = match (&read, feed.rate.as_mut()) {
+                        (_, None) => false,
+                        (Poll::Ready(Ok(n)), Some(rate)) => {
+                            rate.progress(*n as u64, &mut self.read_timer).is_err()
+                        }
+                        (Poll::Ready(Err(_)), Some(_)) => false,
+                        (Poll::Pending, Some(rate)) => {
+                            rate.start_waiting(&mut self.read_timer);
+                            self.read_timer.poll_expired(cx)
+                                && rate.expired(&mut self.read_timer).is_err()
+                        }
+                    };
+                    if too_slow {
+                        stats::count(&stats::BODY_RATE_TIMEOUTS);
+                        tracing::debug!(
+                            timeout = Timeout::BodyRate.as_str(),
+                            "request body too slow"
+                        );
+                        feed.sender
+                            .send_error(Error::new(Kind::Timeout(Timeout::BodyRate)));
+                        feed.state = FeedState::Broken;
+                        progressed = true;
+                        continue;
+                    }
+                    match read {
+                        Poll::Pending => {
+                            if let Some(rate) = feed.rate.as_mut() {
+                                // A window closed with enough bytes: time the next one.
+                                rate.start_waiting(&mut self.read_timer);
+                                let _ = self.read_timer.poll_expired(cx);
+                            }
+                            return Ok(progressed);
+                        }
                         Poll::Ready(Ok(0)) => self.read_closed = true,
                         Poll::Ready(Ok(_)) => {}
                         Poll::Ready(Err(err)) => {
@@ -621,6 +835,7 @@ where
         let (status, reason) = match err.kind() {
             Kind::Parse(parse) => parse.status_and_reason(),
             Kind::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ""),
+            Kind::Timeout(timeout) => (StatusCode::REQUEST_TIMEOUT, timeout.as_str()),
             // The peer is gone or the socket failed: nobody to answer.
             _ => return Ok(()),
         };
@@ -656,13 +871,54 @@ where
     }
 
     async fn flush(&mut self) -> Result<(), Error> {
-        poll_fn(|cx| self.write.poll_flush(&mut self.io, cx))
-            .await
-            .map_err(Error::io)
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// Writes what is queued, holding the client to `send_min_rate` while it is slow to take it.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let before = self.write.written();
+        let flushed = self.write.poll_flush(&mut self.io, cx);
+        let Some(guard) = self.send_guard.as_mut() else {
+            return flushed.map_err(Error::io);
+        };
+        if flushed.is_ready() && guard.is_quiet() {
+            return flushed.map_err(Error::io);
+        }
+        let moved = (self.write.written() - before) as u64;
+        let too_slow = || {
+            stats::count(&stats::SEND_RATE_TIMEOUTS);
+            tracing::debug!(
+                timeout = Timeout::SendRate.as_str(),
+                "client reads too slowly"
+            );
+            Error::new(Kind::Timeout(Timeout::SendRate))
+        };
+        if moved > 0 || flushed.is_ready() {
+            guard
+                .progress(moved, &mut self.write_timer)
+                .map_err(|_| too_slow())?;
+            if flushed.is_ready() {
+                return flushed.map_err(Error::io);
+            }
+        }
+        // Still blocked on the client: time this wait.
+        loop {
+            guard.start_waiting(&mut self.write_timer);
+            if !self.write_timer.poll_expired(cx) {
+                return Poll::Pending;
+            }
+            if guard.expired(&mut self.write_timer).is_err() {
+                return Poll::Ready(Err(too_slow()));
+            }
+        }
     }
 
     fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        if self.read_buf.capacity() - self.read_buf.len() < 1024 {
+        // Keep at least half a buffer free: a short read then means the socket is drained
+        // (tokio skips the next `recv` that would only say EAGAIN), and a typical request
+        // does not arrive in two reads because the buffer happened to be nearly full. Once
+        // the previous request's bytes are dropped, `reserve` reuses the same allocation.
+        if self.read_buf.capacity() - self.read_buf.len() < self.config.read_buffer_size / 2 {
             self.read_buf.reserve(self.config.read_buffer_size);
         }
         tokio_util::io::poll_read_buf(std::pin::Pin::new(&mut self.io), cx, &mut self.read_buf)

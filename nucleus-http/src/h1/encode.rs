@@ -115,6 +115,22 @@ pub(crate) fn write_head(
     encoder
 }
 
+/// A short plain-text response the engine answers itself (health checks), keep-alive aware.
+pub(crate) fn write_text(
+    out: &mut WriteBuf,
+    status: StatusCode,
+    body: &'static str,
+    answering: &mut Answering,
+) {
+    let mut headers = HeaderMap::with_capacity(1);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    let mut encoder = write_head(out, status, &headers, Some(body.len() as u64), answering);
+    let _ = encoder.data(out, Bytes::from_static(body.as_bytes()), usize::MAX);
+}
+
 /// A complete short response for errors the engine answers itself: plain text, closes.
 pub(crate) fn write_error(out: &mut WriteBuf, status: StatusCode, body: &str) {
     let dst = out.tail();

@@ -25,6 +25,8 @@ pub(crate) struct WriteBuf {
     tail_written: usize,
     /// Bytes not yet written, for watermark checks.
     pending: usize,
+    /// Bytes written since the connection opened, for rate checks.
+    written: usize,
 }
 
 impl WriteBuf {
@@ -60,6 +62,10 @@ impl WriteBuf {
         self.seal_tail();
         self.pending += chunk.len();
         self.queue.push_back(chunk);
+    }
+
+    pub(crate) fn written(&self) -> usize {
+        self.written
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -122,6 +128,7 @@ impl WriteBuf {
 
     fn consume(&mut self, mut n: usize) {
         self.pending -= n;
+        self.written = self.written.wrapping_add(n);
         while n > 0 {
             let Some(front) = self.queue.front_mut() else {
                 self.tail_written += n;

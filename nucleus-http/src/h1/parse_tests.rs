@@ -131,6 +131,21 @@ fn unknown_versions_are_505() {
 }
 
 #[test]
+fn version_status_does_not_depend_on_packet_boundaries() {
+    // Found by the h1_parse fuzz target: a prefix ending inside the version was 400 while the
+    // whole line was 505.
+    assert!(matches!(parse(b"GET / HTTP/0."), Ok(None)));
+    assert_eq!(
+        status(b"GET / HTTP/0.1\r\nHost: x\r\n\r\n"),
+        StatusCode::HTTP_VERSION_NOT_SUPPORTED
+    );
+    assert_eq!(
+        status(b"GET / HTTP/0.x\r\nHost: x\r\n\r\n"),
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[test]
 fn bare_lf_line_endings_parse_consistently() {
     let mut buf = BytesMut::from(&b"GET / HTTP/1.1\nHost: x\n\nGET /2 HTTP/1.1\nHost: x\n\n"[..]);
     let first = parse_head(&mut buf, &Config::default()).unwrap().unwrap();
@@ -400,3 +415,4 @@ mod properties {
         }
     }
 }
+

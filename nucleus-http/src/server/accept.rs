@@ -1,75 +1,143 @@
-//! The accept loop: one per listening socket per worker.
+//! One worker: its accept loops, its connections, and its part of a graceful shutdown.
 
 use std::io;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::sync::{watch, Semaphore};
+use tokio_util::task::TaskTracker;
 
-use crate::{Config, HttpService, PeerAddr};
+use super::lifecycle::{ConnContext, Lifecycle};
+use super::DrainReport;
+use crate::{stats, Config, HttpService, PeerAddr};
 
-/// Serves every socket until the shutdown flag flips.
-pub(super) async fn serve_listeners<S: HttpService>(
-    sockets: Vec<std::net::TcpListener>,
-    service: S,
-    config: Arc<Config>,
-    shutdown: watch::Receiver<bool>,
-) -> io::Result<()> {
-    let mut loops = JoinSet::new();
-    for socket in sockets {
-        let listener = TcpListener::from_std(socket)?;
-        loops.spawn(accept_loop(
-            listener,
-            service.clone(),
-            config.clone(),
-            shutdown.clone(),
-        ));
-    }
-    while loops.join_next().await.is_some() {}
-    Ok(())
+pub(super) struct Worker {
+    pub(super) sockets: Vec<std::net::TcpListener>,
+    pub(super) config: Arc<Config>,
+    pub(super) limit: Arc<Semaphore>,
+    pub(super) lifecycle: Arc<Lifecycle>,
+    pub(super) shutdown: watch::Receiver<bool>,
+    pub(super) shutdown_timeout: Duration,
+    pub(super) starting: Arc<AtomicUsize>,
 }
 
-async fn accept_loop<S: HttpService>(
+impl Worker {
+    /// Serves until shutdown, then drains this worker's connections.
+    pub(super) async fn serve<S: HttpService>(self, service: S) -> io::Result<DrainReport> {
+        let connections = TaskTracker::new();
+        let ctx = ConnContext {
+            lifecycle: self.lifecycle.clone(),
+            registry: self.lifecycle.add_registry(),
+        };
+        let mut loops = Vec::with_capacity(self.sockets.len());
+        for socket in self.sockets {
+            let accept = AcceptLoop {
+                listener: TcpListener::from_std(socket)?,
+                service: service.clone(),
+                config: self.config.clone(),
+                limit: self.limit.clone(),
+                ctx: ctx.clone(),
+                connections: connections.clone(),
+                shutdown: self.shutdown.clone(),
+            };
+            loops.push(tokio::spawn(accept.run()));
+        }
+        super::worker_started(&self.starting, &self.lifecycle);
+
+        let mut shutdown = self.shutdown;
+        let _ = shutdown.wait_for(|stop| *stop).await;
+        // Each loop drops its listener as it returns: new connections are refused from here.
+        for accept in loops {
+            let _ = accept.await;
+        }
+        // Idle keep-alive connections go now; busy ones finish their request and close.
+        ctx.registry.release_all();
+        connections.close();
+        let waited_for = connections.len();
+        if waited_for > 0 {
+            tracing::info!(
+                connections = waited_for,
+                "draining: waiting for in-flight requests"
+            );
+        }
+        let forced = match tokio::time::timeout(self.shutdown_timeout, connections.wait()).await {
+            Ok(()) => 0,
+            // Returning drops the runtime and with it every remaining connection task.
+            Err(_) => connections.len(),
+        };
+        Ok(DrainReport { waited_for, forced })
+    }
+}
+
+struct AcceptLoop<S> {
     listener: TcpListener,
     service: S,
     config: Arc<Config>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut backoff = Backoff::new();
-    loop {
-        let accepted = tokio::select! {
-            biased;
-            _ = shutdown.wait_for(|stop| *stop) => return,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                backoff.reset();
-                // Responses are small and latency-bound; Nagle would hold back the tail of
-                // every response that does not fill a segment.
-                let _ = stream.set_nodelay(true);
-                let service = service.clone();
-                let config = config.clone();
-                tokio::spawn(async move {
-                    let _ =
-                        crate::h1::serve_connection(stream, Some(PeerAddr(peer)), service, config)
-                            .await;
-                });
-            }
-            Err(err) if is_connection_error(&err) => {
-                // The peer reset before we accepted; nothing to do with the listener.
-            }
-            Err(err) => {
-                // EMFILE/ENFILE/ENOBUFS/ENOMEM: the listener is fine but we cannot take more
-                // now. Accepting again at once would spin at 100% CPU; exiting would turn a
-                // transient overload into an outage. Back off, as hyper and axum do.
-                let delay = backoff.next();
-                tracing::error!(error = %err, retry_in_ms = delay.as_millis() as u64, "accept failed");
-                tokio::select! {
-                    _ = shutdown.wait_for(|stop| *stop) => return,
-                    _ = tokio::time::sleep(delay) => {}
+    limit: Arc<Semaphore>,
+    ctx: ConnContext,
+    connections: TaskTracker,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl<S: HttpService> AcceptLoop<S> {
+    async fn run(mut self) {
+        let mut backoff = Backoff::new();
+        loop {
+            let permit = match self.limit.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    // At the cap: stop accepting (the kernel backlog holds newcomers) and ask
+                    // the longest-idle connection to make room.
+                    stats::count(&stats::CONNECTION_CAP_REACHED);
+                    tracing::debug!("connection limit reached; waiting for a free slot");
+                    let _pressure = self.ctx.lifecycle.press();
+                    tokio::select! {
+                        biased;
+                        _ = self.shutdown.wait_for(|stop| *stop) => return,
+                        permit = self.limit.clone().acquire_owned() => match permit {
+                            Ok(permit) => permit,
+                            Err(_) => return,
+                        },
+                    }
+                }
+            };
+            let accepted = tokio::select! {
+                biased;
+                _ = self.shutdown.wait_for(|stop| *stop) => return,
+                accepted = self.listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    backoff.reset();
+                    // Responses are small and latency-bound; Nagle would hold back the tail of
+                    // every response that does not fill a segment.
+                    let _ = stream.set_nodelay(true);
+                    let service = self.service.clone();
+                    let config = self.config.clone();
+                    let ctx = self.ctx.clone();
+                    self.connections.spawn(async move {
+                        let _ =
+                            crate::h1::serve(stream, Some(PeerAddr(peer)), service, config, ctx)
+                                .await;
+                        drop(permit);
+                    });
+                }
+                Err(err) if is_connection_error(&err) => {
+                    // The peer reset before we accepted; nothing to do with the listener.
+                }
+                Err(err) => {
+                    // EMFILE/ENFILE/ENOBUFS/ENOMEM: the listener is fine but we cannot take
+                    // more now. Accepting again at once would spin at 100% CPU; exiting would
+                    // turn a transient overload into an outage. Back off, as hyper and axum do.
+                    stats::count(&stats::ACCEPT_ERRORS);
+                    let delay = backoff.next();
+                    tracing::error!(error = %err, retry_in_ms = delay.as_millis() as u64, "accept failed");
+                    tokio::select! {
+                        _ = self.shutdown.wait_for(|stop| *stop) => return,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
                 }
             }
         }

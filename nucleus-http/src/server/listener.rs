@@ -5,24 +5,35 @@ use std::net::SocketAddr;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// Binds `count` sockets to `addr`. With more than one, each has `SO_REUSEPORT` so the kernel
-/// spreads new connections over the workers; all share the port the first one got.
+pub(super) struct Options {
+    /// Sockets per address: one per worker with `SO_REUSEPORT`, or one shared.
+    pub(super) count: usize,
+    pub(super) backlog: u32,
+    pub(super) v6_only: bool,
+}
+
+/// Binds `options.count` sockets to `addr`. With more than one, each has `SO_REUSEPORT` so the
+/// kernel spreads new connections over the workers; all share the port the first one got.
 pub(super) fn bind_group(
     addr: SocketAddr,
-    count: usize,
-    backlog: u32,
+    options: &Options,
 ) -> io::Result<Vec<std::net::TcpListener>> {
-    let first = bind_one(addr, count > 1, backlog)?;
+    let reuse_port = options.count > 1;
+    let first = bind_one(addr, reuse_port, options)?;
     let actual = first.local_addr()?;
-    let mut group = Vec::with_capacity(count);
+    let mut group = Vec::with_capacity(options.count);
     group.push(first);
-    for _ in 1..count {
-        group.push(bind_one(actual, true, backlog)?);
+    for _ in 1..options.count {
+        group.push(bind_one(actual, true, options)?);
     }
     Ok(group)
 }
 
-fn bind_one(addr: SocketAddr, reuse_port: bool, backlog: u32) -> io::Result<std::net::TcpListener> {
+fn bind_one(
+    addr: SocketAddr,
+    reuse_port: bool,
+    options: &Options,
+) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     #[cfg(unix)]
@@ -30,11 +41,12 @@ fn bind_one(addr: SocketAddr, reuse_port: bool, backlog: u32) -> io::Result<std:
         socket.set_reuse_port(true)?;
     }
     if addr.is_ipv6() {
-        // `[::]` serves IPv4 too unless the system forces v6-only; explicit is predictable.
-        socket.set_only_v6(false)?;
+        // Explicit rather than the system default (`net.ipv6.bindv6only`): `[::]` serves both
+        // families unless asked otherwise.
+        socket.set_only_v6(options.v6_only)?;
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(backlog.min(i32::MAX as u32) as i32)?;
+    socket.listen(options.backlog.min(i32::MAX as u32) as i32)?;
     Ok(socket.into())
 }

@@ -1,13 +1,19 @@
-//! Binding listeners and running workers.
+//! Binding listeners, running workers, and stopping gracefully.
 
 mod accept;
+mod lifecycle;
 mod listener;
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
+
+use lifecycle::Lifecycle;
+pub(crate) use lifecycle::{ConnContext, ConnSignal, Signal};
 
 use crate::{Config, HttpService};
 
@@ -32,6 +38,7 @@ pub enum WorkerModel {
 /// # Examples
 ///
 /// ```no_run
+/// use std::time::Duration;
 /// use nucleus_http::{Server, WorkerModel};
 ///
 /// let server = Server::builder()
@@ -39,6 +46,8 @@ pub enum WorkerModel {
 ///     .listen("[::1]:8000".parse().unwrap())
 ///     .workers(4)
 ///     .worker_model(WorkerModel::PerCore)
+///     .max_connections(10_000)
+///     .shutdown_timeout(Duration::from_secs(10))
 ///     .bind()?;
 /// println!("listening on {:?}", server.local_addrs());
 /// # Ok::<(), std::io::Error>(())
@@ -50,10 +59,14 @@ pub struct Builder {
     model: WorkerModel,
     config: Config,
     backlog: u32,
+    max_connections: Option<usize>,
+    shutdown_timeout: Duration,
+    v6_only: bool,
 }
 
 impl Builder {
     /// Adds an address to listen on. Port 0 picks a free port (the same for every worker).
+    /// `[::]` serves IPv6 and IPv4 (dual stack) unless [`Builder::ipv6_only`] is set.
     pub fn listen(mut self, addr: SocketAddr) -> Builder {
         self.addrs.push(addr);
         self
@@ -71,15 +84,38 @@ impl Builder {
         self
     }
 
-    /// HTTP/1.1 limits and tuning.
+    /// HTTP/1.1 limits, timeouts and tuning.
     pub fn config(mut self, config: Config) -> Builder {
         self.config = config;
         self
     }
 
-    /// The listen backlog (default 1024).
+    /// The listen backlog: connections the kernel holds while the server is at its
+    /// connection limit or busy (default 1024).
     pub fn backlog(mut self, backlog: u32) -> Builder {
         self.backlog = backlog;
+        self
+    }
+
+    /// Most connections open at once, over all workers. At the limit the server stops
+    /// accepting (newcomers wait in the kernel backlog) and asks idle keep-alive connections
+    /// to close first. Default: the open-file limit (raised to its hard limit at bind) less a
+    /// reserve of 64 for listeners, logs and the blocking pool.
+    pub fn max_connections(mut self, max: usize) -> Builder {
+        self.max_connections = Some(max.max(1));
+        self
+    }
+
+    /// How long a graceful shutdown waits for in-flight requests before closing what is left
+    /// (default 30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Makes `[::]` listeners IPv6-only instead of dual stack.
+    pub fn ipv6_only(mut self, v6_only: bool) -> Builder {
+        self.v6_only = v6_only;
         self
     }
 
@@ -96,29 +132,44 @@ impl Builder {
                 "no listen address",
             ));
         }
-        let workers = self.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        });
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let sockets_per_addr = match self.model {
             WorkerModel::PerCore => workers,
             WorkerModel::WorkStealing => 1,
         };
         let mut listeners = Vec::with_capacity(self.addrs.len());
         for addr in &self.addrs {
-            listeners.push(listener::bind_group(*addr, sockets_per_addr, self.backlog)?);
+            let options = listener::Options {
+                count: sockets_per_addr,
+                backlog: self.backlog,
+                v6_only: self.v6_only,
+            };
+            listeners.push(listener::bind_group(*addr, &options)?);
         }
+        let max_connections = self.max_connections.unwrap_or_else(default_max_connections);
         let (tx, rx) = watch::channel(false);
         Ok(Server {
             listeners,
             workers,
             model: self.model,
             config: Arc::new(self.config),
+            limit: Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS))),
+            max_connections,
+            shutdown_timeout: self.shutdown_timeout,
+            lifecycle: Lifecycle::new(false),
             shutdown_tx: Arc::new(tx),
             shutdown_rx: rx,
         })
     }
+}
+
+/// Raises the soft open-file limit to the hard limit and derives the connection cap from it.
+fn default_max_connections() -> usize {
+    const RESERVE: u64 = 64;
+    let nofile = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    usize::try_from(nofile.saturating_sub(RESERVE).max(16)).unwrap_or(usize::MAX)
 }
 
 /// A bound HTTP server. [`Server::run`] serves a service until shut down.
@@ -129,22 +180,61 @@ pub struct Server {
     workers: usize,
     model: WorkerModel,
     config: Arc<Config>,
+    limit: Arc<Semaphore>,
+    max_connections: usize,
+    shutdown_timeout: Duration,
+    lifecycle: Arc<Lifecycle>,
     shutdown_tx: Arc<watch::Sender<bool>>,
     shutdown_rx: watch::Receiver<bool>,
 }
 
-/// Stops a running [`Server`] from another thread or task.
+/// Stops a running [`Server`] gracefully, from another thread or task.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::convert::Infallible;
+/// use nucleus_http::{Body, Server};
+///
+/// let server = Server::builder().listen("127.0.0.1:0".parse().unwrap()).bind()?;
+/// let handle = server.shutdown_handle();
+/// std::thread::spawn(move || {
+///     std::thread::sleep(std::time::Duration::from_secs(5));
+///     handle.shutdown(); // `run` returns once in-flight requests are done
+/// });
+/// let hello = tower::service_fn(|_req: http::Request<Body>| async {
+///     Ok::<_, Infallible>(http::Response::new(Body::from("hi")))
+/// });
+/// server.run(hello)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ShutdownHandle {
     tx: Arc<watch::Sender<bool>>,
+    lifecycle: Arc<Lifecycle>,
 }
 
 impl ShutdownHandle {
-    /// Stops accepting and makes [`Server::run`] return once the workers have stopped.
-    /// Open connections are dropped; graceful draining is a lifecycle feature layered on top.
+    /// Starts a graceful shutdown: stop accepting at once, report not ready, close idle
+    /// keep-alive connections, let in-flight requests finish (their responses carry
+    /// `Connection: close`), and force-close whatever is left after the shutdown timeout.
+    /// [`Server::run`] returns when that is done. Calling it again has no further effect.
     pub fn shutdown(&self) {
+        self.lifecycle.start_draining();
         self.tx.send_replace(true);
     }
+
+    /// Whether a shutdown has started.
+    pub fn is_shutting_down(&self) -> bool {
+        self.lifecycle.is_draining()
+    }
+}
+
+/// What a worker saw while draining, for the shutdown log.
+#[derive(Debug, Default, Clone, Copy)]
+struct DrainReport {
+    waited_for: usize,
+    forced: usize,
 }
 
 impl Server {
@@ -156,6 +246,9 @@ impl Server {
             model: WorkerModel::default(),
             config: Config::default(),
             backlog: 1024,
+            max_connections: None,
+            shutdown_timeout: Duration::from_secs(30),
+            v6_only: false,
         }
     }
 
@@ -172,14 +265,21 @@ impl Server {
         self.workers
     }
 
-    /// A handle that stops the server.
+    /// The connection cap in force.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// A handle that shuts the server down gracefully.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             tx: self.shutdown_tx.clone(),
+            lifecycle: self.lifecycle.clone(),
         }
     }
 
     /// Serves `service` on every listener until shut down; blocks the calling thread.
+    /// Readiness (`/ready`) turns true once every worker is accepting.
     ///
     /// # Errors
     ///
@@ -191,59 +291,110 @@ impl Server {
         }
     }
 
-    fn run_per_core<S: HttpService>(self, service: S) -> io::Result<()> {
+    fn worker(
+        &self,
+        sockets: Vec<std::net::TcpListener>,
+        starting: Arc<AtomicUsize>,
+    ) -> accept::Worker {
+        accept::Worker {
+            sockets,
+            config: self.config.clone(),
+            limit: self.limit.clone(),
+            lifecycle: self.lifecycle.clone(),
+            shutdown: self.shutdown_rx.clone(),
+            shutdown_timeout: self.shutdown_timeout,
+            starting,
+        }
+    }
+
+    fn run_per_core<S: HttpService>(mut self, service: S) -> io::Result<()> {
         // Transpose: worker i gets socket i of every address group.
         let mut per_worker: Vec<Vec<std::net::TcpListener>> =
             (0..self.workers).map(|_| Vec::new()).collect();
-        for group in self.listeners {
+        // Moved, not cloned: when the workers stop accepting, the sockets close and the
+        // kernel refuses new connections instead of queueing them for nobody.
+        for group in std::mem::take(&mut self.listeners) {
             for (i, socket) in group.into_iter().enumerate() {
                 if let Some(slot) = per_worker.get_mut(i) {
                     slot.push(socket);
                 }
             }
         }
+        let starting = Arc::new(AtomicUsize::new(self.workers));
         let mut threads = Vec::with_capacity(self.workers);
         for (i, sockets) in per_worker.into_iter().enumerate() {
             let service = service.clone();
-            let config = self.config.clone();
-            let shutdown = self.shutdown_rx.clone();
+            let worker = self.worker(sockets, starting.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("nucleus-worker-{i}"))
                 .spawn(move || {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()?;
-                    rt.block_on(accept::serve_listeners(sockets, service, config, shutdown))
+                    rt.block_on(worker.serve(service))
                 })?;
             threads.push(thread);
         }
-        join_all(threads)
+        let report = join_all(threads)?;
+        log_drain(report, self.shutdown_timeout);
+        Ok(())
     }
 
-    fn run_work_stealing<S: HttpService>(self, service: S) -> io::Result<()> {
+    fn run_work_stealing<S: HttpService>(mut self, service: S) -> io::Result<()> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(self.workers)
             .thread_name("nucleus-worker")
             .enable_all()
             .build()?;
-        let sockets = self.listeners.into_iter().flatten().collect();
-        rt.block_on(accept::serve_listeners(
-            sockets,
-            service,
-            self.config,
-            self.shutdown_rx,
-        ))
+        let sockets = std::mem::take(&mut self.listeners)
+            .into_iter()
+            .flatten()
+            .collect();
+        let worker = self.worker(sockets, Arc::new(AtomicUsize::new(1)));
+        let report = rt.block_on(worker.serve(service))?;
+        log_drain(report, self.shutdown_timeout);
+        Ok(())
     }
 }
 
-fn join_all(threads: Vec<std::thread::JoinHandle<io::Result<()>>>) -> io::Result<()> {
-    let mut result = Ok(());
+fn log_drain(report: DrainReport, timeout: Duration) {
+    if report.forced > 0 {
+        tracing::warn!(
+            waited_for = report.waited_for,
+            forced = report.forced,
+            timeout_s = timeout.as_secs_f64(),
+            "shutdown deadline passed; closed the remaining connections"
+        );
+    } else {
+        tracing::info!(
+            waited_for = report.waited_for,
+            "shutdown complete; all connections drained"
+        );
+    }
+}
+
+fn join_all(
+    threads: Vec<std::thread::JoinHandle<io::Result<DrainReport>>>,
+) -> io::Result<DrainReport> {
+    let mut result = Ok(DrainReport::default());
     for thread in threads {
         match thread.join() {
-            Ok(Ok(())) => {}
+            Ok(Ok(report)) => {
+                if let Ok(total) = &mut result {
+                    total.waited_for += report.waited_for;
+                    total.forced += report.forced;
+                }
+            }
             Ok(Err(err)) => result = Err(err),
             Err(_) => result = Err(io::Error::other("a worker thread panicked")),
         }
     }
     result
+}
+
+/// Marks the server ready once the last worker has its listeners registered.
+fn worker_started(starting: &AtomicUsize, lifecycle: &Lifecycle) {
+    if starting.fetch_sub(1, Ordering::AcqRel) == 1 {
+        lifecycle.set_ready();
+    }
 }

@@ -10,11 +10,12 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use nucleus_http::{Body, Config, Server, ShutdownHandle, WorkerModel};
+use nucleus_http::{Body, Builder, Config, Server, ShutdownHandle, WorkerModel};
 
 pub struct TestServer {
     pub addr: SocketAddr,
-    handle: ShutdownHandle,
+    pub handle: ShutdownHandle,
+    pub thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Drop for TestServer {
@@ -28,17 +29,41 @@ pub fn start() -> TestServer {
 }
 
 pub fn start_with(config: Config, model: WorkerModel) -> TestServer {
-    let server = Server::builder()
+    start_builder(|b| b.worker_model(model).config(config))
+}
+
+/// Starts the test service on 127.0.0.1 with 2 workers and whatever else `configure` sets.
+pub fn start_builder(configure: impl FnOnce(Builder) -> Builder) -> TestServer {
+    let builder = Server::builder()
         .listen("127.0.0.1:0".parse().unwrap())
-        .workers(2)
-        .worker_model(model)
-        .config(config)
-        .bind()
-        .unwrap();
+        .workers(2);
+    let server = configure(builder).bind().unwrap();
     let addr = server.local_addrs()[0];
     let handle = server.shutdown_handle();
-    std::thread::spawn(move || server.run(tower::service_fn(route)));
-    TestServer { addr, handle }
+    let thread = std::thread::spawn(move || server.run(tower::service_fn(route)));
+    wait_until_ready(addr);
+    TestServer {
+        addr,
+        handle,
+        thread: Some(thread),
+    }
+}
+
+/// Polls `/ready` until the server says so.
+fn wait_until_ready(addr: SocketAddr) {
+    for _ in 0..200 {
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            let _ = s.write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            // 404: readiness is disabled, but the server answers.
+            if out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.1 404") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("server never became ready");
 }
 
 fn query_num(req: &Request<Body>, key: &str) -> u64 {

@@ -1,0 +1,688 @@
+//! The effective configuration: the defaults, then a TOML file, then `NUCLEUS_*` environment
+//! variables, then flags. Each layer overrides the ones before it key by key, and each value
+//! is checked as it comes in, so an error names the key and where it came from. The merged
+//! result is then validated as a whole, before anything binds.
+//!
+//! A setting has one name in four spellings: the TOML key `max_body_size`, the environment
+//! variable `NUCLEUS_MAX_BODY_SIZE`, the flag `--max-body-size`, and the field below.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+
+use crate::args::{Args, Model};
+use crate::units::{OrAuto, OrOff, Rate, Secs, Size};
+
+/// Environment variable naming the config file when `--config` is not given.
+pub(crate) const CONFIG_ENV: &str = "NUCLEUS_CONFIG";
+const ENV_PREFIX: &str = "NUCLEUS_";
+/// `Builder::backlog`'s default; the engine does not export it.
+const DEFAULT_BACKLOG: u32 = 1024;
+/// `Builder::shutdown_timeout`'s default; the engine does not export it.
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most workers accepted: the old `--workers` flag was a `u16`.
+const MAX_WORKERS: usize = u16::MAX as usize;
+
+/// Every setting of the server, with its effective value. Field order is the order
+/// `--print-config` prints them in. Limits and timeouts mirror [`nucleus_http::Config`], whose
+/// docs give the reason for each default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Config {
+    /// Addresses to listen on (`[::]:8000` serves IPv6 and IPv4). In the environment, a
+    /// comma-separated list. Default `127.0.0.1:8000`.
+    #[serde(deserialize_with = "listen_addrs")]
+    pub(crate) listen: Vec<SocketAddr>,
+    /// Worker threads; `auto` (default) is the number of CPUs available.
+    pub(crate) workers: OrAuto<usize>,
+    /// How connections are spread over workers. Default `per-core`.
+    pub(crate) worker_model: Model,
+    /// Listen backlog. Default 1024.
+    pub(crate) backlog: u32,
+    /// Most connections open at once; `auto` (default) is the open-file limit, raised to its
+    /// hard limit, less a reserve of 64.
+    pub(crate) max_connections: OrAuto<usize>,
+    /// How long a graceful shutdown waits for in-flight requests before closing what is left.
+    /// Default 30 s.
+    pub(crate) shutdown_timeout: Secs,
+    /// Makes `[::]` listeners IPv6-only instead of dual stack. Default false.
+    pub(crate) ipv6_only: bool,
+    /// Liveness endpoint answered by the engine itself; `off` to disable. Default `/health`.
+    pub(crate) health_path: OrOff<String>,
+    /// Readiness endpoint: `200` while serving, `503` while starting or draining; `off` to
+    /// disable. Default `/ready`.
+    pub(crate) ready_path: OrOff<String>,
+    /// Longest request target; longer gets `414`. Default 8 KiB.
+    pub(crate) max_uri_len: Size,
+    /// Largest request head (request line and header fields); larger gets `431`. At least
+    /// `max_uri_len`. Default 64 KiB.
+    pub(crate) max_head_size: Size,
+    /// Most header fields in one request; more gets `431`. Default 100.
+    pub(crate) max_headers: usize,
+    /// Largest request body; a larger declared body gets `413` before it is read. Default
+    /// 1 GiB (bodies stream through bounded memory, so this bounds time and disk).
+    pub(crate) max_body_size: Size,
+    /// Requests served on one connection before it is closed; `off` for no limit. Default
+    /// 10,000.
+    pub(crate) max_requests_per_connection: OrOff<u64>,
+    /// Total chunk extensions accepted per body. Default 16 KiB.
+    pub(crate) max_chunk_extensions: Size,
+    /// Largest trailer section of a chunked body. Default 16 KiB.
+    pub(crate) max_trailer_size: Size,
+    /// Unread request body the engine discards to keep a connection alive; more closes it.
+    /// Default 256 KiB.
+    pub(crate) max_drain: Size,
+    /// Longest wait for a complete request head, then `408` (the slowloris defence); `off`
+    /// waits forever. Default 10 s.
+    pub(crate) header_read_timeout: OrOff<Secs>,
+    /// How long an idle keep-alive connection waits for its next request; `off` never closes
+    /// idle connections on a timer. Default 15 s.
+    pub(crate) keep_alive_timeout: OrOff<Secs>,
+    /// Longest a handler may take to produce a response head, then `503`. Default `off`.
+    pub(crate) handler_timeout: OrOff<Secs>,
+    /// Slowest request body accepted while the handler waits for it, then `408`; `off`
+    /// disables the check. Default 1 KiB/s.
+    pub(crate) body_min_rate: OrOff<Rate>,
+    /// Grace period and averaging window of `body_min_rate`. Default 10 s.
+    pub(crate) body_min_rate_window: Secs,
+    /// Slowest client accepted while it takes response bytes, then disconnected; `off`
+    /// disables the check. Default 1 KiB/s.
+    pub(crate) send_min_rate: OrOff<Rate>,
+    /// Grace period and averaging window of `send_min_rate`. Default 10 s.
+    pub(crate) send_min_rate_window: Secs,
+    /// Initial and minimum free space of a connection's read buffer. Default 8 KiB.
+    pub(crate) read_buffer_size: Size,
+    /// Response bytes buffered before a write while pipelined requests wait. Default 64 KiB.
+    pub(crate) write_buffer_watermark: Size,
+    /// Response body chunks at least this large are written from their own buffer rather
+    /// than copied. Default 16 KiB.
+    pub(crate) write_copy_threshold: Size,
+    /// Also put the peer address into every request's extensions (three allocations per
+    /// request). Default false.
+    pub(crate) peer_addr_extension: bool,
+}
+
+/// A configuration error: bad file, key, value or combination. `main` exits with 2.
+#[derive(Debug)]
+pub(crate) struct ConfigError(String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Merges the config file (`--config` or `NUCLEUS_CONFIG`), the environment (read through
+    /// `env`, so tests can supply their own) and the flags over the defaults, and validates the
+    /// result.
+    pub(crate) fn load(
+        args: &Args,
+        env: impl Fn(&str) -> Option<OsString>,
+    ) -> Result<Config, ConfigError> {
+        let mut layers = Layers::new()?;
+        let file = match &args.config {
+            Some(path) => Some(path.clone()),
+            None => env_string(&env, CONFIG_ENV)?.map(PathBuf::from),
+        };
+        if let Some(path) = file {
+            let table = read_file(&path)?;
+            layers.add(table, &Origin::File(path))?;
+        }
+        layers.add(env_table(&env, &layers.known)?, &Origin::Env)?;
+        let flags = toml::Table::try_from(args)
+            .map_err(|err| ConfigError(format!("cannot convert the flags: {err}")))?;
+        layers.add(flags, &Origin::Flag)?;
+        let config = Config::deserialize(layers.table)
+            .map_err(|err| ConfigError(format!("invalid configuration: {}", err.message())))?;
+        config.validate(&layers.origins)?;
+        Ok(config)
+    }
+
+    /// The configuration as a TOML document that `--config` reads back to the same values.
+    pub(crate) fn to_toml(&self) -> Result<String, ConfigError> {
+        let body = toml::to_string(self)
+            .map_err(|err| ConfigError(format!("cannot print the configuration: {err}")))?;
+        Ok(format!(
+            "# Effective nucleus configuration; load it with `nucleus --config FILE`.\n{body}"
+        ))
+    }
+
+    /// The engine's limits and timeouts.
+    pub(crate) fn engine(&self) -> nucleus_http::Config {
+        let min_rate = |rate: &OrOff<Rate>, window: Secs| {
+            rate.0.map(|Rate(bytes_per_second)| nucleus_http::MinRate {
+                bytes_per_second,
+                window: window.0,
+            })
+        };
+        let mut engine = nucleus_http::Config::default();
+        engine.max_uri_len = to_usize(self.max_uri_len);
+        engine.max_head_size = to_usize(self.max_head_size);
+        engine.max_headers = self.max_headers;
+        engine.max_body_size = self.max_body_size.0;
+        engine.max_requests_per_connection = self.max_requests_per_connection.0;
+        engine.max_chunk_extensions = to_usize(self.max_chunk_extensions);
+        engine.max_trailer_size = to_usize(self.max_trailer_size);
+        engine.max_drain = self.max_drain.0;
+        engine.read_buffer_size = to_usize(self.read_buffer_size);
+        engine.write_buffer_watermark = to_usize(self.write_buffer_watermark);
+        engine.write_copy_threshold = to_usize(self.write_copy_threshold);
+        engine.peer_addr_extension = self.peer_addr_extension;
+        engine.header_read_timeout = self.header_read_timeout.0.map(|s| s.0);
+        engine.keep_alive_timeout = self.keep_alive_timeout.0.map(|s| s.0);
+        engine.handler_timeout = self.handler_timeout.0.map(|s| s.0);
+        engine.body_min_rate = min_rate(&self.body_min_rate, self.body_min_rate_window);
+        engine.send_min_rate = min_rate(&self.send_min_rate, self.send_min_rate_window);
+        engine.liveness_path = self.health_path.0.clone();
+        engine.readiness_path = self.ready_path.0.clone();
+        engine
+    }
+
+    /// A server builder with every setting applied, ready to bind.
+    pub(crate) fn builder(&self) -> nucleus_http::Builder {
+        let mut builder = nucleus_http::Server::builder()
+            .config(self.engine())
+            .worker_model(match self.worker_model {
+                Model::PerCore => nucleus_http::WorkerModel::PerCore,
+                Model::WorkStealing => nucleus_http::WorkerModel::WorkStealing,
+            })
+            .backlog(self.backlog)
+            .shutdown_timeout(self.shutdown_timeout.0)
+            .ipv6_only(self.ipv6_only);
+        if let OrAuto(Some(workers)) = self.workers {
+            builder = builder.workers(workers);
+        }
+        if let OrAuto(Some(max)) = self.max_connections {
+            builder = builder.max_connections(max);
+        }
+        for addr in &self.listen {
+            builder = builder.listen(*addr);
+        }
+        builder
+    }
+
+    /// Checks what a single value's type cannot: ranges, zero timeouts, and combinations.
+    fn validate(&self, origins: &Origins) -> Result<(), ConfigError> {
+        let bad = |key: &str, value: &dyn fmt::Display, why: &str| {
+            Err(ConfigError(format!(
+                "invalid `{key} = {value}` ({}): {why}",
+                origins.describe(key)
+            )))
+        };
+        if self.listen.is_empty() {
+            return bad(
+                "listen",
+                &"[]",
+                "give at least one address, e.g. 127.0.0.1:8000",
+            );
+        }
+        for (i, addr) in self.listen.iter().enumerate() {
+            if addr.port() != 0 && self.listen[..i].contains(addr) {
+                return bad("listen", addr, "this address is listed twice");
+            }
+        }
+        match self.workers.0 {
+            Some(0) => return bad("workers", &0, "must be at least 1 (or `auto`)"),
+            Some(n) if n > MAX_WORKERS => {
+                return bad("workers", &n, &format!("must be at most {MAX_WORKERS}"))
+            }
+            _ => {}
+        }
+        if self.max_connections.0 == Some(0) {
+            return bad("max_connections", &0, "must be at least 1 (or `auto`)");
+        }
+        if self.backlog == 0 {
+            return bad("backlog", &0, "must be at least 1");
+        }
+        for (key, value) in [
+            ("header_read_timeout", &self.header_read_timeout),
+            ("keep_alive_timeout", &self.keep_alive_timeout),
+            ("handler_timeout", &self.handler_timeout),
+        ] {
+            if value.0 == Some(Secs(Duration::ZERO)) {
+                return bad(key, value, "must be more than 0; use `off` to disable it");
+            }
+        }
+        for (key, rate, window_key, window) in [
+            (
+                "body_min_rate",
+                self.body_min_rate,
+                "body_min_rate_window",
+                self.body_min_rate_window,
+            ),
+            (
+                "send_min_rate",
+                self.send_min_rate,
+                "send_min_rate_window",
+                self.send_min_rate_window,
+            ),
+        ] {
+            if rate.0 == Some(Rate(0)) {
+                return bad(key, &rate, "must be more than 0; use `off` to disable it");
+            }
+            if window.0.is_zero() {
+                return bad(window_key, &window, "must be more than 0");
+            }
+        }
+        for (key, value) in [
+            ("max_uri_len", self.max_uri_len),
+            ("read_buffer_size", self.read_buffer_size),
+        ] {
+            if value.0 == 0 {
+                return bad(key, &value, "must be more than 0");
+            }
+        }
+        if self.max_headers == 0 {
+            return bad(
+                "max_headers",
+                &0,
+                "must be at least 1 (a request needs `Host`)",
+            );
+        }
+        if self.max_head_size < self.max_uri_len {
+            return Err(ConfigError(format!(
+                "invalid combination: `max_head_size = {}` ({}) is less than `max_uri_len = {}` \
+                 ({}); the request head includes the request target, so it must be at least \
+                 as large",
+                self.max_head_size,
+                origins.describe("max_head_size"),
+                self.max_uri_len,
+                origins.describe("max_uri_len"),
+            )));
+        }
+        for key in ["health_path", "ready_path"] {
+            let value = if key == "health_path" {
+                &self.health_path
+            } else {
+                &self.ready_path
+            };
+            let Some(path) = &value.0 else { continue };
+            if !path.starts_with('/') || path.contains(|c: char| c.is_whitespace() || c == '?') {
+                return bad(
+                    key,
+                    path,
+                    "must be a URL path starting with `/` (no query), or `off`",
+                );
+            }
+        }
+        if self.health_path.0.is_some() && self.health_path == self.ready_path {
+            return Err(ConfigError(format!(
+                "invalid combination: `health_path` ({}) and `ready_path` ({}) are both `{}`; \
+                 give them different paths or turn one `off`",
+                origins.describe("health_path"),
+                origins.describe("ready_path"),
+                self.health_path,
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Config {
+    /// The engine's defaults, so the two cannot drift apart.
+    fn default() -> Config {
+        let engine = nucleus_http::Config::default();
+        let rate = |rate: Option<nucleus_http::MinRate>| {
+            (
+                OrOff(rate.map(|r| Rate(r.bytes_per_second))),
+                Secs(rate.map_or(Duration::from_secs(10), |r| r.window)),
+            )
+        };
+        let (body_min_rate, body_min_rate_window) = rate(engine.body_min_rate);
+        let (send_min_rate, send_min_rate_window) = rate(engine.send_min_rate);
+        let size = |n: usize| Size(n as u64);
+        Config {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 8000))],
+            workers: OrAuto(None),
+            worker_model: Model::PerCore,
+            backlog: DEFAULT_BACKLOG,
+            max_connections: OrAuto(None),
+            shutdown_timeout: Secs(DEFAULT_SHUTDOWN_TIMEOUT),
+            ipv6_only: false,
+            health_path: OrOff(engine.liveness_path),
+            ready_path: OrOff(engine.readiness_path),
+            max_uri_len: size(engine.max_uri_len),
+            max_head_size: size(engine.max_head_size),
+            max_headers: engine.max_headers,
+            max_body_size: Size(engine.max_body_size),
+            max_requests_per_connection: OrOff(engine.max_requests_per_connection),
+            max_chunk_extensions: size(engine.max_chunk_extensions),
+            max_trailer_size: size(engine.max_trailer_size),
+            max_drain: Size(engine.max_drain),
+            header_read_timeout: OrOff(engine.header_read_timeout.map(Secs)),
+            keep_alive_timeout: OrOff(engine.keep_alive_timeout.map(Secs)),
+            handler_timeout: OrOff(engine.handler_timeout.map(Secs)),
+            body_min_rate,
+            body_min_rate_window,
+            send_min_rate,
+            send_min_rate_window,
+            read_buffer_size: size(engine.read_buffer_size),
+            write_buffer_watermark: size(engine.write_buffer_watermark),
+            write_copy_threshold: size(engine.write_copy_threshold),
+            peer_addr_extension: engine.peer_addr_extension,
+        }
+    }
+}
+
+/// Where a setting's value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin {
+    Default,
+    File(PathBuf),
+    Env,
+    Flag,
+}
+
+impl Origin {
+    fn describe(&self, key: &str) -> String {
+        match self {
+            Origin::Default => "the default".to_owned(),
+            Origin::File(path) => format!("from config file {}", path.display()),
+            Origin::Env => format!("from environment variable {}", env_var(key)),
+            Origin::Flag => format!("from flag --{}", key.replace('_', "-")),
+        }
+    }
+}
+
+/// The origin of every key set by a layer; keys not in it have their default.
+#[derive(Debug, Default)]
+struct Origins(HashMap<String, Origin>);
+
+impl Origins {
+    fn describe(&self, key: &str) -> String {
+        self.0.get(key).unwrap_or(&Origin::Default).describe(key)
+    }
+}
+
+/// The layers merged so far, as one TOML table.
+#[derive(Debug)]
+struct Layers {
+    /// Every key, sorted.
+    known: Vec<String>,
+    table: toml::Table,
+    origins: Origins,
+}
+
+impl Layers {
+    fn new() -> Result<Layers, ConfigError> {
+        let defaults = toml::Table::try_from(Config::default())
+            .map_err(|err| ConfigError(format!("cannot list the settings: {err}")))?;
+        Ok(Layers {
+            known: defaults.keys().cloned().collect(),
+            table: toml::Table::new(),
+            origins: Origins::default(),
+        })
+    }
+
+    /// Adds one layer over those before it, checking each value on its own so that an error
+    /// names its key and origin even if a later layer would have overridden it.
+    fn add(&mut self, layer: toml::Table, origin: &Origin) -> Result<(), ConfigError> {
+        for (key, value) in layer {
+            if !self.known.contains(&key) {
+                return Err(ConfigError(format!(
+                    "unknown key `{key}` in {}; the keys are: {}",
+                    origin_name(origin),
+                    self.known.join(", ")
+                )));
+            }
+            let mut single = toml::Table::new();
+            single.insert(key.clone(), value.clone());
+            if let Err(err) = Config::deserialize(single) {
+                return Err(ConfigError(format!(
+                    "invalid `{key} = {value}` ({}): {}",
+                    origin.describe(&key),
+                    err.message().trim_end()
+                )));
+            }
+            self.table.insert(key.clone(), value);
+            self.origins.0.insert(key, origin.clone());
+        }
+        Ok(())
+    }
+}
+
+fn origin_name(origin: &Origin) -> String {
+    match origin {
+        Origin::File(path) => format!("config file {}", path.display()),
+        Origin::Env => "the environment".to_owned(),
+        Origin::Flag | Origin::Default => "the flags".to_owned(),
+    }
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| ConfigError(format!("cannot read config file {}: {err}", path.display())))?;
+    text.parse::<toml::Table>().map_err(|err| {
+        ConfigError(format!(
+            "config file {} is not valid TOML: {}",
+            path.display(),
+            err.to_string().trim_end()
+        ))
+    })
+}
+
+/// The `NUCLEUS_*` variable of every known key that is set. Only known names are read: other
+/// `NUCLEUS_*` variables (`NUCLEUS_LOG`, or those Kubernetes makes for a service named
+/// `nucleus`) are not ours to reject.
+fn env_table(
+    env: &impl Fn(&str) -> Option<OsString>,
+    known: &[String],
+) -> Result<toml::Table, ConfigError> {
+    let mut table = toml::Table::new();
+    for key in known {
+        let Some(text) = env_string(env, &env_var(key))? else {
+            continue;
+        };
+        table.insert(key.clone(), env_value(&text));
+    }
+    Ok(table)
+}
+
+fn env_string(
+    env: &impl Fn(&str) -> Option<OsString>,
+    name: &str,
+) -> Result<Option<String>, ConfigError> {
+    env(name)
+        .map(|value| {
+            value
+                .into_string()
+                .map_err(|_| ConfigError(format!("environment variable {name} is not valid UTF-8")))
+        })
+        .transpose()
+}
+
+/// An environment string as the TOML value it stands for: an integer, a boolean, or else a
+/// string (which the setting's type parses: `10s`, `8KiB`, `off`, a comma-separated list).
+fn env_value(text: &str) -> toml::Value {
+    let trimmed = text.trim();
+    if let Ok(n) = trimmed.parse::<i64>() {
+        return toml::Value::Integer(n);
+    }
+    match trimmed {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(text.to_owned()),
+    }
+}
+
+fn env_var(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.to_ascii_uppercase())
+}
+
+fn to_usize(size: Size) -> usize {
+    // Only a 32-bit target can overflow, and there a saturated limit means the same thing.
+    usize::try_from(size.0).unwrap_or(usize::MAX)
+}
+
+/// `listen` is a list of addresses, or one string of comma-separated addresses (as
+/// `NUCLEUS_LISTEN` must be).
+fn listen_addrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
+    let parse = |text: &str| {
+        text.trim().parse::<SocketAddr>().map_err(|_| {
+            de::Error::custom(format!(
+                "`{}` is not an IP address with a port (e.g. 127.0.0.1:8000 or [::]:8000)",
+                text.trim()
+            ))
+        })
+    };
+    match toml::Value::deserialize(d)? {
+        toml::Value::String(text) if text.trim().is_empty() => Ok(Vec::new()),
+        toml::Value::String(text) => text.split(',').map(parse).collect(),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                toml::Value::String(text) => parse(text),
+                other => Err(de::Error::custom(format!(
+                    "expected an address string, found {} `{other}`",
+                    other.type_str()
+                ))),
+            })
+            .collect(),
+        other => Err(de::Error::custom(format!(
+            "expected a list of addresses, found {} `{other}`",
+            other.type_str()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn load(flags: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let args =
+            Args::try_parse_from(std::iter::once("nucleus").chain(flags.iter().copied())).unwrap();
+        Config::load(&args, |name| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| OsString::from(v))
+        })
+    }
+
+    #[test]
+    fn defaults_match_the_engine_and_validate() {
+        let config = load(&[], &[]).unwrap();
+        assert_eq!(config, Config::default());
+        let engine = config.engine();
+        let default = nucleus_http::Config::default();
+        assert_eq!(engine.max_body_size, default.max_body_size);
+        assert_eq!(engine.header_read_timeout, default.header_read_timeout);
+        assert_eq!(engine.body_min_rate, default.body_min_rate);
+        assert_eq!(engine.liveness_path, default.liveness_path);
+    }
+
+    #[test]
+    fn every_config_key_is_a_flag_and_back() {
+        use clap::CommandFactory;
+        let unset = toml::Table::try_from(Args::parse_from(["nucleus"])).unwrap();
+        assert!(
+            unset.is_empty(),
+            "unset flags must not serialize: {unset:?}"
+        );
+        let mut flags: Vec<String> = Args::command()
+            .get_arguments()
+            .filter_map(|arg| arg.get_long())
+            .filter(|long| !["config", "print-config", "help", "version"].contains(long))
+            .map(|long| long.replace('-', "_"))
+            .collect();
+        let mut known = Layers::new().unwrap().known;
+        flags.sort();
+        known.sort();
+        assert_eq!(flags, known);
+    }
+
+    #[test]
+    fn flags_beat_env_beats_defaults() {
+        let env = [("NUCLEUS_WORKERS", "3"), ("NUCLEUS_BACKLOG", "77")];
+        let config = load(&["--workers", "5"], &env).unwrap();
+        assert_eq!(config.workers, OrAuto(Some(5)));
+        assert_eq!(config.backlog, 77);
+        assert_eq!(config.max_headers, 100);
+    }
+
+    #[test]
+    fn env_values_in_every_form() {
+        let env = [
+            ("NUCLEUS_LISTEN", "127.0.0.1:1, [::1]:2"),
+            ("NUCLEUS_HEADER_READ_TIMEOUT", "off"),
+            ("NUCLEUS_KEEP_ALIVE_TIMEOUT", "500ms"),
+            ("NUCLEUS_MAX_BODY_SIZE", "1MiB"),
+            ("NUCLEUS_IPV6_ONLY", "true"),
+            ("NUCLEUS_SEND_MIN_RATE", "false"),
+            ("NUCLEUS_LOG", "debug"),
+            ("NUCLEUS_SERVICE_HOST", "10.0.0.1"),
+        ];
+        let config = load(&[], &env).unwrap();
+        assert_eq!(config.listen.len(), 2);
+        assert_eq!(config.header_read_timeout, OrOff(None));
+        assert_eq!(
+            config.keep_alive_timeout,
+            OrOff(Some(Secs(Duration::from_millis(500))))
+        );
+        assert_eq!(config.max_body_size, Size(1 << 20));
+        assert!(config.ipv6_only);
+        assert_eq!(config.send_min_rate, OrOff(None));
+    }
+
+    #[test]
+    fn errors_name_key_and_origin() {
+        let err = load(&[], &[("NUCLEUS_WORKERS", "0")]).unwrap_err().0;
+        assert!(
+            err.contains("`workers = 0`") && err.contains("NUCLEUS_WORKERS"),
+            "{err}"
+        );
+        let err = load(&["--header-read-timeout", "0"], &[]).unwrap_err().0;
+        assert!(err.contains("header_read_timeout") && err.contains("--header-read-timeout"));
+        let err = load(&[], &[("NUCLEUS_LISTEN", "")]).unwrap_err().0;
+        assert!(
+            err.contains("listen") && err.contains("NUCLEUS_LISTEN"),
+            "{err}"
+        );
+        let err = load(&["--max-head-size", "1KiB"], &[]).unwrap_err().0;
+        assert!(
+            err.contains("max_uri_len") && err.contains("--max-head-size"),
+            "{err}"
+        );
+        let err = load(&[], &[("NUCLEUS_KEEP_ALIVE_TIMEOUT", "soon")])
+            .unwrap_err()
+            .0;
+        assert!(err.contains("keep_alive_timeout"), "{err}");
+        let err = load(&["--health-path", "/x", "--ready-path", "/x"], &[])
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("health_path") && err.contains("ready_path"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn print_config_round_trips() {
+        let config = load(
+            &[
+                "--handler-timeout",
+                "1.5s",
+                "--max-drain",
+                "1000",
+                "--workers",
+                "2",
+            ],
+            &[("NUCLEUS_HEALTH_PATH", "off")],
+        )
+        .unwrap();
+        let text = config.to_toml().unwrap();
+        let back = Config::deserialize(text.parse::<toml::Table>().unwrap()).unwrap();
+        assert_eq!(back, config);
+    }
+}
