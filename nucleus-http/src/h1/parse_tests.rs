@@ -415,4 +415,3 @@ mod properties {
         }
     }
 }
-
