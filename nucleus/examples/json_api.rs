@@ -86,7 +86,7 @@ async fn list(req: Request) -> Result<Json<Vec<Todo>>, ApiError> {
     let todos = store.lock();
     let matching = todos
         .values()
-        .filter(|t| filter.done.map_or(true, |done| t.done == done));
+        .filter(|t| filter.done.is_none_or(|done| t.done == done));
     Ok(Json(matching.cloned().collect()))
 }
 

@@ -6,7 +6,7 @@
 
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -373,11 +373,15 @@ where
             self.write_error_response(StatusCode::INTERNAL_SERVER_ERROR, &mut ex);
             return Ok(self.after_response(ex, false).await);
         }
-        self.respond(parts, body, &mut ex).await?;
-        match upgrade_tx {
-            Some(tx) if upgrading => Ok(Next::Upgrade(tx)),
-            _ => Ok(self.after_response(ex, true).await),
-        }
+        let body = pin!(body);
+        self.respond(&parts, body, &mut ex).await?;
+        Ok(match upgrade_tx {
+            Some(tx) if upgrading => Next::Upgrade(tx),
+            // The common case, without the body-settling future.
+            _ if ex.feed.is_none() && ex.answering.keep_alive => Next::KeepAlive,
+            _ if ex.feed.is_none() => Next::Close,
+            _ => self.after_response(ex, true).await,
+        })
     }
 
     fn feed_for(&self, framing: Framing, expect_continue: bool) -> (Option<Feed>, Body) {
@@ -472,15 +476,15 @@ where
     /// Writes the response head and streams the body, feeding the request body meanwhile.
     async fn respond<B>(
         &mut self,
-        parts: http::response::Parts,
-        body: B,
+        parts: &http::response::Parts,
+        body: Pin<&mut B>,
         ex: &mut Exchange,
     ) -> Result<(), Error>
     where
         B: http_body::Body<Data = Bytes> + Send,
         B::Error: Into<BoxError>,
     {
-        let mut body = pin!(body);
+        let mut body = body;
         let mut out = Outgoing {
             parts: Some(parts),
             encoder: None,
@@ -492,7 +496,7 @@ where
     fn poll_respond<B>(
         &mut self,
         cx: &mut Context<'_>,
-        out: &mut Outgoing,
+        out: &mut Outgoing<'_>,
         mut body: std::pin::Pin<&mut B>,
         ex: &mut Exchange,
     ) -> Poll<Result<(), Error>>
@@ -548,7 +552,17 @@ where
                 match frame {
                     Some(Ok(frame)) => match frame.into_data() {
                         Ok(data) => {
-                            encoder.data(&mut self.write, data, self.config.write_copy_threshold)?
+                            encoder.data(
+                                &mut self.write,
+                                data,
+                                self.config.write_copy_threshold,
+                            )?;
+                            // A full body ends with its only frame: finish without polling
+                            // it again just to hear `None`.
+                            if body.is_end_stream() {
+                                encoder.finish(&mut self.write, None)?;
+                                return Poll::Ready(Ok(()));
+                            }
                         }
                         Err(frame) => {
                             if let Ok(trailers) = frame.into_trailers() {
@@ -593,7 +607,12 @@ where
         }
     }
 
-    fn write_response_head(&mut self, out: &mut Outgoing, exact: Option<u64>, ex: &mut Exchange) {
+    fn write_response_head(
+        &mut self,
+        out: &mut Outgoing<'_>,
+        exact: Option<u64>,
+        ex: &mut Exchange,
+    ) {
         let Some(parts) = out.parts.take() else {
             return;
         };
@@ -928,8 +947,9 @@ where
 /// How long a closing connection keeps reading what the client still sends.
 const LINGER: Duration = Duration::from_secs(2);
 
-struct Outgoing {
-    parts: Option<http::response::Parts>,
+struct Outgoing<'a> {
+    /// The head to write; borrowed, so the response parts never move.
+    parts: Option<&'a http::response::Parts>,
     /// `None` until the head is written.
     encoder: Option<BodyEncoder>,
     /// A frame polled before the head was written (see `Expect::Pending`).

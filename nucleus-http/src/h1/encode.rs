@@ -41,23 +41,29 @@ pub(crate) fn write_head(
 ) -> BodyEncoder {
     let dst = out.tail();
     write_status_line(dst, status);
-    if connection_has(headers, "close") {
-        answering.keep_alive = false;
-    }
     let no_body_status = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let user_len = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| parse_len(v.as_bytes()));
+    let switching = status == StatusCode::SWITCHING_PROTOCOLS;
 
-    // One pass: note Date/Server while writing instead of hashing for them afterwards.
-    let (mut has_date, mut has_server) = (false, false);
+    // One pass over the handler's headers: the framing and persistence fields are noted on
+    // the way (no hash lookups), everything else is written as it is.
+    let (mut has_date, mut has_server, mut user_len) = (false, false, None);
     for (name, value) in headers {
-        if name == header::CONTENT_LENGTH
-            || name == header::TRANSFER_ENCODING
-            || name == header::CONNECTION
-        {
+        if name == header::CONTENT_LENGTH {
+            user_len = parse_len(value.as_bytes());
+            continue;
+        }
+        if name == header::CONNECTION {
+            if has_token(value, "close") {
+                answering.keep_alive = false;
+            }
+            if switching {
+                write_field(dst, b"connection", value.as_bytes());
+            }
+            continue;
+        }
+        if name == header::TRANSFER_ENCODING {
             continue;
         }
         has_date |= name == header::DATE;
@@ -92,10 +98,8 @@ pub(crate) fn write_head(
         BodyEncoder::CloseDelimited
     };
 
-    if status == StatusCode::SWITCHING_PROTOCOLS {
-        for value in headers.get_all(header::CONNECTION) {
-            write_field(dst, b"connection", value.as_bytes());
-        }
+    if switching {
+        // The handler's `Connection: upgrade` went out in the loop above.
     } else if !answering.keep_alive {
         dst.extend_from_slice(b"connection: close\r\n");
     } else if answering.version == Version::HTTP_10 {
@@ -231,9 +235,18 @@ fn write_field(dst: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 }
 
 fn write_len(dst: &mut Vec<u8>, len: u64) {
-    dst.extend_from_slice(b"content-length: ");
-    dst.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
-    dst.extend_from_slice(b"\r\n");
+    // One copy of the whole field instead of three.
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(len).as_bytes();
+    let mut field = [0u8; 40];
+    let (name, rest) = field.split_at_mut(16);
+    name.copy_from_slice(b"content-length: ");
+    let n = digits.len();
+    if let Some(slot) = rest.get_mut(..n + 2) {
+        slot[..n].copy_from_slice(digits);
+        slot[n..].copy_from_slice(b"\r\n");
+        dst.extend_from_slice(field.get(..16 + n + 2).unwrap_or_default());
+    }
 }
 
 fn parse_len(value: &[u8]) -> Option<u64> {
@@ -243,15 +256,11 @@ fn parse_len(value: &[u8]) -> Option<u64> {
     std::str::from_utf8(value).ok()?.parse().ok()
 }
 
-fn connection_has(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .any(|v: &HeaderValue| {
-            v.as_bytes()
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-        })
+fn has_token(value: &HeaderValue, token: &str) -> bool {
+    value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
 fn hex(mut n: usize, buf: &mut [u8; 16]) -> &[u8] {

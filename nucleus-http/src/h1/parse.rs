@@ -250,7 +250,7 @@ fn parse_uri(head: &Bytes, path: (usize, usize), method: &Method) -> Result<Uri,
             && uri.scheme().is_none()
             && uri
                 .path_and_query()
-                .map_or(true, |p| p.as_str().is_empty() || p.as_str() == "/")
+                .is_none_or(|p| p.as_str().is_empty() || p.as_str() == "/")
     } else if is_asterisk {
         method == Method::OPTIONS
     } else if let Some(scheme) = uri.scheme_str() {
