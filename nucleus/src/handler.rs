@@ -116,6 +116,67 @@ where
     }
 }
 
+/// Gives a handler a deadline: if it has not produced a response within `limit`, its future is
+/// dropped (its work stops at the next `.await`) and the client gets
+/// `503 Service Unavailable`. This is the per-route counterpart of the engine's global
+/// `handler_timeout`; the shorter of the two wins.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use nucleus::{timeout, Request, Router};
+///
+/// async fn report(_req: Request) -> &'static str {
+///     tokio::time::sleep(Duration::from_secs(60)).await;
+///     "done"
+/// }
+///
+/// let app = Router::new().get("/report", timeout(Duration::from_secs(5), report));
+/// # let _: Router = app;
+/// ```
+pub fn timeout<H: Handler>(limit: std::time::Duration, handler: H) -> Timeout<H> {
+    Timeout { limit, handler }
+}
+
+/// A handler with a deadline; see [`timeout`].
+pub struct Timeout<H> {
+    limit: std::time::Duration,
+    handler: H,
+}
+
+impl<H> fmt::Debug for Timeout<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout")
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Handler> Handler for Timeout<H> {}
+
+impl<H: Handler> Call for Timeout<H> {
+    fn call(&self, req: http::Request<Body>, cx: RouteCx) -> ResponseFuture {
+        let inner = self.handler.call(req, cx);
+        let limit = self.limit;
+        Box::pin(async move {
+            match tokio::time::timeout(limit, inner).await {
+                Ok(response) => response,
+                Err(_) => {
+                    tracing::debug!(
+                        limit_ms = limit.as_millis() as u64,
+                        "route handler timed out"
+                    );
+                    text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "service unavailable: handler timeout",
+                    )
+                }
+            }
+        })
+    }
+}
+
 /// Wraps a synchronous function so that it runs on tokio's blocking thread pool
 /// ([`tokio::task::spawn_blocking`]), never on a server worker.
 ///

@@ -237,7 +237,7 @@ pub mod response;
 pub mod routing;
 mod state;
 
-pub use handler::{blocking, Blocking, Handler};
+pub use handler::{blocking, timeout, Blocking, Handler, Timeout};
 pub use request::{Request, DEFAULT_BODY_LIMIT};
 pub use response::{IntoResponse, Json, Response};
 pub use routing::Router;

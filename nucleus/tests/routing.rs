@@ -479,3 +479,19 @@ fn debug_lists_routes() {
     assert!(debug.contains("\"/a\""), "{debug}");
     assert!(debug.contains("GET") && debug.contains("POST"), "{debug}");
 }
+
+#[tokio::test]
+async fn options_asterisk_lists_every_method_the_server_answers() {
+    use tower::ServiceExt;
+    let app = Router::new()
+        .get("/", ok)
+        .post("/echo", ok)
+        .put("/echo", ok);
+    let req = http::Request::options("*").body(Body::empty()).unwrap();
+    let res = app.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let allow = res.headers()["allow"].to_str().unwrap();
+    for method in ["GET", "HEAD", "POST", "PUT", "OPTIONS"] {
+        assert!(allow.contains(method), "{allow}");
+    }
+}

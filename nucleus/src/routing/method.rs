@@ -58,6 +58,11 @@ pub(crate) enum Dispatch<'a> {
 pub(crate) struct Overlap(pub(crate) String);
 
 impl MethodRouter {
+    /// The `Allow` value of this path, when any method is registered.
+    pub(crate) fn allow(&self) -> Option<&HeaderValue> {
+        self.allow.as_ref()
+    }
+
     pub(crate) fn dispatch(&self, method: &Method) -> Dispatch<'_> {
         let index = STANDARD.iter().position(|m| m == method);
         let registered = match index {

@@ -8,6 +8,7 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use http::HeaderValue;
 use matchit::InsertError;
 use nucleus_http::Body;
 
@@ -171,10 +172,30 @@ impl Inner {
                 return self.call(endpoint, req, params);
             }
         }
+        if path == "*" && req.method() == http::Method::OPTIONS && self.fallback.is_none() {
+            // RFC 9110 §9.3.7: `OPTIONS *` asks about the server as a whole.
+            return RouteFuture::ready(Answer::Options(self.server_allow()));
+        }
         match &self.fallback {
             Some(endpoint) => self.call(endpoint, req, Params::default()),
             None => RouteFuture::ready(Answer::NotFound),
         }
+    }
+
+    /// Every method some route answers, for `OPTIONS *` (rare: built on demand).
+    fn server_allow(&self) -> Option<HeaderValue> {
+        let mut methods: Vec<&str> = Vec::new();
+        for route in &self.routes {
+            let Some(allow) = route.methods.allow().and_then(|a| a.to_str().ok()) else {
+                continue;
+            };
+            for method in allow.split(", ") {
+                if !methods.contains(&method) {
+                    methods.push(method);
+                }
+            }
+        }
+        HeaderValue::try_from(methods.join(", ")).ok()
     }
 
     fn call(&self, endpoint: &Endpoint, req: http::Request<Body>, params: Params) -> RouteFuture {
