@@ -109,6 +109,11 @@ pub(crate) struct Args {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) max_body_size: Option<Size>,
 
+    /// Kernel send buffer of each connection (SO_SNDBUF), or `off` for autotuning [default: 512KiB].
+    #[arg(long, value_name = "BYTES|off", help_heading = "Limits")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) send_buffer_size: Option<OrOff<Size>>,
+
     /// Requests served on one connection before it is closed, or `off` [default: 10000].
     #[arg(long, value_name = "N|off", help_heading = "Limits")]
     #[serde(skip_serializing_if = "Option::is_none")]

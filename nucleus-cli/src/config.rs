@@ -68,6 +68,9 @@ pub(crate) struct Config {
     /// Largest request body; a larger declared body gets `413` before it is read. Default
     /// 1 GiB (bodies stream through bounded memory, so this bounds time and disk).
     pub(crate) max_body_size: Size,
+    /// Kernel send buffer (`SO_SNDBUF`) per connection; `off` keeps Linux's autotuning (up to
+    /// 4 MiB). Default 512 KiB: bounds what a slow reader can park in the kernel.
+    pub(crate) send_buffer_size: OrOff<Size>,
     /// Requests served on one connection before it is closed; `off` for no limit. Default
     /// 10,000.
     pub(crate) max_requests_per_connection: OrOff<u64>,
@@ -170,6 +173,7 @@ impl Config {
         engine.max_headers = self.max_headers;
         engine.max_body_size = self.max_body_size.0;
         engine.max_requests_per_connection = self.max_requests_per_connection.0;
+        engine.send_buffer_size = self.send_buffer_size.0.map(to_usize);
         engine.max_chunk_extensions = to_usize(self.max_chunk_extensions);
         engine.max_trailer_size = to_usize(self.max_trailer_size);
         engine.max_drain = self.max_drain.0;
@@ -355,6 +359,7 @@ impl Default for Config {
             max_headers: engine.max_headers,
             max_body_size: Size(engine.max_body_size),
             max_requests_per_connection: OrOff(engine.max_requests_per_connection),
+            send_buffer_size: OrOff(engine.send_buffer_size.map(size)),
             max_chunk_extensions: size(engine.max_chunk_extensions),
             max_trailer_size: size(engine.max_trailer_size),
             max_drain: Size(engine.max_drain),

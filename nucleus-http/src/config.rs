@@ -84,6 +84,14 @@ pub struct Config {
     /// Longest a handler may take to produce a response head; then `503` and the handler's
     /// future is dropped. Default `None` (off): long polls and uploads are legitimate.
     pub handler_timeout: Option<Duration>,
+    /// Kernel send buffer (`SO_SNDBUF`) of each accepted socket, in bytes; `None` leaves
+    /// Linux's autotuning, which grows it to 4 MiB. Default 512 KiB (the kernel doubles it
+    /// for bookkeeping). Why a cap: a "slow read" client can otherwise park up to 4 MiB of
+    /// finished response in the kernel, out of reach of `send_min_rate`, for as long as it
+    /// reads a few bytes now and then. The cost: one connection's throughput is bounded by
+    /// about 1 MiB per round trip (85 Mbit/s at 100 ms); raise it for large downloads over
+    /// long links.
+    pub send_buffer_size: Option<usize>,
     /// Built-in liveness endpoint answered by the engine without calling the service;
     /// `None` to disable. Default `/health`.
     pub liveness_path: Option<String>,
@@ -145,6 +153,7 @@ impl Default for Config {
                 window: Duration::from_secs(10),
             }),
             handler_timeout: None,
+            send_buffer_size: Some(512 * 1024),
             liveness_path: Some("/health".to_owned()),
             readiness_path: Some("/ready".to_owned()),
         }

@@ -114,6 +114,9 @@ impl<S: HttpService> AcceptLoop<S> {
                     // Responses are small and latency-bound; Nagle would hold back the tail of
                     // every response that does not fill a segment.
                     let _ = stream.set_nodelay(true);
+                    if let Some(size) = self.config.send_buffer_size {
+                        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(size);
+                    }
                     let service = self.service.clone();
                     let config = self.config.clone();
                     let ctx = self.ctx.clone();
