@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn read_one_response(reader: &mut impl BufRead) -> (u16, Vec<(String, String)>, String) {
@@ -30,20 +30,14 @@ fn read_one_response(reader: &mut impl BufRead) -> (u16, Vec<(String, String)>, 
     (status, headers, String::from_utf8(body).unwrap())
 }
 
-fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
-}
-
-#[test]
-fn sigterm_drains_in_flight_requests_closes_idle_ones_and_exits_0() {
+/// Starts the binary with `workers` workers and a 30 s drain deadline; returns it and its address.
+fn start_nucleus(workers: &str) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nucleus"))
         .args([
             "--listen",
             "127.0.0.1:0",
             "--workers",
-            "2",
+            workers,
             "--shutdown-timeout",
             "30s",
         ])
@@ -56,12 +50,24 @@ fn sigterm_drains_in_flight_requests_closes_idle_ones_and_exits_0() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr: SocketAddr = line
+    let addr = line
         .trim()
         .strip_prefix("nucleus listening on http://")
         .unwrap()
         .parse()
         .unwrap();
+    (child, addr)
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+#[test]
+fn sigterm_drains_in_flight_requests_closes_idle_ones_and_exits_0() {
+    let (mut child, addr) = start_nucleus("2");
 
     let in_flight: Vec<_> = (0..20)
         .map(|_| {
@@ -128,30 +134,7 @@ fn sigterm_drains_in_flight_requests_closes_idle_ones_and_exits_0() {
 
 #[test]
 fn second_signal_exits_at_once() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nucleus"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "1",
-            "--shutdown-timeout",
-            "30s",
-        ])
-        .env("NUCLEUS_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("nucleus listening on http://")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (mut child, addr) = start_nucleus("1");
     let stuck = std::thread::spawn(move || {
         let mut s = connect(addr);
         s.write_all(b"GET /slow?ms=20000 HTTP/1.1\r\nHost: x\r\n\r\n")
