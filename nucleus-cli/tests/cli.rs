@@ -113,28 +113,10 @@ async fn demo_routes_answer_as_documented() {
         assert_eq!(res.text().await.unwrap(), "echo me");
     }
 
-    assert_eq!(
-        client
-            .get(url(&n, "/slow?ms=20"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "done"
-    );
-    assert_eq!(
-        client
-            .get(url(&n, "/blocking?ms=20"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "done"
-    );
+    for path in ["/slow?ms=20", "/blocking?ms=20"] {
+        let res = client.get(url(&n, path)).send().await.unwrap();
+        assert_eq!(res.text().await.unwrap(), "done", "{path}");
+    }
 
     let res = client.get(url(&n, "/stream?n=3")).send().await.unwrap();
     assert_eq!(res.headers()["transfer-encoding"], "chunked");

@@ -574,13 +574,7 @@ where
                     Some(Err(err)) => return Poll::Ready(Err(err)),
                     None => {
                         encoder.finish(&mut self.write, None)?;
-                        if out
-                            .encoder
-                            .as_ref()
-                            .is_some_and(BodyEncoder::is_close_delimited)
-                        {
-                            ex.answering.keep_alive = false;
-                        }
+                        // A close-delimited body already cleared keep-alive in `write_head`.
                         return Poll::Ready(Ok(()));
                     }
                 }

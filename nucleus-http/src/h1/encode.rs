@@ -209,6 +209,7 @@ impl BodyEncoder {
         Ok(())
     }
 
+    #[cfg(test)]
     pub(crate) fn is_close_delimited(&self) -> bool {
         matches!(self, BodyEncoder::CloseDelimited)
     }
