@@ -25,6 +25,26 @@ fn thousand_requests_share_one_connection() {
 }
 
 #[test]
+fn a_request_sees_only_its_own_headers_after_a_response_with_many() {
+    // The engine refills the previous response's emptied header map with the next request's
+    // fields: nothing of the response may survive into the request.
+    let server = start();
+    let mut stream = connect(server.addr);
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    for (i, extra) in ["x-first: 1", "x-second: 2", "x-third: 3"]
+        .iter()
+        .enumerate()
+    {
+        let req = format!("GET /headers HTTP/1.1\r\nHost: x\r\n{extra}\r\n\r\n");
+        stream.write_all(req.as_bytes()).unwrap();
+        let res = read_response(&mut reader, false).unwrap();
+        assert_eq!(res.header("x-response-a"), Some("leak"));
+        let expected = format!("host=x {}", extra.replace(": ", "="));
+        assert_eq!(res.text(), expected, "request {i}");
+    }
+}
+
+#[test]
 fn hundred_pipelined_requests_are_answered_in_order() {
     let server = start();
     let mut stream = connect(server.addr);

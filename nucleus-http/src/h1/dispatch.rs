@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use http::{Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -102,6 +102,7 @@ where
         read_timer: Deadline::default(),
         write_timer: Deadline::default(),
         handler_timer: Deadline::default(),
+        spare_headers: None,
     };
     conn.run(service).await
 }
@@ -126,6 +127,9 @@ struct Conn<I> {
     write_timer: Deadline,
     handler_timer: Deadline,
     send_guard: Option<RateGuard>,
+    /// The last response's header map, emptied: the next request's headers go into it, which
+    /// saves allocating and freeing a map per exchange.
+    spare_headers: Option<HeaderMap>,
 }
 
 /// How a wait for request bytes ended.
@@ -218,7 +222,11 @@ where
     async fn read_head(&mut self) -> Result<Option<ParsedHead>, Error> {
         loop {
             if !self.read_buf.is_empty() {
-                if let Some(head) = parse::parse_head(&mut self.read_buf, &self.config)? {
+                if let Some(head) = parse::parse_head_reusing(
+                    &mut self.read_buf,
+                    &self.config,
+                    &mut self.spare_headers,
+                )? {
                     if self.head_timer_running {
                         self.signal.set_deadline(None);
                         self.head_timer_running = false;
@@ -342,6 +350,17 @@ where
             }
         }
 
+        // Readiness first, so the request is built and handed to `call` without an await in
+        // between: it never becomes part of this future's state (a few hundred bytes moved).
+        let ready = poll_fn(|cx| service.poll_ready(cx).map_err(|e| service_error(e.into())));
+        if let Err(status) = ready.await {
+            let mut ex = Exchange {
+                feed: None,
+                answering,
+            };
+            self.write_error_response(status, &mut ex);
+            return Ok(self.after_response(ex, false).await);
+        }
         let (feed, body) = self.feed_for(framing, expect_continue);
         let mut req = Request::new(body);
         *req.method_mut() = method;
@@ -358,7 +377,16 @@ where
         });
 
         let mut ex = Exchange { feed, answering };
-        let response = self.call(service, req, &mut ex).await?;
+        let peer = self.peer;
+        // A panicking handler must cost one request a 500, not the connection or the worker:
+        // both the call and every poll are guarded.
+        let called = catch_unwind(AssertUnwindSafe(|| {
+            crate::service::with_peer(peer, || service.call(req))
+        }));
+        let response = match called {
+            Ok(future) => self.drive(pin!(future), &mut ex).await?,
+            Err(panic) => Err(handler_panicked(&panic)),
+        };
         let response = match response {
             Ok(response) => response,
             Err(status) => {
@@ -366,7 +394,7 @@ where
                 return Ok(self.after_response(ex, false).await);
             }
         };
-        let (parts, body) = response.into_parts();
+        let (mut parts, body) = response.into_parts();
         let upgrading = parts.status == StatusCode::SWITCHING_PROTOCOLS && upgrade_tx.is_some();
         if parts.status == StatusCode::SWITCHING_PROTOCOLS && !upgrading {
             tracing::error!("handler answered 101 to a request that did not ask to upgrade");
@@ -375,6 +403,10 @@ where
         }
         let body = pin!(body);
         self.respond(&parts, body, &mut ex).await?;
+        if parts.headers.capacity() <= SPARE_HEADERS_MAX {
+            parts.headers.clear();
+            self.spare_headers = Some(parts.headers);
+        }
         Ok(match upgrade_tx {
             Some(tx) if upgrading => Next::Upgrade(tx),
             // The common case, without the body-settling future.
@@ -413,28 +445,18 @@ where
         (Some(feed), Body::incoming(incoming))
     }
 
-    /// Calls the service while feeding it the request body. A service error or a panic
-    /// becomes `Err(500)`; `Err(Error)` only when the connection itself failed.
-    async fn call<S: HttpService>(
-        &mut self,
-        service: &mut S,
-        req: Request<Body>,
-        ex: &mut Exchange,
-    ) -> Result<Result<Response<S::ResBody>, StatusCode>, Error> {
-        if let Err(err) = poll_fn(|cx| service.poll_ready(cx)).await {
-            return Ok(Err(service_error(err.into())));
-        }
+    /// Polls the service's response future while feeding it the request body. A service
+    /// error or a panic becomes `Err(500)`; `Err(Error)` only when the connection itself failed.
+    fn drive<'a, F, B, E>(
+        &'a mut self,
+        mut future: Pin<&'a mut F>,
+        ex: &'a mut Exchange,
+    ) -> impl Future<Output = Result<Result<Response<B>, StatusCode>, Error>> + 'a
+    where
+        F: Future<Output = Result<Response<B>, E>>,
+        E: Into<BoxError>,
+    {
         let peer = self.peer;
-        // `call` runs here, synchronously, so only its (small) future is moved around, not
-        // the request. A panicking handler must cost one request a 500, not the connection
-        // or the worker: both the call and every poll are guarded.
-        let future = match catch_unwind(AssertUnwindSafe(|| {
-            crate::service::with_peer(peer, || service.call(req))
-        })) {
-            Ok(future) => future,
-            Err(panic) => return Ok(Err(handler_panicked(&panic))),
-        };
-        let mut future = pin!(future);
         let timed = match self.config.handler_timeout {
             Some(timeout) => {
                 self.handler_timer.arm(Instant::now() + timeout);
@@ -442,34 +464,33 @@ where
             }
             None => false,
         };
-        let outcome = poll_fn(|cx| {
+        // A plain `poll_fn`, not an `async fn`: the response is moved out once, not twice.
+        poll_fn(move |cx| {
             if let Some(feed) = ex.feed.as_mut() {
                 self.poll_feed(cx, feed, false)?;
             }
             if timed && self.handler_timer.poll_expired(cx) {
-                return Poll::Ready(Ok(None));
+                self.handler_timer.disarm();
+                // Returning drops the handler's future: its work stops here.
+                stats::count(&stats::HANDLER_TIMEOUTS);
+                tracing::debug!(timeout = Timeout::Handler.as_str(), "handler timed out");
+                return Poll::Ready(Ok(Err(StatusCode::SERVICE_UNAVAILABLE)));
             }
             let polled = catch_unwind(AssertUnwindSafe(|| {
                 crate::service::with_peer(peer, || future.as_mut().poll(cx))
             }));
-            match polled {
-                Ok(Poll::Pending) => Poll::Pending,
-                Ok(Poll::Ready(result)) => Poll::Ready(Ok(Some(Ok(result)))),
-                Err(panic) => Poll::Ready(Ok(Some(Err(panic)))),
+            // The error and panic payload become a status here: neither is `Send`, so neither
+            // may live across an await.
+            let result = match polled {
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(Ok(response))) => Ok(response),
+                Ok(Poll::Ready(Err(err))) => Err(service_error(err.into())),
+                Err(panic) => Err(handler_panicked(&panic)),
+            };
+            if timed {
+                self.handler_timer.disarm();
             }
-        })
-        .await?;
-        self.handler_timer.disarm();
-        Ok(match outcome {
-            Some(Ok(Ok(response))) => Ok(response),
-            Some(Ok(Err(err))) => Err(service_error(err.into())),
-            Some(Err(panic)) => Err(handler_panicked(&panic)),
-            None => {
-                // Returning drops the handler's future: its work stops here.
-                stats::count(&stats::HANDLER_TIMEOUTS);
-                tracing::debug!(timeout = Timeout::Handler.as_str(), "handler timed out");
-                Err(StatusCode::SERVICE_UNAVAILABLE)
-            }
+            Poll::Ready(Ok(result))
         })
     }
 
@@ -937,6 +958,10 @@ where
         tokio_util::io::poll_read_buf(std::pin::Pin::new(&mut self.io), cx, &mut self.read_buf)
     }
 }
+
+/// The largest header map kept between exchanges (see `Conn::spare_headers`): enough for
+/// ordinary requests, small enough that an idle connection does not hoard memory.
+const SPARE_HEADERS_MAX: usize = 48;
 
 /// How long a closing connection keeps reading what the client still sends.
 const LINGER: Duration = Duration::from_secs(2);

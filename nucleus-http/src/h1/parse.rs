@@ -59,6 +59,16 @@ pub struct ParsedHead {
 /// A [`crate::Error`] whose `status()` is the response to send: 400, 413, 414, 417, 431,
 /// 501 or 505.
 pub fn parse_head(buf: &mut BytesMut, config: &Config) -> Result<Option<ParsedHead>, Error> {
+    parse_head_reusing(buf, config, &mut None)
+}
+
+/// [`parse_head`], filling `spare` (an empty map kept from an earlier exchange) instead of
+/// allocating a new header map when it is large enough.
+pub(crate) fn parse_head_reusing(
+    buf: &mut BytesMut,
+    config: &Config,
+    spare: &mut Option<HeaderMap>,
+) -> Result<Option<ParsedHead>, Error> {
     let mut indices = [HeaderIndex::EMPTY; STACK_INDICES];
     let mut heap_indices = Vec::new();
     let line = if config.max_headers <= STACK_HEADERS {
@@ -82,7 +92,10 @@ pub fn parse_head(buf: &mut BytesMut, config: &Config) -> Result<Option<ParsedHe
         &heap_indices[..]
     };
     let mut rules = HeadRules::default();
-    let mut headers = HeaderMap::with_capacity(line.count);
+    let mut headers = match spare.take() {
+        Some(map) if map.capacity() >= line.count => map,
+        _ => HeaderMap::with_capacity(line.count),
+    };
     for index in index_slice {
         let name_bytes = head.get(index.name_range()).unwrap_or_default();
         let name =

@@ -136,6 +136,18 @@ async fn route(mut req: Request<Body>) -> Result<Response<Body>, Infallible> {
             text(StatusCode::OK, peer.unwrap_or_default())
         }
         "/method" => text(StatusCode::OK, format!("{} {}", req.method(), req.uri())),
+        "/headers" => {
+            let names: Vec<String> = req
+                .headers()
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.to_str().unwrap_or("?")))
+                .collect();
+            let mut res = text(StatusCode::OK, names.join(" "));
+            for name in ["x-response-a", "x-response-b", "x-response-c"] {
+                res.headers_mut().insert(name, "leak".parse().unwrap());
+            }
+            res
+        }
         "/upgrade" => {
             let on_upgrade = nucleus_http::upgrade::on(&mut req);
             tokio::spawn(async move {
