@@ -17,19 +17,52 @@ pub(crate) const DATE_LEN: usize = 29;
 static NOW_SECOND: AtomicU64 = AtomicU64::new(0);
 static CLOCK: Once = Once::new();
 
+/// What most response heads end with, kept whole so it goes out in one copy.
+const CLOSING_PREFIX: &[u8] = b"date: ";
+const CLOSING_SUFFIX: &[u8] = b"\r\nserver: nucleus\r\n\r\n";
+const CLOSING_LEN: usize = CLOSING_PREFIX.len() + DATE_LEN + CLOSING_SUFFIX.len();
+const DATE_AT: usize = CLOSING_PREFIX.len();
+
 struct CachedDate {
     second: u64,
-    bytes: [u8; DATE_LEN],
+    /// `date: <IMF-fixdate>\r\nserver: nucleus\r\n\r\n`.
+    closing: [u8; CLOSING_LEN],
 }
 
 thread_local! {
     static CACHED: RefCell<CachedDate> = const {
-        RefCell::new(CachedDate { second: u64::MAX, bytes: [b' '; DATE_LEN] })
+        RefCell::new(CachedDate { second: u64::MAX, closing: initial_closing() })
     };
+}
+
+const fn initial_closing() -> [u8; CLOSING_LEN] {
+    let mut out = [b' '; CLOSING_LEN];
+    let mut i = 0;
+    while i < CLOSING_PREFIX.len() {
+        out[i] = CLOSING_PREFIX[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < CLOSING_SUFFIX.len() {
+        out[DATE_AT + DATE_LEN + j] = CLOSING_SUFFIX[j];
+        j += 1;
+    }
+    out
 }
 
 /// Appends the current IMF-fixdate to `dst`.
 pub(crate) fn extend(dst: &mut Vec<u8>) {
+    with_current(|closing| {
+        dst.extend_from_slice(closing.get(DATE_AT..DATE_AT + DATE_LEN).unwrap_or_default())
+    });
+}
+
+/// Appends `date: <now>`, `server: nucleus` and the blank line that ends a head.
+pub(crate) fn extend_closing_fields(dst: &mut Vec<u8>) {
+    with_current(|closing| dst.extend_from_slice(closing));
+}
+
+fn with_current(f: impl FnOnce(&[u8; CLOSING_LEN])) {
     let mut second = NOW_SECOND.load(Ordering::Relaxed);
     if second == 0 {
         CLOCK.call_once(start_clock);
@@ -39,12 +72,15 @@ pub(crate) fn extend(dst: &mut Vec<u8>) {
         let mut cached = cell.borrow_mut();
         if cached.second != second {
             let formatted = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(second));
-            if formatted.len() == DATE_LEN {
-                cached.bytes.copy_from_slice(formatted.as_bytes());
+            if let (Some(slot), DATE_LEN) = (
+                cached.closing.get_mut(DATE_AT..DATE_AT + DATE_LEN),
+                formatted.len(),
+            ) {
+                slot.copy_from_slice(formatted.as_bytes());
             }
             cached.second = second;
         }
-        dst.extend_from_slice(&cached.bytes);
+        f(&cached.closing);
     });
 }
 
@@ -84,6 +120,16 @@ mod tests {
             .duration_since(date)
             .unwrap_or_default();
         assert!(skew < std::time::Duration::from_secs(2), "{text}");
+    }
+
+    #[test]
+    fn closing_fields_carry_the_same_date_and_end_the_head() {
+        let (mut date, mut closing) = (Vec::new(), Vec::new());
+        super::extend(&mut date);
+        super::extend_closing_fields(&mut closing);
+        let text = String::from_utf8(closing).unwrap();
+        let date = String::from_utf8(date).unwrap();
+        assert_eq!(text, format!("date: {date}\r\nserver: nucleus\r\n\r\n"));
     }
 
     #[test]

@@ -34,7 +34,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::FutureExt as _;
 use http::uri::{PathAndQuery, Uri};
 use http::StatusCode;
 use nucleus_http::{Body, BoxError};
@@ -110,9 +109,34 @@ where
     Fut::Output: IntoResponse,
 {
     fn call(&self, req: http::Request<Body>, cx: RouteCx) -> ResponseFuture {
-        // A `Map` polls the handler's future in place; an `async` block would move it into
-        // its own state on the first poll.
-        Box::pin(self(cx.request(req)).map(IntoResponse::into_response))
+        // Polls the handler's future in place; an `async` block would move it into its own
+        // state on the first poll, and `FutureExt::map` moves its whole state out at the end.
+        Box::pin(Respond {
+            future: self(cx.request(req)),
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A handler's future whose output becomes a [`Response`] as it completes.
+    struct Respond<Fut> {
+        #[pin]
+        future: Fut,
+    }
+}
+
+impl<Fut> Future for Respond<Fut>
+where
+    Fut: Future,
+    Fut::Output: IntoResponse,
+{
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Response> {
+        self.project()
+            .future
+            .poll(cx)
+            .map(IntoResponse::into_response)
     }
 }
 

@@ -8,7 +8,7 @@ use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -103,6 +103,7 @@ where
         write_timer: Deadline::default(),
         handler_timer: Deadline::default(),
         spare_headers: None,
+        waiting: None,
     };
     conn.run(service).await
 }
@@ -130,6 +131,8 @@ struct Conn<I> {
     /// The last response's header map, emptied: the next request's headers go into it, which
     /// saves allocating and freeing a map per exchange.
     spare_headers: Option<HeaderMap>,
+    /// `Some(idle)` while `poll_head` waits for bytes, its deadlines set.
+    waiting: Option<bool>,
 }
 
 /// How a wait for request bytes ended.
@@ -144,6 +147,10 @@ enum Wait {
 enum Next {
     KeepAlive,
     Close,
+    /// No request came (the peer closed, or the connection idled out): close without a word.
+    Quiet,
+    /// The request could not be parsed: answer with its error status, then close.
+    Reject(Error),
     Upgrade(tokio::sync::oneshot::Sender<Upgraded>),
 }
 
@@ -188,19 +195,15 @@ where
 {
     async fn run<S: HttpService>(mut self, mut service: S) -> Result<(), Error> {
         loop {
-            let head = match self.read_head().await {
-                Ok(Some(head)) => head,
-                Ok(None) => return self.close(false).await,
-                Err(err) => return self.reject(err).await,
-            };
-            self.served += 1;
-            match self.exchange(&mut service, head).await {
+            match self.exchange(&mut service).await {
                 Ok(Next::KeepAlive) => {
                     if self.write.len() >= self.config.write_buffer_watermark {
                         self.flush().await?;
                     }
                 }
                 Ok(Next::Close) => return self.close(true).await,
+                Ok(Next::Quiet) => return self.close(false).await,
+                Ok(Next::Reject(err)) => return self.reject(err).await,
                 Ok(Next::Upgrade(tx)) => {
                     self.flush().await?;
                     let buffered = self.read_buf.split().freeze();
@@ -219,60 +222,63 @@ where
 
     /// Reads until a complete head is buffered. `Ok(None)`: the connection should close
     /// quietly (the peer closed, the idle timeout fired, or the server wants it back).
-    async fn read_head(&mut self) -> Result<Option<ParsedHead>, Error> {
+    ///
+    /// A poll function rather than an `async fn`, so the parsed head (a few hundred bytes)
+    /// is moved out once instead of through a nested future's state.
+    fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<ParsedHead>, Error>> {
         loop {
             if !self.read_buf.is_empty() {
-                if let Some(head) = parse::parse_head_reusing(
+                let parsed = parse::parse_head_reusing(
                     &mut self.read_buf,
                     &self.config,
                     &mut self.spare_headers,
-                )? {
+                );
+                if let Some(head) = parsed? {
                     if self.head_timer_running {
                         self.signal.set_deadline(None);
                         self.head_timer_running = false;
                     }
-                    return Ok(Some(head));
+                    return Poll::Ready(Ok(Some(head)));
                 }
             }
             if self.read_closed {
                 // Stray line breaks before EOF are not a request (RFC 9112 §2.2).
                 if self.read_buf.iter().all(|b| matches!(b, b'\r' | b'\n')) {
-                    return Ok(None);
+                    return Poll::Ready(Ok(None));
                 }
-                return Err(Error::new(Kind::Incomplete));
+                return Poll::Ready(Err(Error::new(Kind::Incomplete)));
             }
             // Before waiting on the socket, send what pipelined requests queued: one write
             // per batch, and never a client left waiting for an answer we hold.
             if !self.write.is_empty() {
-                self.flush().await?;
-            }
-            let idle = self.read_buf.is_empty() && !self.head_timer_running;
-            let registry = &self.ctx.registry;
-            if idle {
-                // Going idle while the server is full or stopping: give the slot back now.
-                let lifecycle = &self.ctx.lifecycle;
-                if lifecycle.is_draining()
-                    || lifecycle.under_pressure()
-                    || self.signal.is_released()
-                {
-                    return Ok(None);
+                if let Err(err) = ready!(self.poll_flush(cx)) {
+                    return Poll::Ready(Err(err));
                 }
-                let deadline = self
-                    .config
-                    .keep_alive_timeout
-                    .map(|t| registry.deadline_after(t));
-                self.signal.set_deadline(deadline);
-                self.signal.set_idle(Some(registry.now()));
-            } else if !self.head_timer_running {
-                // The first byte of this head arrived: its clock starts now.
-                self.head_timer_running = true;
-                let deadline = self
-                    .config
-                    .header_read_timeout
-                    .map(|t| registry.deadline_after(t));
-                self.signal.set_deadline(deadline);
             }
-            let waited = self.wait_for_bytes(idle).await;
+            let idle = match self.waiting {
+                // Polled again while waiting: the deadlines are already set.
+                Some(idle) => idle,
+                None => {
+                    let idle = self.read_buf.is_empty() && !self.head_timer_running;
+                    if idle && !self.arm_idle() {
+                        return Poll::Ready(Ok(None));
+                    }
+                    if !idle && !self.head_timer_running {
+                        // The first byte of this head arrived: its clock starts now.
+                        self.head_timer_running = true;
+                        let registry = &self.ctx.registry;
+                        let deadline = self
+                            .config
+                            .header_read_timeout
+                            .map(|t| registry.deadline_after(t));
+                        self.signal.set_deadline(deadline);
+                    }
+                    self.waiting = Some(idle);
+                    idle
+                }
+            };
+            let waited = ready!(self.poll_wait(cx, idle));
+            self.waiting = None;
             if idle {
                 self.signal.set_idle(None);
             }
@@ -282,38 +288,56 @@ where
                 Wait::Expired if idle => {
                     stats::count(&stats::KEEP_ALIVE_TIMEOUTS);
                     tracing::debug!("keep-alive timeout: closing idle connection");
-                    return Ok(None);
+                    return Poll::Ready(Ok(None));
                 }
                 Wait::Expired => {
                     stats::count(&stats::HEADER_READ_TIMEOUTS);
                     tracing::debug!(timeout = Timeout::HeaderRead.as_str(), "slow request head");
-                    return Err(Error::new(Kind::Timeout(Timeout::HeaderRead)));
+                    return Poll::Ready(Err(Error::new(Kind::Timeout(Timeout::HeaderRead))));
                 }
-                Wait::Released => return Ok(None),
+                Wait::Released => return Poll::Ready(Ok(None)),
             }
         }
     }
 
-    /// Waits for the socket, the head's or idle deadline, or (when idle) a release.
-    async fn wait_for_bytes(&mut self, idle: bool) -> Result<Wait, Error> {
-        poll_fn(|cx| {
-            if let Poll::Ready(read) = self.poll_read_more(cx) {
-                return Poll::Ready(read.map(Wait::Read).map_err(Error::io));
-            }
-            match self.signal.poll(cx) {
-                Some(Signal::Expired) => Poll::Ready(Ok(Wait::Expired)),
-                Some(Signal::Released) if idle => Poll::Ready(Ok(Wait::Released)),
-                _ => Poll::Pending,
-            }
-        })
-        .await
+    /// Starts an idle wait: the keep-alive deadline, and the idle mark that lets a server
+    /// under pressure take this connection back. `false`: close now instead (the server is
+    /// full or stopping, or already asked for it).
+    fn arm_idle(&mut self) -> bool {
+        let lifecycle = &self.ctx.lifecycle;
+        if lifecycle.is_draining() || lifecycle.under_pressure() || self.signal.is_released() {
+            return false;
+        }
+        let registry = &self.ctx.registry;
+        let deadline = self
+            .config
+            .keep_alive_timeout
+            .map(|t| registry.deadline_after(t));
+        self.signal.set_deadline(deadline);
+        self.signal.set_idle(Some(registry.now()));
+        true
     }
 
-    async fn exchange<S: HttpService>(
-        &mut self,
-        service: &mut S,
-        head: ParsedHead,
-    ) -> Result<Next, Error> {
+    /// Waits for the socket, the head's or idle deadline, or (when idle) a release.
+    fn poll_wait(&mut self, cx: &mut Context<'_>, idle: bool) -> Poll<Result<Wait, Error>> {
+        if let Poll::Ready(read) = self.poll_read_more(cx) {
+            return Poll::Ready(read.map(Wait::Read).map_err(Error::io));
+        }
+        match self.signal.poll(cx) {
+            Some(Signal::Expired) => Poll::Ready(Ok(Wait::Expired)),
+            Some(Signal::Released) if idle => Poll::Ready(Ok(Wait::Released)),
+            _ => Poll::Pending,
+        }
+    }
+
+    /// Reads the next request and answers it.
+    async fn exchange<S: HttpService>(&mut self, service: &mut S) -> Result<Next, Error> {
+        let head = match poll_fn(|cx| self.poll_head(cx)).await {
+            Ok(Some(head)) => head,
+            Ok(None) => return Ok(Next::Quiet),
+            Err(err) => return Ok(Next::Reject(err)),
+        };
+        self.served += 1;
         let ParsedHead {
             method,
             uri,

@@ -105,16 +105,21 @@ pub(crate) fn write_head(
     } else if answering.version == Version::HTTP_10 {
         dst.extend_from_slice(b"connection: keep-alive\r\n");
     }
-    if !has_date {
-        dst.extend_from_slice(b"date: ");
-        date::extend(dst);
+    if !has_date && !has_server {
+        // The usual ending, `Date` and `Server` included, in one copy.
+        date::extend_closing_fields(dst);
+    } else {
+        if !has_date {
+            dst.extend_from_slice(b"date: ");
+            date::extend(dst);
+            dst.extend_from_slice(b"\r\n");
+        }
+        if !has_server {
+            // No version: it only helps attackers pick exploits.
+            dst.extend_from_slice(b"server: nucleus\r\n");
+        }
         dst.extend_from_slice(b"\r\n");
     }
-    if !has_server {
-        // No version: it only helps attackers pick exploits.
-        dst.extend_from_slice(b"server: nucleus\r\n");
-    }
-    dst.extend_from_slice(b"\r\n");
     out.commit();
     encoder
 }
