@@ -12,10 +12,10 @@ use crate::Config;
 
 /// Header slots kept on the stack; a `max_headers` above this uses the heap.
 const STACK_HEADERS: usize = 100;
-/// Header positions kept on the stack. Unlike the `httparse` slots these must be initialised,
-/// and zeroing 100 of them cost ~3,000 instructions per request (glibc's `rep stosb`); 32
-/// covers real requests (browsers send 10–20 fields) and the rest spill to the heap.
-const STACK_INDICES: usize = 32;
+/// Header positions kept on the stack (uninitialised until pushed: zeroing even 32 of them
+/// cost ~50 instructions per request); 32 covers real requests (browsers send 10–20 fields)
+/// and more spill to the heap.
+type Indices = smallvec::SmallVec<[HeaderIndex; 32]>;
 
 /// How the request body is delimited (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,34 +69,28 @@ pub(crate) fn parse_head_reusing(
     config: &Config,
     spare: &mut Option<HeaderMap>,
 ) -> Result<Option<ParsedHead>, Error> {
-    let mut indices = [HeaderIndex::EMPTY; STACK_INDICES];
-    let mut heap_indices = Vec::new();
+    let mut indices = Indices::new();
     let line = if config.max_headers <= STACK_HEADERS {
         // Uninitialised slots: zeroing 100 headers would cost more than parsing a small head.
         let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
         let slots = slots.get_mut(..config.max_headers).unwrap_or_default();
-        tokenize(buf, config, slots, &mut indices, &mut heap_indices)?
+        tokenize(buf, config, slots, &mut indices)?
     } else {
         let mut slots = Vec::with_capacity(config.max_headers);
         slots.resize_with(config.max_headers, MaybeUninit::uninit);
-        tokenize(buf, config, &mut slots, &mut indices, &mut heap_indices)?
+        tokenize(buf, config, &mut slots, &mut indices)?
     };
     let Some(line) = line else { return Ok(None) };
 
     // One freeze for the whole head; the URI and every header value share it.
     let head = buf.split_to(line.len).freeze();
     let uri = parse_uri(&head, line.path, &line.method)?;
-    let index_slice = if line.count <= STACK_INDICES {
-        indices.get(..line.count).unwrap_or_default()
-    } else {
-        &heap_indices[..]
-    };
     let mut rules = HeadRules::default();
     let mut headers = match spare.take() {
         Some(map) if map.capacity() >= line.count => map,
         _ => HeaderMap::with_capacity(line.count),
     };
-    for index in index_slice {
+    for index in &indices {
         let name_bytes = head.get(index.name_range()).unwrap_or_default();
         let name =
             HeaderName::from_bytes(name_bytes).map_err(|_| Error::parse(Parse::HeaderName))?;
@@ -119,11 +113,6 @@ struct HeaderIndex {
 }
 
 impl HeaderIndex {
-    const EMPTY: HeaderIndex = HeaderIndex {
-        name: (0, 0),
-        value: (0, 0),
-    };
-
     fn name_range(&self) -> std::ops::Range<usize> {
         self.name.0 as usize..self.name.1 as usize
     }
@@ -146,8 +135,7 @@ fn tokenize<'b>(
     bytes: &'b [u8],
     config: &Config,
     slots: &mut [MaybeUninit<httparse::Header<'b>>],
-    indices: &mut [HeaderIndex; STACK_INDICES],
-    heap_indices: &mut Vec<HeaderIndex>,
+    indices: &mut Indices,
 ) -> Result<Option<RequestLine>, Error> {
     let mut req = httparse::Request::new(&mut []);
     let len = match req.parse_with_uninit_headers(bytes, slots) {
@@ -178,18 +166,10 @@ fn tokenize<'b>(
         (start as u32, (start + s.len()) as u32)
     };
     let count = req.headers.len();
-    let index_slots: &mut [HeaderIndex] = if count <= STACK_INDICES {
-        indices.get_mut(..count).unwrap_or_default()
-    } else {
-        heap_indices.resize(count, HeaderIndex::EMPTY);
-        heap_indices
-    };
-    for (slot, h) in index_slots.iter_mut().zip(req.headers.iter()) {
-        *slot = HeaderIndex {
-            name: range(h.name.as_bytes()),
-            value: range(h.value),
-        };
-    }
+    indices.extend(req.headers.iter().map(|h| HeaderIndex {
+        name: range(h.name.as_bytes()),
+        value: range(h.value),
+    }));
     let version = if version == 1 {
         Version::HTTP_11
     } else {

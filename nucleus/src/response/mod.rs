@@ -98,7 +98,12 @@ content_type!(APPLICATION_JSON, "application/json");
 /// can send `Content-Length` (and keep it for `HEAD`).
 pub(crate) fn with_content_type(body: impl Into<Body>, content_type: &ContentType) -> Response {
     let (mut parts, ()) = http::Response::new(()).into_parts();
-    parts.headers = HeaderMap::clone(content_type);
+    let empty = std::mem::replace(&mut parts.headers, HeaderMap::clone(content_type));
+    if empty.capacity() == 0 {
+        // It owns no heap memory, yet dropping it walks three containers (~60
+        // instructions per response); forgetting it leaks nothing.
+        std::mem::forget(empty);
+    }
     Response::from_parts(parts, body.into())
 }
 
