@@ -28,6 +28,8 @@ pub struct Stats {
     pub connection_cap_reached: u64,
     /// Accept errors such as `EMFILE`, each followed by a back-off.
     pub accept_errors: u64,
+    /// Keep-alive connections that idled long enough to free their buffers.
+    pub idle_buffers_released: u64,
 }
 
 pub(crate) static HEADER_READ_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
@@ -37,6 +39,7 @@ pub(crate) static SEND_RATE_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static HANDLER_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static CONNECTION_CAP_REACHED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static ACCEPT_ERRORS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static IDLE_BUFFERS_RELEASED: AtomicU64 = AtomicU64::new(0);
 
 pub(crate) fn count(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
@@ -53,5 +56,6 @@ pub fn stats() -> Stats {
         handler_timeouts: get(&HANDLER_TIMEOUTS),
         connection_cap_reached: get(&CONNECTION_CAP_REACHED),
         accept_errors: get(&ACCEPT_ERRORS),
+        idle_buffers_released: get(&IDLE_BUFFERS_RELEASED),
     }
 }

@@ -126,6 +126,44 @@ fn body_that_keeps_the_rate_is_not_cut_off() {
 }
 
 #[test]
+fn a_connection_that_freed_its_buffers_while_idle_still_reads_every_byte() {
+    let server = start_with(Config::default(), WorkerModel::PerCore);
+    let mut stream = connect(server.addr);
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut reader, false).unwrap().status, 200);
+    let released = nucleus_http::stats().idle_buffers_released;
+    // Idle past the release point (about a second, on the sweep's 250 ms ticks).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while nucleus_http::stats().idle_buffers_released == released {
+        assert!(
+            Instant::now() < deadline,
+            "idle buffers were never released"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The first read after the release takes at most 512 bytes: a larger head, a body and
+    // a pipelined request behind it must all arrive intact.
+    let filler = "f".repeat(3000);
+    let batch = format!(
+        "POST /collect HTTP/1.1\r\nHost: x\r\nX-Filler: {filler}\r\nContent-Length: 5000\r\n\r\n{}\
+         GET /method?after=release HTTP/1.1\r\nHost: x\r\n\r\n",
+        "b".repeat(5000)
+    );
+    stream.write_all(batch.as_bytes()).unwrap();
+    assert_eq!(
+        read_response(&mut reader, false).unwrap().text(),
+        "5000 bytes"
+    );
+    assert_eq!(
+        read_response(&mut reader, false).unwrap().text(),
+        "GET /method?after=release"
+    );
+}
+
+#[test]
 fn idle_keep_alive_connection_is_closed_silently() {
     let server = start_with(
         with(|c| c.keep_alive_timeout = Some(Duration::from_millis(500))),

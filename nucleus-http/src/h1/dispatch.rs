@@ -17,6 +17,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::oneshot;
 
 use super::decode::{BodyDecoder, ChunkedDecoder, Decoded};
 use super::encode::{self, Answering, BodyEncoder};
@@ -87,9 +88,9 @@ where
             .header_read_timeout
             .map(|t| ctx.registry.deadline_after(t)),
     );
-    let conn = Conn {
+    let mut conn = Conn {
         read_buf: BytesMut::with_capacity(config.read_buffer_size),
-        write: WriteBuf::with_capacity(1024),
+        write: WriteBuf::with_capacity(INITIAL_WRITE_CAPACITY),
         send_guard: config.send_min_rate.map(RateGuard::new),
         io,
         config,
@@ -104,8 +105,18 @@ where
         handler_timer: Deadline::default(),
         spare_headers: None,
         waiting: None,
+        stashed: None,
+        shrunk: false,
     };
-    conn.run(service).await
+    // The connection lives here, and the loop borrows it: a connection's future holds one
+    // `Conn`, not a copy per nested `async fn` that took it by value.
+    let Some(upgrade) = conn.run(service).await? else {
+        return Ok(());
+    };
+    let buffered = conn.read_buf.split().freeze();
+    // The handler may have given up on the upgrade; then the socket just drops.
+    let _ = upgrade.send(Upgraded::new(Box::new(conn.io), buffered));
+    Ok(())
 }
 
 struct Conn<I> {
@@ -133,6 +144,10 @@ struct Conn<I> {
     spare_headers: Option<HeaderMap>,
     /// `Some(idle)` while `poll_head` waits for bytes, its deadlines set.
     waiting: Option<bool>,
+    /// A parsed head waiting for the service to become ready (rare: boxed).
+    stashed: Option<Box<ParsedHead>>,
+    /// The buffers were freed while idle (see [`Conn::shrink`]).
+    shrunk: bool,
 }
 
 /// How a wait for request bytes ended.
@@ -151,7 +166,19 @@ enum Next {
     Quiet,
     /// The request could not be parsed: answer with its error status, then close.
     Reject(Error),
-    Upgrade(tokio::sync::oneshot::Sender<Upgraded>),
+    Upgrade(oneshot::Sender<Upgraded>),
+}
+
+/// How the start of an exchange ended.
+enum Start<F> {
+    /// The service was called: its future answers the request.
+    Called {
+        future: F,
+        ex: Exchange,
+        upgrade_tx: Option<oneshot::Sender<Upgraded>>,
+    },
+    /// Settled without the service (a health answer, an error, no request at all).
+    Done(Next),
 }
 
 /// The request body as the connection feeds it to the handler.
@@ -195,7 +222,12 @@ impl<I> Conn<I>
 where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    async fn run<S: HttpService>(mut self, mut service: S) -> Result<(), Error> {
+    /// Serves requests until the connection ends; `Some` when it is to be handed over after
+    /// a `101 Switching Protocols`.
+    async fn run<S: HttpService>(
+        &mut self,
+        mut service: S,
+    ) -> Result<Option<oneshot::Sender<Upgraded>>, Error> {
         loop {
             match self.exchange(&mut service).await {
                 Ok(Next::KeepAlive) => {
@@ -203,15 +235,12 @@ where
                         self.flush().await?;
                     }
                 }
-                Ok(Next::Close) => return self.close(true).await,
-                Ok(Next::Quiet) => return self.close(false).await,
-                Ok(Next::Reject(err)) => return self.reject(err).await,
+                Ok(Next::Close) => return self.close(true).await.map(|()| None),
+                Ok(Next::Quiet) => return self.close(false).await.map(|()| None),
+                Ok(Next::Reject(err)) => return self.reject(err).await.map(|()| None),
                 Ok(Next::Upgrade(tx)) => {
                     self.flush().await?;
-                    let buffered = self.read_buf.split().freeze();
-                    // The handler may have given up on the upgrade; then the socket just drops.
-                    let _ = tx.send(Upgraded::new(Box::new(self.io), buffered));
-                    return Ok(());
+                    return Ok(Some(tx));
                 }
                 Err(err) => {
                     // Mid-response failure: the response cannot be fixed up, only cut off.
@@ -322,38 +351,121 @@ where
 
     /// Waits for the socket, the head's or idle deadline, or (when idle) a release.
     fn poll_wait(&mut self, cx: &mut Context<'_>, idle: bool) -> Poll<Result<Wait, Error>> {
-        if let Poll::Ready(read) = self.poll_read_more(cx) {
-            return Poll::Ready(read.map(Wait::Read).map_err(Error::io));
+        loop {
+            if let Poll::Ready(read) = self.poll_read_more(cx) {
+                return Poll::Ready(read.map(Wait::Read).map_err(Error::io));
+            }
+            return match self.signal.poll(cx) {
+                Some(Signal::Expired) => Poll::Ready(Ok(Wait::Expired)),
+                Some(Signal::Released) if idle => Poll::Ready(Ok(Wait::Released)),
+                Some(Signal::Shrink) if idle => {
+                    // Then wait again, now without buffers.
+                    self.shrink();
+                    continue;
+                }
+                _ => Poll::Pending,
+            };
         }
-        match self.signal.poll(cx) {
-            Some(Signal::Expired) => Poll::Ready(Ok(Wait::Expired)),
-            Some(Signal::Released) if idle => Poll::Ready(Ok(Wait::Released)),
-            _ => Poll::Pending,
+    }
+
+    /// Frees the buffers of a connection that has been idle a while: an idle keep-alive
+    /// connection then costs its future and its socket, not 9 KiB of empty buffers.
+    #[cold]
+    fn shrink(&mut self) {
+        if self.read_buf.is_empty() && self.write.is_empty() {
+            self.read_buf = BytesMut::new();
+            self.write.shrink();
+            self.spare_headers = None;
+            self.shrunk = true;
+            stats::count(&stats::IDLE_BUFFERS_RELEASED);
         }
+        self.signal.set_shrunk(true);
+    }
+
+    /// The first read after [`Conn::shrink`]: into a small stack buffer, so the buffers come
+    /// back only when bytes do.
+    #[cold]
+    #[inline(never)]
+    fn poll_read_shrunk(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let mut first = [0u8; 512];
+        let mut buf = tokio::io::ReadBuf::new(&mut first);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
+        let filled = buf.filled();
+        if !filled.is_empty() {
+            self.read_buf = BytesMut::with_capacity(self.config.read_buffer_size);
+            self.read_buf.extend_from_slice(filled);
+            self.write.reserve(INITIAL_WRITE_CAPACITY);
+            self.shrunk = false;
+            self.signal.set_shrunk(false);
+        }
+        Poll::Ready(Ok(filled.len()))
     }
 
     /// Reads the next request and answers it.
     async fn exchange<S: HttpService>(&mut self, service: &mut S) -> Result<Next, Error> {
-        let head = match poll_fn(|cx| self.poll_head(cx)).await {
-            Ok(Some(head)) => head,
-            Ok(None) => return Ok(Next::Quiet),
-            Err(err) => return Ok(Next::Reject(err)),
+        let (future, mut ex, upgrade_tx) = match poll_fn(|cx| self.poll_start(cx, service)).await {
+            Start::Called {
+                future,
+                ex,
+                upgrade_tx,
+            } => (future, ex, upgrade_tx),
+            Start::Done(next) => return Ok(next),
         };
-        self.served += 1;
-        let ParsedHead {
-            method,
-            uri,
-            version,
-            headers,
-            framing,
-            keep_alive,
-            expect_continue,
-            upgrade,
-        } = head;
+        let response = match self.drive(pin!(future), &mut ex).await? {
+            Ok(response) => response,
+            Err(status) => {
+                self.write_error_response(status, &mut ex);
+                return Ok(Next::Close);
+            }
+        };
+        let (mut parts, body) = response.into_parts();
+        let upgrading = parts.status == StatusCode::SWITCHING_PROTOCOLS && upgrade_tx.is_some();
+        if parts.status == StatusCode::SWITCHING_PROTOCOLS && !upgrading {
+            tracing::error!("handler answered 101 to a request that did not ask to upgrade");
+            self.write_error_response(StatusCode::INTERNAL_SERVER_ERROR, &mut ex);
+            return Ok(Next::Close);
+        }
+        let body = pin!(body);
+        self.respond(&parts, body, &mut ex).await?;
+        if parts.headers.capacity() <= SPARE_HEADERS_MAX {
+            parts.headers.clear();
+            self.spare_headers = Some(parts.headers);
+        }
+        Ok(match upgrade_tx {
+            Some(tx) if upgrading => Next::Upgrade(tx),
+            // The common case, without the body-settling future.
+            _ if ex.feed.is_none() && ex.answering.keep_alive => Next::KeepAlive,
+            _ if ex.feed.is_none() => Next::Close,
+            _ => self.after_response(ex, true).await,
+        })
+    }
+
+    /// Reads a head and calls the service with it.
+    ///
+    /// One poll function from the socket to `call`: the parsed head and the request built
+    /// from it never live in the connection's future (they are a few hundred bytes, which
+    /// every idle connection would carry). If the service is not ready, the head waits in a
+    /// box.
+    fn poll_start<S: HttpService>(
+        &mut self,
+        cx: &mut Context<'_>,
+        service: &mut S,
+    ) -> Poll<Start<S::Future>> {
+        let head = match self.stashed.take() {
+            Some(head) => *head,
+            None => match ready!(self.poll_head(cx)) {
+                Ok(Some(head)) => {
+                    self.served += 1;
+                    head
+                }
+                Ok(None) => return Poll::Ready(Start::Done(Next::Quiet)),
+                Err(err) => return Poll::Ready(Start::Done(Next::Reject(err))),
+            },
+        };
         let mut answering = Answering {
-            version,
-            is_head: method == Method::HEAD,
-            keep_alive,
+            version: head.version,
+            is_head: head.method == Method::HEAD,
+            keep_alive: head.keep_alive,
         };
         if self.read_closed
             || self.ctx.lifecycle.is_draining()
@@ -365,28 +477,42 @@ where
         {
             answering.keep_alive = false;
         }
-        if framing == Framing::None {
-            if let Some((status, text)) = self.health_answer(&method, uri.path()) {
+        if head.framing == Framing::None {
+            if let Some((status, text)) = self.health_answer(&head.method, head.uri.path()) {
                 encode::write_text(&mut self.write, status, text, &mut answering);
-                return Ok(if answering.keep_alive {
+                return Poll::Ready(Start::Done(if answering.keep_alive {
                     Next::KeepAlive
                 } else {
                     Next::Close
-                });
+                }));
+            }
+        }
+        match service.poll_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(err)) => {
+                let mut ex = Exchange {
+                    feed: None,
+                    answering,
+                };
+                self.write_error_response(service_error(err.into()), &mut ex);
+                return Poll::Ready(Start::Done(Next::Close));
+            }
+            Poll::Pending => {
+                self.stashed = Some(Box::new(head));
+                return Poll::Pending;
             }
         }
 
-        // Readiness first, so the request is built and handed to `call` without an await in
-        // between: it never becomes part of this future's state (a few hundred bytes moved).
-        let ready = poll_fn(|cx| service.poll_ready(cx).map_err(|e| service_error(e.into())));
-        if let Err(status) = ready.await {
-            let mut ex = Exchange {
-                feed: None,
-                answering,
-            };
-            self.write_error_response(status, &mut ex);
-            return Ok(self.after_response(ex, false).await);
-        }
+        let ParsedHead {
+            method,
+            uri,
+            version,
+            headers,
+            framing,
+            keep_alive: _,
+            expect_continue,
+            upgrade,
+        } = head;
         let (feed, body) = self.feed_for(framing, expect_continue);
         let mut req = Request::new(body);
         *req.method_mut() = method;
@@ -409,36 +535,17 @@ where
         let called = catch_unwind(AssertUnwindSafe(|| {
             crate::service::with_peer(peer, || service.call(req))
         }));
-        let response = match called {
-            Ok(future) => self.drive(pin!(future), &mut ex).await?,
-            Err(panic) => Err(handler_panicked(&panic)),
-        };
-        let response = match response {
-            Ok(response) => response,
-            Err(status) => {
-                self.write_error_response(status, &mut ex);
-                return Ok(self.after_response(ex, false).await);
+        Poll::Ready(match called {
+            Ok(future) => Start::Called {
+                future,
+                ex,
+                upgrade_tx,
+            },
+            Err(panic) => {
+                self.write_error_response(handler_panicked(&panic), &mut ex);
+                // Without a response the request body's framing is unknown: close.
+                Start::Done(Next::Close)
             }
-        };
-        let (mut parts, body) = response.into_parts();
-        let upgrading = parts.status == StatusCode::SWITCHING_PROTOCOLS && upgrade_tx.is_some();
-        if parts.status == StatusCode::SWITCHING_PROTOCOLS && !upgrading {
-            tracing::error!("handler answered 101 to a request that did not ask to upgrade");
-            self.write_error_response(StatusCode::INTERNAL_SERVER_ERROR, &mut ex);
-            return Ok(self.after_response(ex, false).await);
-        }
-        let body = pin!(body);
-        self.respond(&parts, body, &mut ex).await?;
-        if parts.headers.capacity() <= SPARE_HEADERS_MAX {
-            parts.headers.clear();
-            self.spare_headers = Some(parts.headers);
-        }
-        Ok(match upgrade_tx {
-            Some(tx) if upgrading => Next::Upgrade(tx),
-            // The common case, without the body-settling future.
-            _ if ex.feed.is_none() && ex.answering.keep_alive => Next::KeepAlive,
-            _ if ex.feed.is_none() => Next::Close,
-            _ => self.after_response(ex, true).await,
         })
     }
 
@@ -890,7 +997,7 @@ where
     }
 
     /// Answers a request that could not be parsed, then closes.
-    async fn reject(mut self, err: Error) -> Result<(), Error> {
+    async fn reject(&mut self, err: Error) -> Result<(), Error> {
         let (status, reason) = match err.kind() {
             Kind::Parse(parse) => parse.status_and_reason(),
             Kind::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ""),
@@ -910,11 +1017,12 @@ where
     /// Flushes and closes. With `linger`, first reads and discards what the client is still
     /// sending (briefly), so our close does not become a RST that destroys the response in
     /// flight — the problem nginx's `lingering_close` solves.
-    async fn close(mut self, linger: bool) -> Result<(), Error> {
+    async fn close(&mut self, linger: bool) -> Result<(), Error> {
         self.flush().await?;
         let _ = self.io.shutdown().await;
         if linger && !self.read_closed {
-            let mut scratch = [0u8; 4096];
+            // On the heap: an array here would live in every connection's future, idle or not.
+            let mut scratch = vec![0u8; 4096];
             let mut budget: usize = 1 << 20;
             let _ = tokio::time::timeout(LINGER, async {
                 while let Ok(n @ 1..) = self.io.read(&mut scratch).await {
@@ -973,6 +1081,9 @@ where
     }
 
     fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        if self.shrunk {
+            return self.poll_read_shrunk(cx);
+        }
         // Keep at least half a buffer free: a short read then means the socket is drained
         // (tokio skips the next `recv` that would only say EAGAIN), and a typical request
         // does not arrive in two reads because the buffer happened to be nearly full. Once
@@ -983,6 +1094,9 @@ where
         tokio_util::io::poll_read_buf(std::pin::Pin::new(&mut self.io), cx, &mut self.read_buf)
     }
 }
+
+/// The response buffer a connection starts with: a typical head and small body.
+const INITIAL_WRITE_CAPACITY: usize = 1024;
 
 /// The largest header map kept between exchanges (see `Conn::spare_headers`): enough for
 /// ordinary requests, small enough that an idle connection does not hoard memory.

@@ -37,6 +37,20 @@ impl WriteBuf {
         }
     }
 
+    /// Frees the buffers of an empty queue (an idle connection); counters are kept.
+    pub(crate) fn shrink(&mut self) {
+        if self.is_empty() {
+            self.tail = Vec::new();
+            self.tail_written = 0;
+            self.queue = VecDeque::new();
+        }
+    }
+
+    /// Makes room for `additional` bytes in the tail.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.tail.reserve(additional);
+    }
+
     /// Where small pieces are appended; call [`WriteBuf::commit`] after writing into it.
     pub(crate) fn tail(&mut self) -> &mut Vec<u8> {
         &mut self.tail

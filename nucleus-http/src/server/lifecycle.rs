@@ -8,7 +8,7 @@
 //! deadline in an atomic and registers its waker; a sweep four times a second wakes those whose
 //! deadline passed. Timeouts are therefore accurate to about a quarter of a second.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, PoisonError, Weak};
 use std::task::Context;
 use std::time::Duration;
@@ -142,7 +142,19 @@ pub(crate) enum Signal {
     Expired,
     /// Shutdown or connection pressure: an idle connection should close.
     Released,
+    /// Idle for [`SHRINK_AFTER`]: it should give its buffers back until bytes arrive.
+    Shrink,
 }
+
+/// How long a connection idles before it is asked to free its buffers, in ticks (1 s).
+/// Long enough that a busy keep-alive connection never pays to reallocate them; short
+/// enough that 10,000 idle ones cost little more than their sockets.
+const SHRINK_AFTER: u64 = 4;
+
+/// `ConnSignal::shrink` states.
+const SHRINK_NO: u8 = 0;
+const SHRINK_ASKED: u8 = 1;
+const SHRINK_DONE: u8 = 2;
 
 impl Registry {
     /// Adds a connection; it leaves the registry when its signal is dropped.
@@ -152,6 +164,7 @@ impl Registry {
             deadline: AtomicU64::new(NONE),
             idle_since: AtomicU64::new(NONE),
             release: AtomicBool::new(false),
+            shrink: AtomicU8::new(SHRINK_NO),
         });
         self.lock().push(Arc::downgrade(&signal));
         signal
@@ -182,6 +195,16 @@ impl Registry {
                 && signal
                     .deadline
                     .compare_exchange(deadline, EXPIRED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                signal.waker.wake();
+            }
+            let since = signal.idle_since.load(Ordering::Acquire);
+            if since != NONE
+                && now.saturating_sub(since) >= SHRINK_AFTER
+                && signal
+                    .shrink
+                    .compare_exchange(SHRINK_NO, SHRINK_ASKED, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
             {
                 signal.waker.wake();
@@ -265,6 +288,8 @@ pub(crate) struct ConnSignal {
     /// The tick the connection went idle, or 0 while busy.
     idle_since: AtomicU64,
     release: AtomicBool,
+    /// `SHRINK_NO`, `SHRINK_ASKED` by the sweep, `SHRINK_DONE` once the buffers are gone.
+    shrink: AtomicU8,
 }
 
 impl ConnSignal {
@@ -298,7 +323,16 @@ impl ConnSignal {
         if self.release.load(Ordering::Acquire) {
             return Some(Signal::Released);
         }
+        if self.shrink.load(Ordering::Acquire) == SHRINK_ASKED {
+            return Some(Signal::Shrink);
+        }
         None
+    }
+
+    /// The connection freed its buffers; it is not asked again until it grows them back.
+    pub(crate) fn set_shrunk(&self, shrunk: bool) {
+        let state = if shrunk { SHRINK_DONE } else { SHRINK_NO };
+        self.shrink.store(state, Ordering::Release);
     }
 }
 
