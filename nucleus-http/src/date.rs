@@ -48,6 +48,17 @@ pub(crate) fn extend(dst: &mut Vec<u8>) {
     });
 }
 
+/// The current Unix second, from the clock thread when it runs (no clock read).
+pub(crate) fn now_second() -> u64 {
+    match NOW_SECOND.load(Ordering::Relaxed) {
+        0 => {
+            CLOCK.call_once(start_clock);
+            unix_second()
+        }
+        second => second,
+    }
+}
+
 fn unix_second() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

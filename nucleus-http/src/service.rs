@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use tower_service::Service;
 
+use crate::observe::RequestId;
 use crate::{Body, BoxError};
 
 /// A `tower::Service` the engine can serve. Implemented for every service with the right
@@ -94,15 +95,25 @@ impl PeerAddr {
     }
 }
 
-/// Runs `f` with `peer` as [`PeerAddr::current`], restoring the previous value afterwards
-/// (also on panic, so a caught handler panic cannot leak one connection's peer to another).
-pub(crate) fn with_peer<R>(peer: Option<PeerAddr>, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<PeerAddr>);
+/// Runs `f` with `peer` as [`PeerAddr::current`] and `id` as
+/// [`RequestId::current`](crate::observe::RequestId::current), restoring the previous values
+/// afterwards (also on panic, so a caught handler panic cannot leak one connection's peer to
+/// another).
+pub(crate) fn with_current<R>(
+    peer: Option<PeerAddr>,
+    id: Option<RequestId>,
+    f: impl FnOnce() -> R,
+) -> R {
+    struct Restore(Option<PeerAddr>, Option<RequestId>);
     impl Drop for Restore {
         fn drop(&mut self) {
             CURRENT_PEER.with(|c| c.set(self.0));
+            RequestId::swap_current(self.1.take());
         }
     }
-    let _restore = Restore(CURRENT_PEER.with(|c| c.replace(peer)));
+    let _restore = Restore(
+        CURRENT_PEER.with(|c| c.replace(peer)),
+        RequestId::swap_current(id),
+    );
     f()
 }

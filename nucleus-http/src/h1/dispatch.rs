@@ -19,12 +19,14 @@ use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::decode::{BodyDecoder, ChunkedDecoder, Decoded};
-use super::encode::{self, Answering, BodyEncoder};
+use super::encode::{self, Answering, BodyEncoder, Stamp};
 use super::io::WriteBuf;
 use super::parse::{self, Framing, ParsedHead};
 use super::timer::{Deadline, RateGuard};
 use crate::error::{Error, Kind, Timeout};
 use crate::incoming::{self, Want};
+use crate::observe::record::Tally;
+use crate::observe::{request_id, Event, Protocol, RouteId, TimeoutKind};
 use crate::server::{ConnContext, ConnSignal, Signal};
 use crate::upgrade::{self, Upgraded};
 use crate::{stats, Body, BoxError, Config, HttpService, PeerAddr};
@@ -87,7 +89,9 @@ where
             .header_read_timeout
             .map(|t| ctx.registry.deadline_after(t)),
     );
+    let tally = Tally::new(config.observer.clone(), Protocol::Http1, peer.map(|p| p.0));
     let conn = Conn {
+        tally,
         read_buf: BytesMut::with_capacity(config.read_buffer_size),
         write: WriteBuf::with_capacity(1024),
         send_guard: config.send_min_rate.map(RateGuard::new),
@@ -126,6 +130,8 @@ struct Conn<I> {
     write_timer: Deadline,
     handler_timer: Deadline,
     send_guard: Option<RateGuard>,
+    /// The request in progress, for observers and log lines.
+    tally: Tally,
 }
 
 /// How a wait for request bytes ended.
@@ -190,7 +196,12 @@ where
                 Err(err) => return self.reject(err).await,
             };
             self.served += 1;
-            match self.exchange(&mut service, head).await {
+            let next = self.exchange(&mut service, head).await;
+            if let Err(err) = &next {
+                self.aborted(err);
+            }
+            self.tally.finish(next.is_err());
+            match next {
                 Ok(Next::KeepAlive) => {
                     if self.write.len() >= self.config.write_buffer_watermark {
                         self.flush().await?;
@@ -204,11 +215,8 @@ where
                     let _ = tx.send(Upgraded::new(Box::new(self.io), buffered));
                     return Ok(());
                 }
-                Err(err) => {
-                    // Mid-response failure: the response cannot be fixed up, only cut off.
-                    tracing::debug!(error = %err, "connection aborted");
-                    return Err(err);
-                }
+                // Mid-response failure: the response cannot be fixed up, only cut off.
+                Err(err) => return Err(err),
             }
         }
     }
@@ -273,12 +281,16 @@ where
                 Wait::Read(_) => {}
                 Wait::Expired if idle => {
                     stats::count(&stats::KEEP_ALIVE_TIMEOUTS);
-                    tracing::debug!("keep-alive timeout: closing idle connection");
+                    self.tally.event(&Event::Timeout {
+                        kind: TimeoutKind::KeepAlive,
+                    });
                     return Ok(None);
                 }
                 Wait::Expired => {
                     stats::count(&stats::HEADER_READ_TIMEOUTS);
-                    tracing::debug!(timeout = Timeout::HeaderRead.as_str(), "slow request head");
+                    self.tally.event(&Event::Timeout {
+                        kind: TimeoutKind::HeaderRead,
+                    });
                     return Err(Error::new(Kind::Timeout(Timeout::HeaderRead)));
                 }
                 Wait::Released => return Ok(None),
@@ -310,12 +322,19 @@ where
             method,
             uri,
             version,
-            headers,
+            mut headers,
             framing,
             keep_alive,
             expect_continue,
             upgrade,
         } = head;
+        let request_id = self
+            .config
+            .request_id_header
+            .as_ref()
+            .map(|name| request_id::for_request(name, &mut headers));
+        self.tally
+            .begin(&method, version, &uri, &headers, request_id);
         let mut answering = Answering {
             version,
             is_head: method == Method::HEAD,
@@ -333,7 +352,13 @@ where
         }
         if framing == Framing::None {
             if let Some((status, text)) = self.health_answer(&method, uri.path()) {
-                encode::write_text(&mut self.write, status, text, &mut answering);
+                if self.config.observer.is_some() {
+                    self.tally.set_route(Some(RouteId::intern(uri.path())));
+                }
+                self.tally.set_status(status);
+                self.tally.add_body_bytes(text.len());
+                let stamp = stamp(&self.config, request_id.as_ref());
+                encode::write_text(&mut self.write, status, text, &mut answering, stamp);
                 return Ok(if answering.keep_alive {
                     Next::KeepAlive
                 } else {
@@ -422,18 +447,22 @@ where
         ex: &mut Exchange,
     ) -> Result<Result<Response<S::ResBody>, StatusCode>, Error> {
         if let Err(err) = poll_fn(|cx| service.poll_ready(cx)).await {
-            return Ok(Err(service_error(err.into())));
+            return Ok(Err(self.service_error(err.into())));
         }
         let peer = self.peer;
+        let id = self.tally.request_id().copied();
+        // A route left over from a call outside the engine must not label this request.
+        let _ = RouteId::take_current();
         // `call` runs here, synchronously, so only its (small) future is moved around, not
         // the request. A panicking handler must cost one request a 500, not the connection
         // or the worker: both the call and every poll are guarded.
         let future = match catch_unwind(AssertUnwindSafe(|| {
-            crate::service::with_peer(peer, || service.call(req))
+            crate::service::with_current(peer, id, || service.call(req))
         })) {
             Ok(future) => future,
-            Err(panic) => return Ok(Err(handler_panicked(&panic))),
+            Err(panic) => return Ok(Err(self.handler_panicked(&panic))),
         };
+        self.tally.set_route(RouteId::take_current());
         let mut future = pin!(future);
         let timed = match self.config.handler_timeout {
             Some(timeout) => {
@@ -450,11 +479,17 @@ where
                 return Poll::Ready(Ok(None));
             }
             let polled = catch_unwind(AssertUnwindSafe(|| {
-                crate::service::with_peer(peer, || future.as_mut().poll(cx))
+                crate::service::with_current(peer, id, || future.as_mut().poll(cx))
             }));
             match polled {
                 Ok(Poll::Pending) => Poll::Pending,
-                Ok(Poll::Ready(result)) => Poll::Ready(Ok(Some(Ok(result)))),
+                Ok(Poll::Ready(result)) => {
+                    // A service that routes only when polled labels the request now.
+                    if !self.tally.has_route() {
+                        self.tally.set_route(RouteId::take_current());
+                    }
+                    Poll::Ready(Ok(Some(Ok(result))))
+                }
                 Err(panic) => Poll::Ready(Ok(Some(Err(panic)))),
             }
         })
@@ -462,12 +497,14 @@ where
         self.handler_timer.disarm();
         Ok(match outcome {
             Some(Ok(Ok(response))) => Ok(response),
-            Some(Ok(Err(err))) => Err(service_error(err.into())),
-            Some(Err(panic)) => Err(handler_panicked(&panic)),
+            Some(Ok(Err(err))) => Err(self.service_error(err.into())),
+            Some(Err(panic)) => Err(self.handler_panicked(&panic)),
             None => {
                 // Returning drops the handler's future: its work stops here.
                 stats::count(&stats::HANDLER_TIMEOUTS);
-                tracing::debug!(timeout = Timeout::Handler.as_str(), "handler timed out");
+                self.tally.event(&Event::Timeout {
+                    kind: TimeoutKind::Handler,
+                });
                 Err(StatusCode::SERVICE_UNAVAILABLE)
             }
         })
@@ -552,6 +589,7 @@ where
                 match frame {
                     Some(Ok(frame)) => match frame.into_data() {
                         Ok(data) => {
+                            self.tally.add_body_bytes(data.len());
                             encoder.data(
                                 &mut self.write,
                                 data,
@@ -633,12 +671,15 @@ where
                 ex.answering.keep_alive = false;
             }
         }
+        self.tally.set_status(parts.status);
+        let stamp = stamp(&self.config, self.tally.request_id());
         out.encoder = Some(encode::write_head(
             &mut self.write,
             parts.status,
             &parts.headers,
             exact,
             &mut ex.answering,
+            stamp,
         ));
     }
 
@@ -648,6 +689,8 @@ where
             StatusCode::SERVICE_UNAVAILABLE => "service unavailable: handler timeout\n",
             _ => "internal server error\n",
         };
+        self.tally.set_status(status);
+        self.tally.add_body_bytes(body.len());
         encode::write_error(&mut self.write, status, body);
     }
 
@@ -704,6 +747,9 @@ where
                 Ok(Decoded::Data(data)) => {
                     feed.received += data.len() as u64;
                     if feed.received > feed.limit {
+                        self.tally.event(&Event::Limit {
+                            limit: "max_body_size",
+                        });
                         feed.sender
                             .send_error(Error::new(Kind::BodyTooLarge(feed.limit)));
                         feed.state = FeedState::Broken;
@@ -747,10 +793,9 @@ where
                     };
                     if too_slow {
                         stats::count(&stats::BODY_RATE_TIMEOUTS);
-                        tracing::debug!(
-                            timeout = Timeout::BodyRate.as_str(),
-                            "request body too slow"
-                        );
+                        self.tally.event(&Event::Timeout {
+                            kind: TimeoutKind::BodyRate,
+                        });
                         feed.sender
                             .send_error(Error::new(Kind::Timeout(Timeout::BodyRate)));
                         feed.state = FeedState::Broken;
@@ -776,7 +821,7 @@ where
                     }
                 }
                 Err(err) => {
-                    tracing::debug!(error = %err, "request body framing error");
+                    self.parse_event(&err, &[]);
                     feed.sender.send_error(err);
                     feed.state = FeedState::Broken;
                 }
@@ -852,11 +897,12 @@ where
             // The peer is gone or the socket failed: nobody to answer.
             _ => return Ok(()),
         };
-        tracing::debug!(status = status.as_u16(), error = %err, "rejected request");
+        self.parse_event(&err, &self.read_buf);
         let body = match err.body_limit() {
             Some(limit) => format!("payload too large: the limit is {limit} bytes\n"),
             None => format!("{reason}\n"),
         };
+        self.tally.rejected(status, body.len());
         encode::write_error(&mut self.write, status, &body);
         self.close(true).await
     }
@@ -891,19 +937,20 @@ where
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let before = self.write.written();
         let flushed = self.write.poll_flush(&mut self.io, cx);
+        let moved = self.write.written() - before;
+        self.tally.sent(moved);
+        let moved = moved as u64;
         let Some(guard) = self.send_guard.as_mut() else {
             return flushed.map_err(Error::io);
         };
         if flushed.is_ready() && guard.is_quiet() {
             return flushed.map_err(Error::io);
         }
-        let moved = (self.write.written() - before) as u64;
         let too_slow = || {
             stats::count(&stats::SEND_RATE_TIMEOUTS);
-            tracing::debug!(
-                timeout = Timeout::SendRate.as_str(),
-                "client reads too slowly"
-            );
+            self.tally.event(&Event::Timeout {
+                kind: TimeoutKind::SendRate,
+            });
             Error::new(Kind::Timeout(Timeout::SendRate))
         };
         if moved > 0 || flushed.is_ready() {
@@ -934,7 +981,53 @@ where
         if self.read_buf.capacity() - self.read_buf.len() < self.config.read_buffer_size / 2 {
             self.read_buf.reserve(self.config.read_buffer_size);
         }
-        tokio_util::io::poll_read_buf(std::pin::Pin::new(&mut self.io), cx, &mut self.read_buf)
+        let read =
+            tokio_util::io::poll_read_buf(std::pin::Pin::new(&mut self.io), cx, &mut self.read_buf);
+        if let Poll::Ready(Ok(n)) = read {
+            self.tally.received(n);
+        }
+        read
+    }
+
+    /// Reports a body or head that broke a rule or a limit; `head` is what is still buffered.
+    fn parse_event(&self, err: &Error, head: &[u8]) {
+        let event = match err.kind() {
+            Kind::Parse(parse) => match parse.limit() {
+                Some(limit) => Event::Limit { limit },
+                None => Event::Parse {
+                    rule: parse.rule(),
+                    status: parse.status_and_reason().0,
+                    head,
+                },
+            },
+            Kind::BodyTooLarge(_) => Event::Limit {
+                limit: "max_body_size",
+            },
+            // Timeouts were reported where they fired.
+            _ => return,
+        };
+        self.tally.event(&event);
+    }
+
+    /// Reports why a response was cut off.
+    fn aborted(&self, err: &Error) {
+        match err.kind() {
+            Kind::Timeout(_) => {}
+            Kind::User => self.tally.event(&Event::HandlerError { error: err }),
+            _ => self.tally.event(&Event::ClientAbort),
+        }
+    }
+
+    fn service_error(&self, err: BoxError) -> StatusCode {
+        self.tally.event(&Event::HandlerError { error: &*err });
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    fn handler_panicked(&self, panic: &Box<dyn std::any::Any + Send>) -> StatusCode {
+        self.tally.event(&Event::HandlerPanic {
+            message: panic_message(panic),
+        });
+        StatusCode::INTERNAL_SERVER_ERROR
     }
 }
 
@@ -950,14 +1043,12 @@ struct Outgoing<'a> {
     peeked: Option<Option<Result<http_body::Frame<Bytes>, Error>>>,
 }
 
-fn service_error(err: BoxError) -> StatusCode {
-    tracing::error!(error = %err, "service error");
-    StatusCode::INTERNAL_SERVER_ERROR
-}
-
-fn handler_panicked(panic: &Box<dyn std::any::Any + Send>) -> StatusCode {
-    tracing::error!(panic = panic_message(panic), "handler panicked");
-    StatusCode::INTERNAL_SERVER_ERROR
+/// The request ID header for a response, when IDs are on.
+fn stamp<'a>(config: &'a Config, id: Option<&'a crate::observe::RequestId>) -> Option<Stamp<'a>> {
+    Some(Stamp {
+        name: config.request_id_header.as_ref()?,
+        id: id?,
+    })
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
