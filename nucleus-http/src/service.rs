@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use tower_service::Service;
 
-use crate::observe::RequestId;
+use crate::observe::{record, RequestId};
 use crate::{Body, BoxError};
 
 /// A `tower::Service` the engine can serve. Implemented for every service with the right
@@ -104,16 +104,18 @@ pub(crate) fn with_current<R>(
     id: Option<RequestId>,
     f: impl FnOnce() -> R,
 ) -> R {
-    struct Restore(Option<PeerAddr>, Option<RequestId>);
+    struct Restore(Option<PeerAddr>, Option<RequestId>, bool);
     impl Drop for Restore {
         fn drop(&mut self) {
             CURRENT_PEER.with(|c| c.set(self.0));
             RequestId::swap_current(self.1.take());
+            record::set_serving(self.2);
         }
     }
     let _restore = Restore(
         CURRENT_PEER.with(|c| c.replace(peer)),
         RequestId::swap_current(id),
+        record::set_serving(true),
     );
     f()
 }

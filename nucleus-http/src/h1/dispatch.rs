@@ -25,7 +25,7 @@ use super::parse::{self, Framing, ParsedHead};
 use super::timer::{Deadline, RateGuard};
 use crate::error::{Error, Kind, Timeout};
 use crate::incoming::{self, Want};
-use crate::observe::record::Tally;
+use crate::observe::record::{self, Tally};
 use crate::observe::{request_id, Event, Protocol, RouteId, TimeoutKind};
 use crate::server::{ConnContext, ConnSignal, Signal};
 use crate::upgrade::{self, Upgraded};
@@ -487,6 +487,9 @@ where
                     // A service that routes only when polled labels the request now.
                     if !self.tally.has_route() {
                         self.tally.set_route(RouteId::take_current());
+                    }
+                    if let Some(message) = record::take_caught_panic() {
+                        self.tally.event(&Event::HandlerPanic { message: &message });
                     }
                     Poll::Ready(Ok(Some(Ok(result))))
                 }

@@ -49,6 +49,14 @@ pub fn unix_second() -> u64 {
     crate::date::now_second()
 }
 
+/// Reports a handler panic that a service caught itself (and answered, say, with a 500), so
+/// the engine can log it with the request's ID, route and peer and count it. Returns `false`
+/// when called outside a request the engine is running: then nobody will report it, and the
+/// caller should log it itself.
+pub fn report_panic(message: &str) -> bool {
+    record::report_panic(message)
+}
+
 /// Receives the engine's observations. Every method has an empty default.
 pub trait Observe: fmt::Debug + Send + Sync + 'static {
     /// Whether [`Completed::details`] should be filled (request target, `Referer`,

@@ -4,6 +4,7 @@
 //! Without an observer the tally keeps only what log lines need (method, route, request
 //! ID); the clock is read only when an observer is installed.
 
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -294,4 +295,29 @@ fn log(event: &Event<'_>, info: &RequestInfo<'_>) {
             tracing::info!("connection limit reached; new connections wait in the backlog")
         }
     }
+}
+
+thread_local! {
+    /// Whether the engine is running a service call or poll on this thread.
+    static SERVING: Cell<bool> = const { Cell::new(false) };
+    /// A panic a service caught and reported during the current call or poll.
+    static CAUGHT_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+pub(crate) fn report_panic(message: &str) -> bool {
+    if !SERVING.with(Cell::get) {
+        return false;
+    }
+    CAUGHT_PANIC.with(|p| *p.borrow_mut() = Some(message.to_owned()));
+    true
+}
+
+/// Marks this thread as running a service for the engine; returns the previous mark.
+pub(crate) fn set_serving(serving: bool) -> bool {
+    SERVING.with(|s| s.replace(serving))
+}
+
+/// The panic a service reported since the last take.
+pub(crate) fn take_caught_panic() -> Option<String> {
+    CAUGHT_PANIC.with(|p| p.borrow_mut().take())
 }
