@@ -1016,6 +1016,9 @@ where
     fn aborted(&self, err: &Error) {
         match err.kind() {
             Kind::Timeout(_) => {}
+            // A body that failed because the request body it streams failed (an echo of a
+            // broken upload): the client's fault, reported where the request body broke.
+            Kind::User if caused_by_request_body(err) => {}
             Kind::User => self.tally.event(&Event::HandlerError { error: err }),
             _ => self.tally.event(&Event::ClientAbort),
         }
@@ -1044,6 +1047,18 @@ struct Outgoing<'a> {
     encoder: Option<BodyEncoder>,
     /// A frame polled before the head was written (see `Expect::Pending`).
     peeked: Option<Option<Result<http_body::Frame<Bytes>, Error>>>,
+}
+
+/// Whether an engine error (the request body's) is somewhere in `err`'s sources.
+fn caused_by_request_body(err: &Error) -> bool {
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<Error>().is_some() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The request ID header for a response, when IDs are on.

@@ -240,6 +240,9 @@ fn log(event: &Event<'_>, info: &RequestInfo<'_>) {
         // Client-caused: debug, so that a scanner cannot flood the log at the default level.
         Event::Parse { rule, status, head } => tracing::debug!(
             peer,
+            method,
+            route,
+            request_id,
             rule,
             status = status.as_u16(),
             head = %head
