@@ -104,17 +104,21 @@ pub(crate) fn with_current<R>(
     id: Option<RequestId>,
     f: impl FnOnce() -> R,
 ) -> R {
-    struct Restore(Option<PeerAddr>, Option<RequestId>, bool);
+    struct Restore(Option<PeerAddr>, Option<Option<RequestId>>, bool);
     impl Drop for Restore {
         fn drop(&mut self) {
             CURRENT_PEER.with(|c| c.set(self.0));
-            RequestId::swap_current(self.1.take());
+            if let Some(previous) = self.1.take() {
+                RequestId::swap_current(previous);
+            }
             record::set_serving(self.2);
         }
     }
+    // Without an ID the 66-byte slot is left alone: with IDs off this costs nothing. A stale
+    // ID cannot leak, because every swap is undone when `f` returns or unwinds.
     let _restore = Restore(
         CURRENT_PEER.with(|c| c.replace(peer)),
-        RequestId::swap_current(id),
+        id.map(|id| RequestId::swap_current(Some(id))),
         record::set_serving(true),
     );
     f()

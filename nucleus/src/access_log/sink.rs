@@ -92,17 +92,15 @@ impl Shared {
     pub(super) fn append(&self, write: impl FnOnce(&mut Vec<u8>)) {
         LOCAL.with(|local| {
             let mut local = local.borrow_mut();
-            let buffer = match local.iter().find(|(id, _)| *id == self.id) {
-                Some((_, buffer)) => buffer.clone(),
-                None => {
-                    let buffer = Buffer::default();
-                    lock(&self.buffers).push(buffer.clone());
-                    local.push((self.id, buffer.clone()));
-                    buffer
-                }
+            if !local.iter().any(|(id, _)| *id == self.id) {
+                let buffer = Buffer::default();
+                lock(&self.buffers).push(buffer.clone());
+                local.push((self.id, buffer));
+            }
+            let Some((_, buffer)) = local.iter().find(|(id, _)| *id == self.id) else {
+                return;
             };
-            drop(local);
-            let mut bytes = lock(&buffer);
+            let mut bytes = lock(buffer);
             let before = bytes.len();
             write(&mut bytes);
             if bytes.len() > self.limit {
