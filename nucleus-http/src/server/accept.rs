@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use super::lifecycle::{ConnContext, Lifecycle};
 use super::DrainReport;
+use crate::observe::{record, Event, RequestInfo};
 use crate::{stats, Config, HttpService, PeerAddr};
 
 pub(super) struct Worker {
@@ -91,7 +92,11 @@ impl<S: HttpService> AcceptLoop<S> {
                     // At the cap: stop accepting (the kernel backlog holds newcomers) and ask
                     // the longest-idle connection to make room.
                     stats::count(&stats::CONNECTION_CAP_REACHED);
-                    tracing::debug!("connection limit reached; waiting for a free slot");
+                    record::emit(
+                        self.config.observer.as_deref(),
+                        &Event::ConnectionCapReached,
+                        &RequestInfo::default(),
+                    );
                     let _pressure = self.ctx.lifecycle.press();
                     tokio::select! {
                         biased;
@@ -136,7 +141,12 @@ impl<S: HttpService> AcceptLoop<S> {
                     // turn a transient overload into an outage. Back off, as hyper and axum do.
                     stats::count(&stats::ACCEPT_ERRORS);
                     let delay = backoff.next();
-                    tracing::error!(error = %err, retry_in_ms = delay.as_millis() as u64, "accept failed");
+                    tracing::debug!(retry_in_ms = delay.as_millis() as u64, "accept back-off");
+                    record::emit(
+                        self.config.observer.as_deref(),
+                        &Event::AcceptError { error: &err },
+                        &RequestInfo::default(),
+                    );
                     tokio::select! {
                         _ = self.shutdown.wait_for(|stop| *stop) => return,
                         _ = tokio::time::sleep(delay) => {}

@@ -95,7 +95,12 @@ impl Future for RouteFuture {
                     }
                     Ok(Poll::Ready(res)) => res,
                     Err(panic) => {
-                        tracing::error!(panic = panic_message(&*panic), "handler panicked");
+                        // Under the engine the panic is logged there, with the request's ID,
+                        // route and peer; elsewhere (a test's `oneshot`) it is logged here.
+                        let message = panic_message(&*panic);
+                        if !nucleus_http::observe::report_panic(message) {
+                            tracing::error!(panic = message, "handler panicked");
+                        }
                         text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
                     }
                 }
