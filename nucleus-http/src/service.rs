@@ -111,20 +111,30 @@ pub(crate) fn with_current<R>(
     id: Option<RequestId>,
     f: impl FnOnce() -> R,
 ) -> R {
-    struct Restore(Option<Option<PeerAddr>>, Option<Option<RequestId>>);
+    // Without an ID the 66-byte slot is left alone: with IDs off this costs nothing.
+    let Some(id) = id else {
+        return with_peer(peer, f);
+    };
+    struct Restore(Option<RequestId>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            RequestId::swap_current(self.0.take());
+        }
+    }
+    // A stale ID cannot leak: the swap is undone when `f` returns or unwinds.
+    let _restore = Restore(RequestId::swap_current(Some(id)));
+    with_peer(peer, f)
+}
+
+/// Runs `f` with `peer` as [`PeerAddr::current`] and this thread marked as serving,
+/// restoring both afterwards (also on panic).
+fn with_peer<R>(peer: Option<PeerAddr>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Option<PeerAddr>>);
     impl Drop for Restore {
         fn drop(&mut self) {
             CURRENT_PEER.with(|c| c.set(self.0));
-            if let Some(previous) = self.1.take() {
-                RequestId::swap_current(previous);
-            }
         }
     }
-    // Without an ID the 66-byte slot is left alone: with IDs off this costs nothing. A stale
-    // ID cannot leak, because every swap is undone when `f` returns or unwinds.
-    let _restore = Restore(
-        CURRENT_PEER.with(|c| c.replace(Some(peer))),
-        id.map(|id| RequestId::swap_current(Some(id))),
-    );
+    let _restore = Restore(CURRENT_PEER.with(|c| c.replace(Some(peer))));
     f()
 }

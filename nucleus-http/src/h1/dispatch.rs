@@ -26,7 +26,7 @@ use super::parse::{self, Framing, ParsedHead};
 use super::timer::{Deadline, RateGuard};
 use crate::error::{Error, Kind, Timeout};
 use crate::incoming::{self, Want};
-use crate::observe::record::{self, Tally};
+use crate::observe::record::{self, Quiet, Record, Tally};
 use crate::observe::{request_id, Event, Protocol, RouteId, TimeoutKind};
 use crate::server::{ConnContext, ConnSignal, Signal};
 use crate::upgrade::{self, Upgraded};
@@ -90,7 +90,32 @@ where
             .header_read_timeout
             .map(|t| ctx.registry.deadline_after(t)),
     );
+    // Nobody observing: the connection runs without a single hook (see `Record`).
+    if config.observer.is_none() && config.request_id_header.is_none() {
+        let quiet = Quiet {
+            peer: peer.map(|p| p.0),
+        };
+        return drive_connection(io, peer, service, config, ctx, signal, quiet).await;
+    }
     let tally = Tally::new(config.observer.clone(), Protocol::Http1, peer.map(|p| p.0));
+    drive_connection(io, peer, service, config, ctx, signal, tally).await
+}
+
+/// Runs the connection loop with the chosen kind of [`Record`].
+async fn drive_connection<I, S, R>(
+    io: I,
+    peer: Option<PeerAddr>,
+    service: S,
+    config: Arc<Config>,
+    ctx: ConnContext,
+    signal: Arc<ConnSignal>,
+    tally: R,
+) -> Result<(), Error>
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: HttpService,
+    R: Record,
+{
     let mut conn = Conn {
         tally,
         read_buf: BytesMut::with_capacity(config.read_buffer_size),
@@ -123,7 +148,7 @@ where
     Ok(())
 }
 
-struct Conn<I> {
+struct Conn<I, R> {
     io: I,
     read_buf: BytesMut,
     write: WriteBuf,
@@ -153,7 +178,7 @@ struct Conn<I> {
     /// The buffers were freed while idle (see [`Conn::shrink`]).
     shrunk: bool,
     /// The request in progress, for observers and log lines.
-    tally: Tally,
+    tally: R,
 }
 
 /// How a wait for request bytes ended.
@@ -224,9 +249,10 @@ struct Exchange {
     answering: Answering,
 }
 
-impl<I> Conn<I>
+impl<I, R> Conn<I, R>
 where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    R: Record,
 {
     /// Serves requests until the connection ends; `Some` when it is to be handed over after
     /// a `101 Switching Protocols`.
@@ -568,14 +594,14 @@ where
         let mut ex = Exchange { feed, answering };
         let peer = self.peer;
         let id = self.tally.request_id().copied();
-        // A route left over from a call outside the engine must not label this request.
-        let _ = RouteId::take_current();
         // A panicking handler must cost one request a 500, not the connection or the worker:
         // both the call and every poll are guarded.
         let called = catch_unwind(AssertUnwindSafe(|| {
             crate::service::with_current(peer, id, || service.call(req))
         }));
-        self.tally.set_route(RouteId::take_current());
+        if R::WANTS_ROUTE {
+            self.tally.set_route(RouteId::take_current());
+        }
         Poll::Ready(match called {
             Ok(future) => Start::Called {
                 future,
@@ -1197,8 +1223,9 @@ where
         if timed {
             self.handler_timer.disarm();
         }
-        // A service that routes only when polled labels the request now.
-        if !self.tally.has_route() {
+        // A service that routes only when polled labels the request now (for metrics; the
+        // routes of log lines come from `call`, which is where routers route).
+        if R::WANTS_ROUTE && self.config.observer.is_some() && !self.tally.has_route() {
             self.tally.set_route(RouteId::take_current());
         }
         if let Some(message) = record::take_caught_panic() {
@@ -1263,9 +1290,10 @@ fn caused_by_request_body(err: &Error) -> bool {
 
 /// The request ID header for a response, when IDs are on.
 fn stamp<'a>(config: &'a Config, id: Option<&'a crate::observe::RequestId>) -> Option<Stamp<'a>> {
+    let id = id?;
     Some(Stamp {
         name: config.request_id_header.as_ref()?,
-        id: id?,
+        id,
     })
 }
 

@@ -4,7 +4,7 @@
 //! Without an observer the tally keeps only what log lines need (method, route, request
 //! ID); the clock is read only when an observer is installed.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +18,127 @@ const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
     Ok(status) => status,
     Err(_) => StatusCode::BAD_REQUEST,
 };
+
+/// What a connection records about its requests. Two kinds: [`Tally`] when anything
+/// observes (an observer, request IDs), and [`Quiet`] when nothing does, whose every method
+/// is empty, so a connection that nobody watches compiles to the engine without hooks.
+pub(crate) trait Record: Send + 'static {
+    /// Whether a request's route is worth reading back from the router.
+    const WANTS_ROUTE: bool;
+    fn begin(
+        &mut self,
+        method: &Method,
+        version: Version,
+        uri: &Uri,
+        headers: &HeaderMap,
+        request_id: Option<RequestId>,
+    );
+    fn request_id(&self) -> Option<&RequestId>;
+    fn set_route(&mut self, route: Option<RouteId>);
+    fn has_route(&self) -> bool;
+    fn set_status(&mut self, status: StatusCode);
+    fn add_body_bytes(&mut self, n: usize);
+    fn received(&mut self, n: usize);
+    fn sent(&mut self, n: usize);
+    fn finish(&mut self, aborted: bool);
+    fn rejected(&mut self, status: StatusCode, body_bytes: usize);
+    fn event(&self, event: &Event<'_>);
+}
+
+/// The record of a connection nobody observes: events are still logged, with the peer.
+pub(crate) struct Quiet {
+    pub(crate) peer: Option<SocketAddr>,
+}
+
+impl Record for Quiet {
+    const WANTS_ROUTE: bool = false;
+    #[inline(always)]
+    fn begin(&mut self, _: &Method, _: Version, _: &Uri, _: &HeaderMap, _: Option<RequestId>) {}
+    #[inline(always)]
+    fn request_id(&self) -> Option<&RequestId> {
+        None
+    }
+    #[inline(always)]
+    fn set_route(&mut self, _: Option<RouteId>) {}
+    #[inline(always)]
+    fn has_route(&self) -> bool {
+        true
+    }
+    #[inline(always)]
+    fn set_status(&mut self, _: StatusCode) {}
+    #[inline(always)]
+    fn add_body_bytes(&mut self, _: usize) {}
+    #[inline(always)]
+    fn received(&mut self, _: usize) {}
+    #[inline(always)]
+    fn sent(&mut self, _: usize) {}
+    #[inline(always)]
+    fn finish(&mut self, _: bool) {}
+    #[inline(always)]
+    fn rejected(&mut self, _: StatusCode, _: usize) {}
+    fn event(&self, event: &Event<'_>) {
+        let info = RequestInfo {
+            peer: self.peer,
+            method: None,
+            route: None,
+            request_id: None,
+        };
+        emit(None, event, &info);
+    }
+}
+
+impl Record for Tally {
+    const WANTS_ROUTE: bool = true;
+    #[inline]
+    fn begin(
+        &mut self,
+        method: &Method,
+        version: Version,
+        uri: &Uri,
+        headers: &HeaderMap,
+        request_id: Option<RequestId>,
+    ) {
+        Tally::begin(self, method, version, uri, headers, request_id);
+    }
+    #[inline]
+    fn request_id(&self) -> Option<&RequestId> {
+        Tally::request_id(self)
+    }
+    #[inline]
+    fn set_route(&mut self, route: Option<RouteId>) {
+        Tally::set_route(self, route);
+    }
+    #[inline]
+    fn has_route(&self) -> bool {
+        Tally::has_route(self)
+    }
+    #[inline]
+    fn set_status(&mut self, status: StatusCode) {
+        Tally::set_status(self, status);
+    }
+    #[inline]
+    fn add_body_bytes(&mut self, n: usize) {
+        Tally::add_body_bytes(self, n);
+    }
+    #[inline]
+    fn received(&mut self, n: usize) {
+        Tally::received(self, n);
+    }
+    #[inline]
+    fn sent(&mut self, n: usize) {
+        Tally::sent(self, n);
+    }
+    #[inline]
+    fn finish(&mut self, aborted: bool) {
+        Tally::finish(self, aborted);
+    }
+    fn rejected(&mut self, status: StatusCode, body_bytes: usize) {
+        Tally::rejected(self, status, body_bytes);
+    }
+    fn event(&self, event: &Event<'_>) {
+        Tally::event(self, event);
+    }
+}
 
 pub(crate) struct Tally {
     observer: Option<Arc<dyn Observe>>,
@@ -70,6 +191,7 @@ impl Tally {
     }
 
     /// Starts recording a request whose head was just parsed.
+    #[inline]
     pub(crate) fn begin(
         &mut self,
         method: &Method,
@@ -89,6 +211,13 @@ impl Tally {
         if request_id.is_some() || self.request_id.is_some() {
             self.request_id = request_id;
         }
+        if self.observer.is_some() {
+            self.start(uri, headers);
+        }
+    }
+
+    /// Tells the observer a request started and notes what its completion will need.
+    fn start(&mut self, uri: &Uri, headers: &HeaderMap) {
         if let Some(observer) = &self.observer {
             observer.request_started(self.protocol);
             if observer.wants_details() {
@@ -102,41 +231,53 @@ impl Tally {
         }
     }
 
+    #[inline]
     pub(crate) fn request_id(&self) -> Option<&RequestId> {
         self.request_id.as_ref().filter(|_| self.active)
     }
 
+    #[inline]
     pub(crate) fn set_route(&mut self, route: Option<RouteId>) {
         if route.is_some() {
             self.route = route;
         }
     }
 
+    #[inline]
     pub(crate) fn has_route(&self) -> bool {
         self.route.is_some()
     }
 
+    #[inline]
     pub(crate) fn set_status(&mut self, status: StatusCode) {
         self.status = status;
     }
 
+    #[inline]
     pub(crate) fn add_body_bytes(&mut self, n: usize) {
         self.body_bytes += n as u64;
     }
 
+    #[inline]
     pub(crate) fn received(&mut self, n: usize) {
         self.received += n as u64;
     }
 
+    #[inline]
     pub(crate) fn sent(&mut self, n: usize) {
         self.sent += n as u64;
     }
 
     /// Ends the current request: its response is complete, or was cut off (`aborted`).
+    #[inline]
     pub(crate) fn finish(&mut self, aborted: bool) {
-        if !std::mem::take(&mut self.active) {
-            return;
+        if std::mem::take(&mut self.active) && self.observer.is_some() {
+            self.complete(aborted);
         }
+    }
+
+    /// Tells the observer about the request that just ended.
+    fn complete(&mut self, aborted: bool) {
         let Some(observer) = &self.observer else {
             return;
         };
@@ -306,6 +447,8 @@ fn log(event: &Event<'_>, info: &RequestInfo<'_>) {
 thread_local! {
     /// A panic a service caught and reported during the current call or poll.
     static CAUGHT_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Whether `CAUGHT_PANIC` holds one: a `Cell` read per request instead of a borrow.
+    static PANIC_CAUGHT: Cell<bool> = const { Cell::new(false) };
 }
 
 pub(crate) fn report_panic(message: &str) -> bool {
@@ -313,10 +456,14 @@ pub(crate) fn report_panic(message: &str) -> bool {
         return false;
     }
     CAUGHT_PANIC.with(|p| *p.borrow_mut() = Some(message.to_owned()));
+    PANIC_CAUGHT.with(|f| f.set(true));
     true
 }
 
 /// The panic a service reported since the last take.
 pub(crate) fn take_caught_panic() -> Option<String> {
+    if !PANIC_CAUGHT.with(|f| f.replace(false)) {
+        return None;
+    }
     CAUGHT_PANIC.with(|p| p.borrow_mut().take())
 }

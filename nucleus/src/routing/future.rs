@@ -94,15 +94,7 @@ impl Future for RouteFuture {
                         return Poll::Pending;
                     }
                     Ok(Poll::Ready(res)) => res,
-                    Err(panic) => {
-                        // Under the engine the panic is logged there, with the request's ID,
-                        // route and peer; elsewhere (a test's `oneshot`) it is logged here.
-                        let message = panic_message(&*panic);
-                        if !nucleus_http::observe::report_panic(message) {
-                            tracing::error!(panic = message, "handler panicked");
-                        }
-                        text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
-                    }
+                    Err(panic) => panicked(&*panic),
                 }
             }
             State::Ready(answer) => answer.into_response(),
@@ -126,6 +118,21 @@ impl fmt::Debug for RouteFuture {
             .field("state", &state)
             .finish()
     }
+}
+
+/// The answer to a handler that panicked.
+///
+/// Under the engine the panic is logged there, with the request's ID, route and peer;
+/// elsewhere (a test's `oneshot`) it is logged here. Out of line, so the poll above stays
+/// small enough to inline.
+#[cold]
+#[inline(never)]
+fn panicked(panic: &(dyn Any + Send)) -> Response {
+    let message = panic_message(panic);
+    if !nucleus_http::observe::report_panic(message) {
+        tracing::error!(panic = message, "handler panicked");
+    }
+    text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
 }
 
 fn panic_message(panic: &(dyn Any + Send)) -> &str {
