@@ -120,6 +120,27 @@ cpu_us() {
 # Peak RSS (VmHWM) of PID in KiB.
 peak_rss_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
+# Current RSS (VmRSS) of PID in KiB.
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# Open file descriptors of PID (sockets, listeners, epoll, ...).
+fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+
+# raise_nofile NEED: raises this shell's soft open-file limit (inherited by the servers
+# and clients it starts) to 65536, or to the hard limit when that is lower; dies when
+# the result is still below NEED.
+raise_nofile() {
+  local need=$1 cur
+  cur=$(ulimit -n)
+  if [[ $cur != unlimited ]] && ((cur < 65536)); then
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  fi
+  cur=$(ulimit -n)
+  if [[ $cur != unlimited ]] && ((cur < need)); then
+    die "open-file limit is $cur (hard limit $(ulimit -Hn)), need $need: raise it (ulimit -n, /etc/security/limits.conf, or docker --ulimit nofile=65536:65536), or lower N"
+  fi
+}
+
 # median of numbers on stdin ("-" if none)
 median() {
   sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'

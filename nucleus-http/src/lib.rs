@@ -28,6 +28,7 @@
 //! }
 //! ```
 #![doc(test(attr(deny(warnings))))]
+#![forbid(unsafe_code)]
 
 mod body;
 mod config;

@@ -103,7 +103,6 @@ impl WriteBuf {
     }
 
     /// Writes until empty or the socket would block.
-    #[inline]
     pub(crate) fn poll_flush<W: AsyncWrite + Unpin>(
         &mut self,
         io: &mut W,

@@ -64,7 +64,6 @@ pub fn parse_head(buf: &mut BytesMut, config: &Config) -> Result<Option<ParsedHe
 
 /// [`parse_head`], filling `spare` (an empty map kept from an earlier exchange) instead of
 /// allocating a new header map when it is large enough.
-#[inline]
 pub(crate) fn parse_head_reusing(
     buf: &mut BytesMut,
     config: &Config,

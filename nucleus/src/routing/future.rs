@@ -84,6 +84,7 @@ impl Unpin for RouteFuture {}
 impl Future for RouteFuture {
     type Output = Result<Response, Infallible>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // Taking the state out moves a pointer; it goes back only while the handler is pending.
         let res = match std::mem::replace(&mut self.state, State::Done) {

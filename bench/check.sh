@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Regression guard: Nucleus's user-space instructions per request against recorded
+# reference figures (callgrind; NOT part of CI, needs valgrind).
+#
+# usage: bench/check.sh [--record]
+#   --record        measure and rewrite the reference file instead of comparing
+# env:    N1=1000 N2=5000      request counts of the two callgrind runs per scenario
+#         TOLERANCE=10         percent above the reference that still passes
+#         BASELINE=bench/baseline.txt
+#         NUCLEUS_BIN=...      binary to measure (default target/release/nucleus)
+#         SKIP_BUILD=1         do not run `cargo build --release -p nucleus-cli` (root)
+#                              and `cargo build --release -p loadgen` (bench) first
+#
+# Same method as bench/instructions.sh: per scenario the server (--workers 1) runs
+# twice under `valgrind --tool=callgrind`, while loadgen sends N1 and then N2
+# requests on one keep-alive connection; instructions per request =
+# (Ir(N2) - Ir(N1)) / (N2 - N1). Scenarios: get (GET /), json (GET /json),
+# echo4k (POST /echo, 4 KiB body). Takes about half a minute.
+#
+# Exit status: 0 all within TOLERANCE; 1 a scenario is more than TOLERANCE percent
+# above its reference (or has none); 2 a measurement failed (server did not start
+# or exit, loadgen error, no callgrind totals) or bad usage. It never passes
+# without three fresh measurements.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+RECORD=0
+for a in "$@"; do
+  case "$a" in
+    --record) RECORD=1 ;;
+    -h | --help)
+      sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+      exit 0
+      ;;
+    *) echo "error: unknown argument '$a' (usage: bench/check.sh [--record])" >&2 && exit 2 ;;
+  esac
+done
+
+N1=${N1:-1000}
+N2=${N2:-5000}
+TOLERANCE=${TOLERANCE:-10}
+BASELINE=${BASELINE:-$BENCH_DIR/baseline.txt}
+SCENARIO_LIST=(get json echo4k)
+fail() { echo "error: $*" >&2; exit 2; }
+((N2 > N1)) || fail "N2 must be larger than N1"
+command -v valgrind >/dev/null ||
+  fail "valgrind not installed; bench/check.sh needs it (apt-get install -y valgrind)"
+
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+  if [[ $NUCLEUS_BIN == "$ROOT_DIR/target/release/nucleus" ]]; then
+    log "cargo build --release -p nucleus-cli"
+    (cd "$ROOT_DIR" && cargo build --release --quiet -p nucleus-cli) || fail "building nucleus failed"
+  fi
+  log "cargo build --release -p loadgen (bench workspace)"
+  cargo build --release --quiet --manifest-path "$BENCH_DIR/Cargo.toml" -p loadgen || fail "building loadgen failed"
+fi
+[[ -x $NUCLEUS_BIN ]] || fail "$NUCLEUS_BIN is not an executable (cargo build --release -p nucleus-cli)"
+[[ -x $LOADGEN ]] || fail "$LOADGEN is not an executable (cd bench && cargo build --release -p loadgen)"
+
+scenario_args() {
+  case "$1" in
+    get) echo "--path /" ;;
+    json) echo "--path /json" ;;
+    echo4k) echo "--method POST --path /echo --body-size 4096" ;;
+  esac
+}
+
+export READY_TIMEOUT=60 STOP_TIMEOUT=120
+CG_DIR="$BENCH_DIR/results/check"
+mkdir -p "$CG_DIR"
+
+# measure_ir N SCENARIO OUTFILE: sets IR to callgrind's total Ir of one server run that
+# served exactly N requests; returns 1 (with a message) on any failure.
+measure_ir() {
+  local n=$1 scen=$2 out=$3 res
+  IR=
+  rm -f "$out"
+  start_server nucleus valgrind --tool=callgrind --callgrind-out-file="$out" || {
+    log "$scen: nucleus did not start under valgrind (log: $SERVER_LOG)"
+    return 1
+  }
+  # shellcheck disable=SC2046 # word-splitting the fixed argument list is intended
+  if ! res=$("$LOADGEN" --addr "$HOST:$SERVER_PORT" -n "$n" -c 1 $(scenario_args "$scen") 2>&1) ||
+    [[ $res != *" ok=$n failed=0 "* ]]; then
+    log "$scen: loadgen failed (N=$n): $res"
+    stop_server
+    return 1
+  fi
+  stop_server
+  if [[ -s $out ]]; then
+    IR=$(awk '/^totals:/ { print $2; exit }' "$out")
+  fi
+  if [[ ! $IR =~ ^[0-9]+$ ]] || ((IR == 0)); then
+    log "$scen: no callgrind totals in $out (did nucleus exit on SIGTERM? log: $SERVER_LOG)"
+    IR=
+    return 1
+  fi
+}
+
+declare -A MEASURED
+ERRORS=0
+for scen in "${SCENARIO_LIST[@]}"; do
+  log "$scen: N1=$N1"
+  if ! measure_ir "$N1" "$scen" "$CG_DIR/$scen.n1.callgrind.out"; then
+    ERRORS=1
+    continue
+  fi
+  ir1=$IR
+  log "$scen: N2=$N2"
+  if ! measure_ir "$N2" "$scen" "$CG_DIR/$scen.n2.callgrind.out"; then
+    ERRORS=1
+    continue
+  fi
+  ir2=$IR
+  if ((ir2 <= ir1)); then
+    log "$scen: Ir(N2)=$ir2 is not above Ir(N1)=$ir1: measurement broken"
+    ERRORS=1
+    continue
+  fi
+  MEASURED[$scen]=$(((ir2 - ir1) / (N2 - N1)))
+  log "$scen: ${MEASURED[$scen]} instructions/request"
+done
+
+if ((RECORD)); then
+  ((ERRORS == 0)) || fail "a measurement failed; $BASELINE left unchanged"
+  {
+    echo "# bench/check.sh reference: user-space instructions per request (callgrind, N1=$N1 N2=$N2, 1 connection)"
+    echo "# recorded $(date +%Y-%m-%d) at $(git -C "$ROOT_DIR" rev-parse --short HEAD 2>/dev/null || echo '?') with $(valgrind --version); rewrite with bench/check.sh --record"
+    for scen in "${SCENARIO_LIST[@]}"; do echo "$scen ${MEASURED[$scen]}"; done
+  } >"$BASELINE"
+  log "recorded $BASELINE:"
+  cat "$BASELINE"
+  exit 0
+fi
+
+[[ -r $BASELINE ]] || fail "no reference file $BASELINE (create it with bench/check.sh --record)"
+declare -A REF
+while read -r key val _; do
+  [[ -z $key || $key == \#* ]] && continue
+  [[ $val =~ ^[0-9]+$ ]] || fail "$BASELINE: bad line '$key $val'"
+  REF[$key]=$val
+done <"$BASELINE"
+
+STATUS=0
+echo
+echo "## instructions/request vs $BASELINE (fail above +$TOLERANCE%; N1=$N1 N2=$N2)"
+printf '%-8s %10s %10s %7s  %s\n' scenario reference measured ratio result
+for scen in "${SCENARIO_LIST[@]}"; do
+  ref=${REF[$scen]:-} got=${MEASURED[$scen]:-}
+  ratio=- result=
+  if [[ -z $got ]]; then
+    result="ERROR (measurement failed)"
+  elif [[ -z $ref ]]; then
+    result="FAIL (no reference)"
+    STATUS=1
+  else
+    ratio=$(awk -v m="$got" -v r="$ref" 'BEGIN { printf "%.3f", m / r }')
+    if awk -v m="$got" -v r="$ref" -v t="$TOLERANCE" 'BEGIN { exit !(m > r * (1 + t / 100)) }'; then
+      result=FAIL
+      STATUS=1
+    else
+      result=PASS
+      if awk -v m="$got" -v r="$ref" -v t="$TOLERANCE" 'BEGIN { exit !(m < r * (1 - t / 100)) }'; then
+        result="PASS (more than $TOLERANCE% below: bench/check.sh --record to lock it in)"
+      fi
+    fi
+  fi
+  printf '%-8s %10s %10s %7s  %s\n' "$scen" "${ref:--}" "${got:--}" "$ratio" "$result"
+done
+echo
+if ((ERRORS)); then
+  echo "check.sh: ERROR: a measurement failed (see the log above), so not every scenario was checked" >&2
+  exit 2
+fi
+if ((STATUS)); then
+  echo "check.sh: FAIL: instructions/request regressed more than $TOLERANCE% (profiles: $CG_DIR)" >&2
+  exit 1
+fi
+echo "check.sh: PASS (profiles: $CG_DIR)"
