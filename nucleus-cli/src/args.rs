@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+use crate::observe::{AccessLogFormat, LogFormat};
 use crate::units::{OrAuto, OrOff, Rate, Secs, Size};
 
 /// Nucleus: a production HTTP/1.1 server with a demo app.
@@ -190,6 +191,61 @@ pub(crate) struct Args {
           help_heading = "Tuning")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) peer_addr_extension: Option<bool>,
+
+    /// Log filter: a level (error, warn, info, debug, trace) or `RUST_LOG` directives such as
+    /// `info,nucleus_http=debug`; NUCLEUS_LOG or RUST_LOG override the file and default
+    /// [default: info].
+    #[arg(long, value_name = "FILTER", help_heading = "Observability")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) log_level: Option<String>,
+
+    /// Log output: text, json (one object per line), or auto (text on a terminal, else json)
+    /// [default: auto].
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        help_heading = "Observability"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) log_format: Option<LogFormat>,
+
+    /// Access log format: off, common, combined (as nginx) or json [default: off].
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        help_heading = "Observability"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) access_log: Option<AccessLogFormat>,
+
+    /// Where the access log goes: stdout, stderr or a file path (reopened on SIGUSR1)
+    /// [default: stdout].
+    #[arg(
+        long,
+        value_name = "stdout|stderr|PATH",
+        help_heading = "Observability"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) access_log_file: Option<String>,
+
+    /// Path of the Prometheus metrics endpoint, or `off` [default: /metrics].
+    #[arg(long, value_name = "PATH|off", help_heading = "Observability")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) metrics_path: Option<OrOff<String>>,
+
+    /// Serve the metrics on this separate address instead of the main listeners, or `off`
+    /// [default: off].
+    #[arg(long, value_name = "ADDR|off", help_heading = "Observability")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) metrics_listen: Option<OrOff<SocketAddr>>,
+
+    /// Request ID header: accepted when well formed, else generated; set on every response.
+    /// Or `off` [default: x-request-id].
+    #[arg(long, value_name = "NAME|off", help_heading = "Observability")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) request_id_header: Option<OrOff<String>>,
 }
 
 /// `--worker-model` values.

@@ -17,6 +17,7 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
 use crate::args::{Args, Model};
+use crate::observe::{AccessLogFormat, LogFormat};
 use crate::units::{OrAuto, OrOff, Rate, Secs, Size};
 
 /// Environment variable naming the config file when `--config` is not given.
@@ -109,6 +110,21 @@ pub(crate) struct Config {
     /// Also put the peer address into every request's extensions (three allocations per
     /// request). Default false.
     pub(crate) peer_addr_extension: bool,
+    /// Log filter: a level or `RUST_LOG`-style directives. `NUCLEUS_LOG` and `RUST_LOG`
+    /// override it unless `--log-level` is given. Default `info`.
+    pub(crate) log_level: String,
+    /// Log output format: `text`, `json` or `auto` (default: text on a terminal, else json).
+    pub(crate) log_format: LogFormat,
+    /// Access log format: `off` (default), `common`, `combined` or `json`.
+    pub(crate) access_log: AccessLogFormat,
+    /// Access log destination: `stdout` (default), `stderr` or a file path.
+    pub(crate) access_log_file: String,
+    /// Path of the Prometheus metrics endpoint; `off` to disable. Default `/metrics`.
+    pub(crate) metrics_path: OrOff<String>,
+    /// A separate address for the metrics endpoint; `off` (default) serves it on `listen`.
+    pub(crate) metrics_listen: OrOff<SocketAddr>,
+    /// Request ID header; `off` to disable. Default `x-request-id`.
+    pub(crate) request_id_header: OrOff<String>,
 }
 
 /// A configuration error: bad file, key, value or combination. `main` exits with 2.
@@ -122,6 +138,24 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    pub(crate) fn new(message: String) -> ConfigError {
+        ConfigError(message)
+    }
+}
+
+impl Config {
+    /// Where metrics are served: `metrics_path`, or `/metrics` when only `metrics_listen`
+    /// is set (a separate metrics listener says it wants metrics).
+    pub(crate) fn metrics_path(&self) -> Option<&str> {
+        match (&self.metrics_path.0, self.metrics_listen.0) {
+            (Some(path), _) => Some(path),
+            (None, Some(_)) => Some("/metrics"),
+            (None, None) => None,
+        }
+    }
+}
 
 impl Config {
     /// Merges the config file (`--config` or `NUCLEUS_CONFIG`), the environment (read through
@@ -188,6 +222,11 @@ impl Config {
         engine.send_min_rate = min_rate(&self.send_min_rate, self.send_min_rate_window);
         engine.liveness_path = self.health_path.0.clone();
         engine.readiness_path = self.ready_path.0.clone();
+        engine.request_id_header = self
+            .request_id_header
+            .0
+            .as_deref()
+            .and_then(|name| http::HeaderName::try_from(name).ok());
         engine
     }
 
@@ -327,6 +366,7 @@ impl Config {
                 self.health_path,
             )));
         }
+        self.validate_observability(&|key| origins.describe(key))?;
         Ok(())
     }
 }
@@ -374,6 +414,15 @@ impl Default for Config {
             write_buffer_watermark: size(engine.write_buffer_watermark),
             write_copy_threshold: size(engine.write_copy_threshold),
             peer_addr_extension: engine.peer_addr_extension,
+            log_level: "info".to_owned(),
+            log_format: LogFormat::Auto,
+            access_log: AccessLogFormat::Off,
+            access_log_file: "stdout".to_owned(),
+            // Both opt-in, as in Caddy and nginx: each costs instructions on every request
+            // (docs/PERFORMANCE.md, "Observability cost").
+            metrics_path: OrOff(None),
+            metrics_listen: OrOff(None),
+            request_id_header: OrOff(None),
         }
     }
 }

@@ -6,6 +6,7 @@ mod alloc;
 mod args;
 mod config;
 mod demo;
+mod observe;
 mod units;
 
 use std::process::ExitCode;
@@ -47,7 +48,9 @@ fn main() -> ExitCode {
             }
         };
     }
-    init_logging();
+    let _log_guard = observe::init_logging(&config, args.log_level.as_deref(), |name| {
+        std::env::var(name).ok()
+    });
     match run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -58,7 +61,10 @@ fn main() -> ExitCode {
 }
 
 fn run(config: &Config) -> std::io::Result<()> {
-    let server = config.builder().bind().map_err(|err| {
+    let observers = observe::Observers::start(config)?;
+    let mut engine = config.engine();
+    engine.observer = observers.observer();
+    let server = config.builder().config(engine).bind().map_err(|err| {
         let addrs: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
         std::io::Error::new(
             err.kind(),
@@ -73,15 +79,75 @@ fn run(config: &Config) -> std::io::Result<()> {
         max_connections = server.max_connections(),
         "serving the demo app"
     );
-    stop_on_signal(server.shutdown_handle())?;
-    server.run(demo::app())?;
+    let mut app = demo::app();
+    let mut handles = vec![server.shutdown_handle()];
+    let mut metrics_thread = None;
+    if let (Some(metrics), Some(path)) = (&observers.metrics, config.metrics_path()) {
+        match config.metrics_listen.0 {
+            None => app = app.get(path, metrics.handler()),
+            Some(addr) => {
+                let (handle, thread) = serve_metrics(addr, path, metrics)?;
+                handles.push(handle);
+                metrics_thread = Some(thread);
+            }
+        }
+    }
+    stop_on_signal(handles, observers.access_log.clone())?;
+    let served = server.run(app);
+    if let Some(thread) = metrics_thread {
+        let _ = thread.join();
+    }
+    observers.flush();
+    served?;
     tracing::info!("stopped");
     Ok(())
 }
 
+/// Serves the metrics endpoint on its own listener (one worker, not observed, so scrapes do
+/// not count as traffic), until the main server stops.
+fn serve_metrics(
+    addr: std::net::SocketAddr,
+    path: &str,
+    metrics: &std::sync::Arc<nucleus::metrics::Metrics>,
+) -> std::io::Result<(
+    nucleus_http::ShutdownHandle,
+    std::thread::JoinHandle<std::io::Result<()>>,
+)> {
+    let server = nucleus_http::Server::builder()
+        .listen(addr)
+        .workers(1)
+        .max_connections(64)
+        .bind()
+        .map_err(|err| {
+            std::io::Error::new(
+                err.kind(),
+                format!("cannot listen on {addr} for metrics: {err}"),
+            )
+        })?;
+    for addr in server.local_addrs() {
+        println!("nucleus metrics on http://{addr}{path}");
+    }
+    let handle = server.shutdown_handle();
+    let app = nucleus::Router::new().get(path, metrics.handler());
+    let thread = std::thread::Builder::new()
+        .name("nucleus-metrics".into())
+        .spawn(move || server.run(app))?;
+    Ok((handle, thread))
+}
+
 /// The first SIGTERM or SIGINT starts a graceful drain; a second one exits at once, for an
 /// operator who will not wait for the drain.
-fn stop_on_signal(handle: nucleus_http::ShutdownHandle) -> std::io::Result<()> {
+///
+/// SIGUSR1 reopens the access log file, for logrotate.
+fn stop_on_signal(
+    handles: Vec<nucleus_http::ShutdownHandle>,
+    access_log: Option<std::sync::Arc<nucleus::access_log::AccessLog>>,
+) -> std::io::Result<()> {
+    let shutdown = move || {
+        handles
+            .iter()
+            .for_each(nucleus_http::ShutdownHandle::shutdown)
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -99,9 +165,19 @@ fn stop_on_signal(handle: nucleus_http::ShutdownHandle) -> std::io::Result<()> {
                         tracing::error!("cannot listen for signals; stop with SIGKILL");
                         return;
                     };
+                    if let (Some(log), Ok(mut usr1)) =
+                        (access_log, signal(SignalKind::user_defined1()))
+                    {
+                        tokio::spawn(async move {
+                            while usr1.recv().await.is_some() {
+                                tracing::info!("SIGUSR1 received, reopening the access log");
+                                log.reopen();
+                            }
+                        });
+                    }
                     let first = next_signal(&mut term, &mut int).await;
                     tracing::info!("{first} received, draining; send another signal to exit now");
-                    handle.shutdown();
+                    shutdown();
                     let second = next_signal(&mut term, &mut int).await;
                     tracing::warn!("{second} received while draining, exiting now");
                 }
@@ -110,8 +186,9 @@ fn stop_on_signal(handle: nucleus_http::ShutdownHandle) -> std::io::Result<()> {
                     if tokio::signal::ctrl_c().await.is_err() {
                         return;
                     }
+                    let _ = access_log;
                     tracing::info!("Ctrl-C received, draining; press it again to exit now");
-                    handle.shutdown();
+                    shutdown();
                     let _ = tokio::signal::ctrl_c().await;
                     tracing::warn!("Ctrl-C received while draining, exiting now");
                 }
@@ -130,14 +207,4 @@ async fn next_signal(
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("NUCLEUS_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }

@@ -1,6 +1,11 @@
 //! Limits and tuning of the HTTP/1.1 engine, each with a documented, safe default.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use http::HeaderName;
+
+use crate::observe::Observe;
 
 /// Limits and tuning for HTTP/1.1 connections.
 ///
@@ -98,6 +103,17 @@ pub struct Config {
     /// Built-in readiness endpoint: `200` while serving, `503` while starting or draining;
     /// `None` to disable. Default `/ready`.
     pub readiness_path: Option<String>,
+    /// Receives connection, request and error observations (metrics, access logs); see
+    /// [`crate::observe`]. Default `None`: no clock reads, no observation cost beyond a
+    /// branch per hook.
+    pub observer: Option<Arc<dyn Observe>>,
+    /// Header carrying the request ID: a well-formed incoming one (at most 64 bytes of
+    /// `[A-Za-z0-9._-]`) is kept, anything else is replaced by a generated one; the ID is
+    /// set on the response and readable by handlers through
+    /// [`RequestId::current`](crate::observe::RequestId::current). Default `None` (off):
+    /// the library adds no header it was not asked for; the `nucleus` binary turns it on
+    /// with `x-request-id`.
+    pub request_id_header: Option<HeaderName>,
 }
 
 /// A minimum transfer rate, enforced over windows of `window` of waiting time.
@@ -156,6 +172,8 @@ impl Default for Config {
             send_buffer_size: Some(512 * 1024),
             liveness_path: Some("/health".to_owned()),
             readiness_path: Some("/ready".to_owned()),
+            observer: None,
+            request_id_header: None,
         }
     }
 }

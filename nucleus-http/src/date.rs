@@ -84,6 +84,17 @@ fn with_current(f: impl FnOnce(&[u8; CLOSING_LEN])) {
     });
 }
 
+/// The current Unix second, from the clock thread when it runs (no clock read).
+pub(crate) fn now_second() -> u64 {
+    match NOW_SECOND.load(Ordering::Relaxed) {
+        0 => {
+            CLOCK.call_once(start_clock);
+            unix_second()
+        }
+        second => second,
+    }
+}
+
 fn unix_second() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

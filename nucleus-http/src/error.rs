@@ -48,8 +48,6 @@ pub(crate) enum Timeout {
     BodyRate,
     /// The client took the response slower than `send_min_rate`.
     SendRate,
-    /// The handler did not answer within `handler_timeout`.
-    Handler,
 }
 
 impl Timeout {
@@ -58,7 +56,6 @@ impl Timeout {
             Timeout::HeaderRead => "header read timeout",
             Timeout::BodyRate => "request body too slow",
             Timeout::SendRate => "client reads too slowly",
-            Timeout::Handler => "handler timeout",
         }
     }
 }
@@ -90,6 +87,44 @@ pub(crate) enum Parse {
 }
 
 impl Parse {
+    /// The rule's name for logs and metrics.
+    pub(crate) fn rule(self) -> &'static str {
+        match self {
+            Parse::Method => "method",
+            Parse::RequestLine => "request_line",
+            Parse::LineEnding => "line_ending",
+            Parse::Version => "version",
+            Parse::VersionUnsupported => "version_unsupported",
+            Parse::Uri => "uri",
+            Parse::UriTooLong => "uri_too_long",
+            Parse::HeaderName => "header_name",
+            Parse::HeaderValue => "header_value",
+            Parse::TooManyHeaders => "too_many_headers",
+            Parse::HeadTooLarge => "head_too_large",
+            Parse::Host => "host",
+            Parse::ContentLength => "content_length",
+            Parse::TransferEncoding => "transfer_encoding",
+            Parse::TransferCodingUnsupported => "transfer_coding_unsupported",
+            Parse::Expectation => "expectation",
+            Parse::ChunkSize => "chunk_size",
+            Parse::ChunkExtensionTooLarge => "chunk_extension_too_large",
+            Parse::ChunkFraming => "chunk_framing",
+            Parse::TrailersTooLarge => "trailers_too_large",
+        }
+    }
+
+    /// The configuration key of the limit this is, when it is a limit rather than a rule.
+    pub(crate) fn limit(self) -> Option<&'static str> {
+        match self {
+            Parse::UriTooLong => Some("max_uri_len"),
+            Parse::TooManyHeaders => Some("max_headers"),
+            Parse::HeadTooLarge => Some("max_head_size"),
+            Parse::ChunkExtensionTooLarge => Some("max_chunk_extensions"),
+            Parse::TrailersTooLarge => Some("max_trailer_size"),
+            _ => None,
+        }
+    }
+
     /// The status and the short body sent to the client. Never includes input or internals.
     pub(crate) fn status_and_reason(self) -> (http::StatusCode, &'static str) {
         use http::StatusCode as S;
@@ -201,7 +236,6 @@ impl Error {
             Kind::Parse(p) => p.status_and_reason().0,
             Kind::BodyTooLarge(_) => http::StatusCode::PAYLOAD_TOO_LARGE,
             Kind::Incomplete => http::StatusCode::BAD_REQUEST,
-            Kind::Timeout(Timeout::Handler) => http::StatusCode::SERVICE_UNAVAILABLE,
             Kind::Timeout(_) => http::StatusCode::REQUEST_TIMEOUT,
             Kind::Io | Kind::User | Kind::NotUpgraded => http::StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -36,6 +36,7 @@ mod date;
 mod error;
 mod h1;
 mod incoming;
+pub mod observe;
 mod server;
 mod service;
 mod stats;

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use tower_service::Service;
 
+use crate::observe::RequestId;
 use crate::{Body, BoxError};
 
 /// A `tower::Service` the engine can serve. Implemented for every service with the right
@@ -84,25 +85,56 @@ where
 pub struct PeerAddr(pub SocketAddr);
 
 thread_local! {
-    static CURRENT_PEER: Cell<Option<PeerAddr>> = const { Cell::new(None) };
+    /// `Some` while the engine runs a service call or poll on this thread, with that
+    /// request's peer: one thread-local for both facts, so marking a call costs one access.
+    static CURRENT_PEER: Cell<Option<Option<PeerAddr>>> = const { Cell::new(None) };
 }
 
 impl PeerAddr {
     /// The peer of the request whose service call is running on this thread right now.
     pub fn current() -> Option<PeerAddr> {
-        CURRENT_PEER.with(Cell::get)
+        CURRENT_PEER.with(Cell::get).flatten()
     }
 }
 
-/// Runs `f` with `peer` as [`PeerAddr::current`], restoring the previous value afterwards
-/// (also on panic, so a caught handler panic cannot leak one connection's peer to another).
-pub(crate) fn with_peer<R>(peer: Option<PeerAddr>, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<PeerAddr>);
+/// Whether the engine is running a service call or poll on this thread.
+pub(crate) fn is_serving() -> bool {
+    CURRENT_PEER.with(Cell::get).is_some()
+}
+
+/// Runs `f` with `peer` as [`PeerAddr::current`] and `id` as
+/// [`RequestId::current`](crate::observe::RequestId::current), restoring the previous values
+/// afterwards (also on panic, so a caught handler panic cannot leak one connection's peer to
+/// another).
+pub(crate) fn with_current<R>(
+    peer: Option<PeerAddr>,
+    id: Option<RequestId>,
+    f: impl FnOnce() -> R,
+) -> R {
+    // Without an ID the 66-byte slot is left alone: with IDs off this costs nothing.
+    let Some(id) = id else {
+        return with_peer(peer, f);
+    };
+    struct Restore(Option<RequestId>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            RequestId::swap_current(self.0.take());
+        }
+    }
+    // A stale ID cannot leak: the swap is undone when `f` returns or unwinds.
+    let _restore = Restore(RequestId::swap_current(Some(id)));
+    with_peer(peer, f)
+}
+
+/// Runs `f` with `peer` as [`PeerAddr::current`] and this thread marked as serving,
+/// restoring both afterwards (also on panic).
+fn with_peer<R>(peer: Option<PeerAddr>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Option<PeerAddr>>);
     impl Drop for Restore {
         fn drop(&mut self) {
             CURRENT_PEER.with(|c| c.set(self.0));
         }
     }
-    let _restore = Restore(CURRENT_PEER.with(|c| c.replace(peer)));
+    let _restore = Restore(CURRENT_PEER.with(|c| c.replace(Some(peer))));
     f()
 }

@@ -230,7 +230,9 @@
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod access_log;
 mod handler;
+pub mod metrics;
 pub mod rejection;
 mod request;
 pub mod response;

@@ -20,12 +20,14 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 use super::decode::{BodyDecoder, ChunkedDecoder, Decoded};
-use super::encode::{self, Answering, BodyEncoder};
+use super::encode::{self, Answering, BodyEncoder, Stamp};
 use super::io::WriteBuf;
 use super::parse::{self, Framing, ParsedHead};
 use super::timer::{Deadline, RateGuard};
 use crate::error::{Error, Kind, Timeout};
 use crate::incoming::{self, Want};
+use crate::observe::record::{self, Quiet, Record, Tally};
+use crate::observe::{request_id, Event, RouteId, TimeoutKind};
 use crate::server::{ConnContext, ConnSignal, Signal};
 use crate::upgrade::{self, Upgraded};
 use crate::{stats, Body, BoxError, Config, HttpService, PeerAddr};
@@ -65,20 +67,37 @@ where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     S: HttpService,
 {
-    serve(io, peer, service, config, ConnContext::standalone()).await
+    let ctx = ConnContext::standalone();
+    if is_quiet(&config) {
+        let record = Quiet::new(peer);
+        serve(io, peer, service, config, ctx, record).await
+    } else {
+        let record = Tally::for_http1(&config, peer);
+        serve(io, peer, service, config, ctx, record).await
+    }
 }
 
-/// [`serve_connection`] inside a [`crate::Server`]: with its readiness, draining and idle signal.
-pub(crate) async fn serve<I, S>(
+/// Whether nothing observes this server's connections: then they run with [`Quiet`], whose
+/// hooks compile to nothing. The choice is made where a connection's task is created, so
+/// each kind of task is one future type (a branch inside would add a layer to every poll).
+pub(crate) fn is_quiet(config: &Config) -> bool {
+    config.observer.is_none() && config.request_id_header.is_none()
+}
+
+/// [`serve_connection`] inside a [`crate::Server`]: with its readiness, draining and idle
+/// signal, recording requests with `tally`.
+pub(crate) async fn serve<I, S, R>(
     io: I,
     peer: Option<PeerAddr>,
     service: S,
     config: Arc<Config>,
     ctx: ConnContext,
+    tally: R,
 ) -> Result<(), Error>
 where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     S: HttpService,
+    R: Record,
 {
     let signal = ctx.registry.register();
     // The first head's clock starts at accept: a client that connects and says nothing is a
@@ -89,6 +108,7 @@ where
             .map(|t| ctx.registry.deadline_after(t)),
     );
     let mut conn = Conn {
+        tally,
         read_buf: BytesMut::with_capacity(config.read_buffer_size),
         write: WriteBuf::with_capacity(INITIAL_WRITE_CAPACITY),
         send_guard: config.send_min_rate.map(RateGuard::new),
@@ -119,7 +139,7 @@ where
     Ok(())
 }
 
-struct Conn<I> {
+struct Conn<I, R> {
     io: I,
     read_buf: BytesMut,
     write: WriteBuf,
@@ -148,6 +168,8 @@ struct Conn<I> {
     stashed: Option<Box<ParsedHead>>,
     /// The buffers were freed while idle (see [`Conn::shrink`]).
     shrunk: bool,
+    /// The request in progress, for observers and log lines.
+    tally: R,
 }
 
 /// How a wait for request bytes ended.
@@ -218,9 +240,10 @@ struct Exchange {
     answering: Answering,
 }
 
-impl<I> Conn<I>
+impl<I, R> Conn<I, R>
 where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    R: Record,
 {
     /// Serves requests until the connection ends; `Some` when it is to be handed over after
     /// a `101 Switching Protocols`.
@@ -229,7 +252,13 @@ where
         mut service: S,
     ) -> Result<Option<oneshot::Sender<Upgraded>>, Error> {
         loop {
-            match self.exchange(&mut service).await {
+            let next = self.exchange(&mut service).await;
+            self.settle_record();
+            if let Err(err) = &next {
+                self.aborted(err);
+            }
+            self.tally.finish(next.is_err());
+            match next {
                 Ok(Next::KeepAlive) => {
                     if self.write.len() >= self.config.write_buffer_watermark {
                         self.flush().await?;
@@ -242,93 +271,93 @@ where
                     self.flush().await?;
                     return Ok(Some(tx));
                 }
-                Err(err) => {
-                    // Mid-response failure: the response cannot be fixed up, only cut off.
-                    tracing::debug!(error = %err, "connection aborted");
-                    return Err(err);
-                }
+                // Mid-response failure: the response cannot be fixed up, only cut off.
+                Err(err) => return Err(err),
             }
         }
     }
 
-    /// Reads until a complete head is buffered. `Ok(None)`: the connection should close
-    /// quietly (the peer closed, the idle timeout fired, or the server wants it back).
-    ///
-    /// A poll function rather than an `async fn`, so the parsed head (a few hundred bytes)
-    /// is moved out once instead of through a nested future's state.
-    fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<ParsedHead>, Error>> {
-        loop {
-            if !self.read_buf.is_empty() {
-                let parsed = parse::parse_head_reusing(
-                    &mut self.read_buf,
-                    &self.config,
-                    &mut self.spare_headers,
-                );
-                if let Some(head) = parsed? {
-                    if self.head_timer_running {
-                        self.signal.set_deadline(None);
-                        self.head_timer_running = false;
-                    }
-                    return Poll::Ready(Ok(Some(head)));
-                }
+    /// Waits for more bytes of a head that is not complete yet. `Ok(true)`: bytes arrived (or
+    /// the peer closed), parse again; `Ok(false)`: close quietly.
+    fn poll_head_bytes(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
+        if self.read_closed {
+            // Stray line breaks before EOF are not a request (RFC 9112 §2.2).
+            if self.read_buf.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+                return Poll::Ready(Ok(false));
             }
-            if self.read_closed {
-                // Stray line breaks before EOF are not a request (RFC 9112 §2.2).
-                if self.read_buf.iter().all(|b| matches!(b, b'\r' | b'\n')) {
-                    return Poll::Ready(Ok(None));
-                }
-                return Poll::Ready(Err(Error::new(Kind::Incomplete)));
-            }
-            // Before waiting on the socket, send what pipelined requests queued: one write
-            // per batch, and never a client left waiting for an answer we hold.
-            if !self.write.is_empty() {
-                if let Err(err) = ready!(self.poll_flush(cx)) {
-                    return Poll::Ready(Err(err));
-                }
-            }
-            let idle = match self.waiting {
-                // Polled again while waiting: the deadlines are already set.
-                Some(idle) => idle,
-                None => {
-                    let idle = self.read_buf.is_empty() && !self.head_timer_running;
-                    if idle && !self.arm_idle() {
-                        return Poll::Ready(Ok(None));
-                    }
-                    if !idle && !self.head_timer_running {
-                        // The first byte of this head arrived: its clock starts now.
-                        self.head_timer_running = true;
-                        let registry = &self.ctx.registry;
-                        let deadline = self
-                            .config
-                            .header_read_timeout
-                            .map(|t| registry.deadline_after(t));
-                        self.signal.set_deadline(deadline);
-                    }
-                    self.waiting = Some(idle);
-                    idle
-                }
-            };
-            let waited = ready!(self.poll_wait(cx, idle));
-            self.waiting = None;
-            if idle {
-                self.signal.set_idle(None);
-            }
-            match waited? {
-                Wait::Read(0) => self.read_closed = true,
-                Wait::Read(_) => {}
-                Wait::Expired if idle => {
-                    stats::count(&stats::KEEP_ALIVE_TIMEOUTS);
-                    tracing::debug!("keep-alive timeout: closing idle connection");
-                    return Poll::Ready(Ok(None));
-                }
-                Wait::Expired => {
-                    stats::count(&stats::HEADER_READ_TIMEOUTS);
-                    tracing::debug!(timeout = Timeout::HeaderRead.as_str(), "slow request head");
-                    return Poll::Ready(Err(Error::new(Kind::Timeout(Timeout::HeaderRead))));
-                }
-                Wait::Released => return Poll::Ready(Ok(None)),
+            return Poll::Ready(Err(Error::new(Kind::Incomplete)));
+        }
+        // Before waiting on the socket, send what pipelined requests queued: one write
+        // per batch, and never a client left waiting for an answer we hold.
+        if !self.write.is_empty() {
+            if let Err(err) = ready!(self.poll_flush(cx)) {
+                return Poll::Ready(Err(err));
             }
         }
+        let idle = match self.waiting {
+            // Polled again while waiting: the deadlines are already set.
+            Some(idle) => idle,
+            None => {
+                let idle = self.read_buf.is_empty() && !self.head_timer_running;
+                if idle && !self.arm_idle() {
+                    return Poll::Ready(Ok(false));
+                }
+                if !idle && !self.head_timer_running {
+                    // The first byte of this head arrived: its clock starts now.
+                    self.head_timer_running = true;
+                    let registry = &self.ctx.registry;
+                    let deadline = self
+                        .config
+                        .header_read_timeout
+                        .map(|t| registry.deadline_after(t));
+                    self.signal.set_deadline(deadline);
+                }
+                self.waiting = Some(idle);
+                idle
+            }
+        };
+        let waited = ready!(self.poll_wait(cx, idle));
+        self.waiting = None;
+        if idle {
+            self.signal.set_idle(None);
+        }
+        match waited? {
+            Wait::Read(0) => self.read_closed = true,
+            Wait::Read(_) => {}
+            Wait::Expired if idle => {
+                stats::count(&stats::KEEP_ALIVE_TIMEOUTS);
+                self.tally.event(&Event::Timeout {
+                    kind: TimeoutKind::KeepAlive,
+                });
+                return Poll::Ready(Ok(false));
+            }
+            Wait::Expired => {
+                stats::count(&stats::HEADER_READ_TIMEOUTS);
+                self.tally.event(&Event::Timeout {
+                    kind: TimeoutKind::HeaderRead,
+                });
+                return Poll::Ready(Err(Error::new(Kind::Timeout(Timeout::HeaderRead))));
+            }
+            Wait::Released => return Poll::Ready(Ok(false)),
+        }
+        Poll::Ready(Ok(true))
+    }
+
+    /// Counts a new request and starts its record (and request ID).
+    fn begin(&mut self, head: &mut ParsedHead) {
+        self.served += 1;
+        let request_id = self
+            .config
+            .request_id_header
+            .as_ref()
+            .map(|name| request_id::for_request(name, &mut head.headers));
+        self.tally.begin(
+            &head.method,
+            head.version,
+            &head.uri,
+            &head.headers,
+            request_id,
+        );
     }
 
     /// Starts an idle wait: the keep-alive deadline, and the idle mark that lets a server
@@ -411,14 +440,13 @@ where
             } => (future, ex, upgrade_tx),
             Start::Done(next) => return Ok(next),
         };
-        let response = match self.drive(pin!(future), &mut ex).await? {
-            Ok(response) => response,
+        let (mut parts, body) = match self.drive(pin!(future), &mut ex).await? {
+            Ok(response) => response.into_parts(),
             Err(status) => {
                 self.write_error_response(status, &mut ex);
                 return Ok(Next::Close);
             }
         };
-        let (mut parts, body) = response.into_parts();
         let upgrading = parts.status == StatusCode::SWITCHING_PROTOCOLS && upgrade_tx.is_some();
         if parts.status == StatusCode::SWITCHING_PROTOCOLS && !upgrading {
             tracing::error!("handler answered 101 to a request that did not ask to upgrade");
@@ -451,15 +479,35 @@ where
         cx: &mut Context<'_>,
         service: &mut S,
     ) -> Poll<Start<S::Future>> {
+        // The head is parsed here rather than returned by a helper: moving it out through a
+        // `Poll` costs a copy of a few hundred bytes.
         let head = match self.stashed.take() {
             Some(head) => *head,
-            None => match ready!(self.poll_head(cx)) {
-                Ok(Some(head)) => {
-                    self.served += 1;
-                    head
+            None => loop {
+                if !self.read_buf.is_empty() {
+                    let parsed = parse::parse_head_reusing(
+                        &mut self.read_buf,
+                        &self.config,
+                        &mut self.spare_headers,
+                    );
+                    match parsed {
+                        Ok(Some(mut head)) => {
+                            if self.head_timer_running {
+                                self.signal.set_deadline(None);
+                                self.head_timer_running = false;
+                            }
+                            self.begin(&mut head);
+                            break head;
+                        }
+                        Ok(None) => {}
+                        Err(err) => return Poll::Ready(Start::Done(Next::Reject(err))),
+                    }
                 }
-                Ok(None) => return Poll::Ready(Start::Done(Next::Quiet)),
-                Err(err) => return Poll::Ready(Start::Done(Next::Reject(err))),
+                match ready!(self.poll_head_bytes(cx)) {
+                    Ok(true) => {}
+                    Ok(false) => return Poll::Ready(Start::Done(Next::Quiet)),
+                    Err(err) => return Poll::Ready(Start::Done(Next::Reject(err))),
+                }
             },
         };
         let mut answering = Answering {
@@ -479,7 +527,13 @@ where
         }
         if head.framing == Framing::None {
             if let Some((status, text)) = self.health_answer(&head.method, head.uri.path()) {
-                encode::write_text(&mut self.write, status, text, &mut answering);
+                if self.config.observer.is_some() {
+                    self.tally.set_route(Some(RouteId::intern(head.uri.path())));
+                }
+                self.tally.set_status(status);
+                self.tally.add_body_bytes(text.len());
+                let stamp = stamp(&self.config, self.tally.request_id());
+                encode::write_text(&mut self.write, status, text, &mut answering, stamp);
                 return Poll::Ready(Start::Done(if answering.keep_alive {
                     Next::KeepAlive
                 } else {
@@ -494,7 +548,8 @@ where
                     feed: None,
                     answering,
                 };
-                self.write_error_response(service_error(err.into()), &mut ex);
+                let status = self.service_error(err.into());
+                self.write_error_response(status, &mut ex);
                 return Poll::Ready(Start::Done(Next::Close));
             }
             Poll::Pending => {
@@ -530,11 +585,15 @@ where
 
         let mut ex = Exchange { feed, answering };
         let peer = self.peer;
+        let id = self.tally.request_id().copied();
         // A panicking handler must cost one request a 500, not the connection or the worker:
         // both the call and every poll are guarded.
         let called = catch_unwind(AssertUnwindSafe(|| {
-            crate::service::with_peer(peer, || service.call(req))
+            crate::service::with_current(peer, id, || service.call(req))
         }));
+        if R::WANTS_ROUTE {
+            self.tally.set_route(RouteId::take_current());
+        }
         Poll::Ready(match called {
             Ok(future) => Start::Called {
                 future,
@@ -542,7 +601,8 @@ where
                 upgrade_tx,
             },
             Err(panic) => {
-                self.write_error_response(handler_panicked(&panic), &mut ex);
+                let status = self.handler_panicked(&panic);
+                self.write_error_response(status, &mut ex);
                 // Without a response the request body's framing is unknown: close.
                 Start::Done(Next::Close)
             }
@@ -590,6 +650,7 @@ where
         E: Into<BoxError>,
     {
         let peer = self.peer;
+        let id = self.tally.request_id().copied();
         let timed = match self.config.handler_timeout {
             Some(timeout) => {
                 self.handler_timer.arm(Instant::now() + timeout);
@@ -606,24 +667,38 @@ where
                 self.handler_timer.disarm();
                 // Returning drops the handler's future: its work stops here.
                 stats::count(&stats::HANDLER_TIMEOUTS);
-                tracing::debug!(timeout = Timeout::Handler.as_str(), "handler timed out");
+                self.tally.event(&Event::Timeout {
+                    kind: TimeoutKind::Handler,
+                });
                 return Poll::Ready(Ok(Err(StatusCode::SERVICE_UNAVAILABLE)));
             }
             let polled = catch_unwind(AssertUnwindSafe(|| {
-                crate::service::with_peer(peer, || future.as_mut().poll(cx))
+                crate::service::with_current(peer, id, || future.as_mut().poll(cx))
             }));
             // The error and panic payload become a status here: neither is `Send`, so neither
             // may live across an await.
-            let result = match polled {
-                Ok(Poll::Pending) => return Poll::Pending,
-                Ok(Poll::Ready(Ok(response))) => Ok(response),
-                Ok(Poll::Ready(Err(err))) => Err(service_error(err.into())),
-                Err(panic) => Err(handler_panicked(&panic)),
-            };
-            if timed {
-                self.handler_timer.disarm();
+            // Each arm returns at once: binding the response first costs a copy of it.
+            match polled {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(Ok(response))) => {
+                    if timed {
+                        self.handler_timer.disarm();
+                    }
+                    Poll::Ready(Ok(Ok(response)))
+                }
+                Ok(Poll::Ready(Err(err))) => {
+                    if timed {
+                        self.handler_timer.disarm();
+                    }
+                    Poll::Ready(Ok(Err(self.service_error(err.into()))))
+                }
+                Err(panic) => {
+                    if timed {
+                        self.handler_timer.disarm();
+                    }
+                    Poll::Ready(Ok(Err(self.handler_panicked(&panic))))
+                }
             }
-            Poll::Ready(Ok(result))
         })
     }
 
@@ -706,6 +781,7 @@ where
                 match frame {
                     Some(Ok(frame)) => match frame.into_data() {
                         Ok(data) => {
+                            self.tally.add_body_bytes(data.len());
                             encoder.data(
                                 &mut self.write,
                                 data,
@@ -787,12 +863,15 @@ where
                 ex.answering.keep_alive = false;
             }
         }
+        self.tally.set_status(parts.status);
+        let stamp = stamp(&self.config, self.tally.request_id());
         out.encoder = Some(encode::write_head(
             &mut self.write,
             parts.status,
             &parts.headers,
             exact,
             &mut ex.answering,
+            stamp,
         ));
     }
 
@@ -802,6 +881,8 @@ where
             StatusCode::SERVICE_UNAVAILABLE => "service unavailable: handler timeout\n",
             _ => "internal server error\n",
         };
+        self.tally.set_status(status);
+        self.tally.add_body_bytes(body.len());
         encode::write_error(&mut self.write, status, body);
     }
 
@@ -857,6 +938,9 @@ where
                 Ok(Decoded::Data(data)) => {
                     feed.received += data.len() as u64;
                     if feed.received > feed.limit {
+                        self.tally.event(&Event::Limit {
+                            limit: "max_body_size",
+                        });
                         feed.sender
                             .send_error(Error::new(Kind::BodyTooLarge(feed.limit)));
                         feed.state = FeedState::Broken;
@@ -900,10 +984,9 @@ where
                     };
                     if too_slow {
                         stats::count(&stats::BODY_RATE_TIMEOUTS);
-                        tracing::debug!(
-                            timeout = Timeout::BodyRate.as_str(),
-                            "request body too slow"
-                        );
+                        self.tally.event(&Event::Timeout {
+                            kind: TimeoutKind::BodyRate,
+                        });
                         feed.sender
                             .send_error(Error::new(Kind::Timeout(Timeout::BodyRate)));
                         feed.state = FeedState::Broken;
@@ -929,7 +1012,7 @@ where
                     }
                 }
                 Err(err) => {
-                    tracing::debug!(error = %err, "request body framing error");
+                    self.parse_event(&err, &[]);
                     feed.sender.send_error(err);
                     feed.state = FeedState::Broken;
                 }
@@ -1005,11 +1088,12 @@ where
             // The peer is gone or the socket failed: nobody to answer.
             _ => return Ok(()),
         };
-        tracing::debug!(status = status.as_u16(), error = %err, "rejected request");
+        self.parse_event(&err, &self.read_buf);
         let body = match err.body_limit() {
             Some(limit) => format!("payload too large: the limit is {limit} bytes\n"),
             None => format!("{reason}\n"),
         };
+        self.tally.rejected(status, body.len());
         encode::write_error(&mut self.write, status, &body);
         self.close(true).await
     }
@@ -1045,19 +1129,20 @@ where
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let before = self.write.written();
         let flushed = self.write.poll_flush(&mut self.io, cx);
+        let moved = self.write.written() - before;
+        self.tally.sent(moved);
+        let moved = moved as u64;
         let Some(guard) = self.send_guard.as_mut() else {
             return flushed.map_err(Error::io);
         };
         if flushed.is_ready() && guard.is_quiet() {
             return flushed.map_err(Error::io);
         }
-        let moved = (self.write.written() - before) as u64;
         let too_slow = || {
             stats::count(&stats::SEND_RATE_TIMEOUTS);
-            tracing::debug!(
-                timeout = Timeout::SendRate.as_str(),
-                "client reads too slowly"
-            );
+            self.tally.event(&Event::Timeout {
+                kind: TimeoutKind::SendRate,
+            });
             Error::new(Kind::Timeout(Timeout::SendRate))
         };
         if moved > 0 || flushed.is_ready() {
@@ -1091,7 +1176,70 @@ where
         if self.read_buf.capacity() - self.read_buf.len() < self.config.read_buffer_size / 2 {
             self.read_buf.reserve(self.config.read_buffer_size);
         }
-        tokio_util::io::poll_read_buf(std::pin::Pin::new(&mut self.io), cx, &mut self.read_buf)
+        let read =
+            tokio_util::io::poll_read_buf(std::pin::Pin::new(&mut self.io), cx, &mut self.read_buf);
+        if let Poll::Ready(Ok(n)) = read {
+            self.tally.received(n);
+        }
+        read
+    }
+
+    /// Reports a body or head that broke a rule or a limit; `head` is what is still buffered.
+    fn parse_event(&self, err: &Error, head: &[u8]) {
+        let event = match err.kind() {
+            Kind::Parse(parse) => match parse.limit() {
+                Some(limit) => Event::Limit { limit },
+                None => Event::Parse {
+                    rule: parse.rule(),
+                    status: parse.status_and_reason().0,
+                    head,
+                },
+            },
+            Kind::BodyTooLarge(_) => Event::Limit {
+                limit: "max_body_size",
+            },
+            // Timeouts were reported where they fired.
+            _ => return,
+        };
+        self.tally.event(&event);
+    }
+
+    /// Reports why a response was cut off.
+    fn aborted(&self, err: &Error) {
+        match err.kind() {
+            Kind::Timeout(_) => {}
+            // A body that failed because the request body it streams failed (an echo of a
+            // broken upload): the client's fault, reported where the request body broke.
+            Kind::User if caused_by_request_body(err) => {}
+            Kind::User => self.tally.event(&Event::HandlerError { error: err }),
+            _ => self.tally.event(&Event::ClientAbort),
+        }
+    }
+
+    /// What the service left for the record: a route chosen while polled, a panic it caught
+    /// and answered itself. Read once the exchange is over, not in the poll that produced the
+    /// response: a call there made that poll copy the response (~70 instructions).
+    fn settle_record(&mut self) {
+        // A service that routes only when polled labels the request now (for metrics; the
+        // routes of log lines come from `call`, which is where routers route).
+        if R::WANTS_ROUTE && self.config.observer.is_some() && !self.tally.has_route() {
+            self.tally.set_route(RouteId::take_current());
+        }
+        if let Some(message) = record::take_caught_panic() {
+            self.tally.event(&Event::HandlerPanic { message: &message });
+        }
+    }
+
+    fn service_error(&self, err: BoxError) -> StatusCode {
+        self.tally.event(&Event::HandlerError { error: &*err });
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    fn handler_panicked(&self, panic: &Box<dyn std::any::Any + Send>) -> StatusCode {
+        self.tally.event(&Event::HandlerPanic {
+            message: panic_message(panic),
+        });
+        StatusCode::INTERNAL_SERVER_ERROR
     }
 }
 
@@ -1125,14 +1273,25 @@ fn put_headers(slot: &mut HeaderMap, headers: HeaderMap) {
     }
 }
 
-fn service_error(err: BoxError) -> StatusCode {
-    tracing::error!(error = %err, "service error");
-    StatusCode::INTERNAL_SERVER_ERROR
+/// Whether an engine error (the request body's) is somewhere in `err`'s sources.
+fn caused_by_request_body(err: &Error) -> bool {
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<Error>().is_some() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
-fn handler_panicked(panic: &Box<dyn std::any::Any + Send>) -> StatusCode {
-    tracing::error!(panic = panic_message(panic), "handler panicked");
-    StatusCode::INTERNAL_SERVER_ERROR
+/// The request ID header for a response, when IDs are on.
+fn stamp<'a>(config: &'a Config, id: Option<&'a crate::observe::RequestId>) -> Option<Stamp<'a>> {
+    let id = id?;
+    Some(Stamp {
+        name: config.request_id_header.as_ref()?,
+        id,
+    })
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {

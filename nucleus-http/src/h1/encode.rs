@@ -1,12 +1,13 @@
 //! Response head writer and body encoders (Content-Length, chunked, close-delimited).
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{StatusCode, Version};
 
 use super::io::WriteBuf;
 use crate::date;
 use crate::error::{Error, Kind};
+use crate::observe::RequestId;
 
 /// What the encoder needs to know about the request being answered.
 #[derive(Debug, Clone, Copy)]
@@ -15,6 +16,13 @@ pub(crate) struct Answering {
     pub(crate) is_head: bool,
     /// Whether the connection may persist; cleared here when the response forbids it.
     pub(crate) keep_alive: bool,
+}
+
+/// The request ID header to add to a response unless the handler set it already.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamp<'a> {
+    pub(crate) name: &'a HeaderName,
+    pub(crate) id: &'a RequestId,
 }
 
 /// How the body after the head is delimited.
@@ -38,6 +46,7 @@ pub(crate) fn write_head(
     headers: &HeaderMap,
     exact_len: Option<u64>,
     answering: &mut Answering,
+    stamp: Option<Stamp<'_>>,
 ) -> BodyEncoder {
     let dst = out.tail();
     write_status_line(dst, status);
@@ -49,6 +58,7 @@ pub(crate) fn write_head(
     // One pass over the handler's headers: the framing and persistence fields are noted on
     // the way (no hash lookups), everything else is written as it is.
     let (mut has_date, mut has_server, mut user_len) = (false, false, None);
+    let mut stamped = false;
     for (name, value) in headers {
         if name == header::CONTENT_LENGTH {
             user_len = parse_len(value.as_bytes());
@@ -68,6 +78,7 @@ pub(crate) fn write_head(
         }
         has_date |= name == header::DATE;
         has_server |= name == header::SERVER;
+        stamped |= stamp.is_some_and(|s| name == s.name);
         write_field(dst, name.as_str().as_bytes(), value.as_bytes());
     }
 
@@ -105,6 +116,9 @@ pub(crate) fn write_head(
     } else if answering.version == Version::HTTP_10 {
         dst.extend_from_slice(b"connection: keep-alive\r\n");
     }
+    if let (Some(stamp), false) = (stamp, stamped) {
+        write_field(dst, stamp.name.as_str().as_bytes(), stamp.id.as_bytes());
+    }
     if !has_date && !has_server {
         // The usual ending, `Date` and `Server` included, in one copy.
         date::extend_closing_fields(dst);
@@ -130,13 +144,21 @@ pub(crate) fn write_text(
     status: StatusCode,
     body: &'static str,
     answering: &mut Answering,
+    stamp: Option<Stamp<'_>>,
 ) {
     let mut headers = HeaderMap::with_capacity(1);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    let mut encoder = write_head(out, status, &headers, Some(body.len() as u64), answering);
+    let mut encoder = write_head(
+        out,
+        status,
+        &headers,
+        Some(body.len() as u64),
+        answering,
+        stamp,
+    );
     let _ = encoder.data(out, Bytes::from_static(body.as_bytes()), usize::MAX);
 }
 
@@ -297,7 +319,7 @@ mod tests {
         answering: &mut Answering,
     ) -> (String, BodyEncoder) {
         let mut out = WriteBuf::with_capacity(256);
-        let enc = write_head(&mut out, status, &headers, len, answering);
+        let enc = write_head(&mut out, status, &headers, len, answering, None);
         let mut bytes = Vec::new();
         futures_util::FutureExt::now_or_never(std::future::poll_fn(|cx| {
             out.poll_flush(&mut bytes, cx)

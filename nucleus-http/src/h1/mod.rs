@@ -7,5 +7,5 @@ mod io;
 pub(crate) mod parse;
 mod timer;
 
-pub(crate) use dispatch::serve;
 pub use dispatch::serve_connection;
+pub(crate) use dispatch::{is_quiet, serve};

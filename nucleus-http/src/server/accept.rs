@@ -11,6 +11,8 @@ use tokio_util::task::TaskTracker;
 
 use super::lifecycle::{ConnContext, Lifecycle};
 use super::DrainReport;
+use crate::observe::record::{self, Quiet, Tally};
+use crate::observe::{Event, RequestInfo};
 use crate::{stats, Config, HttpService, PeerAddr};
 
 pub(super) struct Worker {
@@ -91,7 +93,11 @@ impl<S: HttpService> AcceptLoop<S> {
                     // At the cap: stop accepting (the kernel backlog holds newcomers) and ask
                     // the longest-idle connection to make room.
                     stats::count(&stats::CONNECTION_CAP_REACHED);
-                    tracing::debug!("connection limit reached; waiting for a free slot");
+                    record::emit(
+                        self.config.observer.as_deref(),
+                        &Event::ConnectionCapReached,
+                        &RequestInfo::default(),
+                    );
                     let _pressure = self.ctx.lifecycle.press();
                     tokio::select! {
                         biased;
@@ -120,12 +126,23 @@ impl<S: HttpService> AcceptLoop<S> {
                     let service = self.service.clone();
                     let config = self.config.clone();
                     let ctx = self.ctx.clone();
-                    self.connections.spawn(async move {
-                        let _ =
-                            crate::h1::serve(stream, Some(PeerAddr(peer)), service, config, ctx)
-                                .await;
-                        drop(permit);
-                    });
+                    let peer = Some(PeerAddr(peer));
+                    // One task type per kind of record (see `h1::is_quiet`).
+                    if crate::h1::is_quiet(&config) {
+                        let record = Quiet::new(peer);
+                        self.connections.spawn(async move {
+                            let _ =
+                                crate::h1::serve(stream, peer, service, config, ctx, record).await;
+                            drop(permit);
+                        });
+                    } else {
+                        let record = Tally::for_http1(&config, peer);
+                        self.connections.spawn(async move {
+                            let _ =
+                                crate::h1::serve(stream, peer, service, config, ctx, record).await;
+                            drop(permit);
+                        });
+                    }
                 }
                 Err(err) if is_connection_error(&err) => {
                     // The peer reset before we accepted; nothing to do with the listener.
@@ -136,7 +153,12 @@ impl<S: HttpService> AcceptLoop<S> {
                     // turn a transient overload into an outage. Back off, as hyper and axum do.
                     stats::count(&stats::ACCEPT_ERRORS);
                     let delay = backoff.next();
-                    tracing::error!(error = %err, retry_in_ms = delay.as_millis() as u64, "accept failed");
+                    tracing::debug!(retry_in_ms = delay.as_millis() as u64, "accept back-off");
+                    record::emit(
+                        self.config.observer.as_deref(),
+                        &Event::AcceptError { error: &err },
+                        &RequestInfo::default(),
+                    );
                     tokio::select! {
                         _ = self.shutdown.wait_for(|stop| *stop) => return,
                         _ = tokio::time::sleep(delay) => {}

@@ -82,7 +82,8 @@ pub(crate) type ContentType = LazyLock<HeaderMap>;
 macro_rules! content_type {
     ($name:ident, $value:literal) => {
         pub(crate) static $name: ContentType = LazyLock::new(|| {
-            let mut headers = HeaderMap::new();
+            // Exactly one slot: its clones (one per response) copy the least.
+            let mut headers = HeaderMap::with_capacity(1);
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static($value));
             headers
         });

@@ -84,6 +84,7 @@ impl Unpin for RouteFuture {}
 impl Future for RouteFuture {
     type Output = Result<Response, Infallible>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // Taking the state out moves a pointer; it goes back only while the handler is pending.
         let res = match std::mem::replace(&mut self.state, State::Done) {
@@ -94,10 +95,7 @@ impl Future for RouteFuture {
                         return Poll::Pending;
                     }
                     Ok(Poll::Ready(res)) => res,
-                    Err(panic) => {
-                        tracing::error!(panic = panic_message(&*panic), "handler panicked");
-                        text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
-                    }
+                    Err(panic) => panicked(&*panic),
                 }
             }
             State::Ready(answer) => answer.into_response(),
@@ -121,6 +119,21 @@ impl fmt::Debug for RouteFuture {
             .field("state", &state)
             .finish()
     }
+}
+
+/// The answer to a handler that panicked.
+///
+/// Under the engine the panic is logged there, with the request's ID, route and peer;
+/// elsewhere (a test's `oneshot`) it is logged here. Out of line, so the poll above stays
+/// small enough to inline.
+#[cold]
+#[inline(never)]
+fn panicked(panic: &(dyn Any + Send)) -> Response {
+    let message = panic_message(panic);
+    if !nucleus_http::observe::report_panic(message) {
+        tracing::error!(panic = message, "handler panicked");
+    }
+    text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
 }
 
 fn panic_message(panic: &(dyn Any + Send)) -> &str {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 use matchit::InsertError;
+use nucleus_http::observe::RouteId;
 use nucleus_http::Body;
 
 use super::future::{Answer, RouteFuture};
@@ -44,6 +45,8 @@ struct Route {
     pattern: String,
     names: Arc<[Arc<str>]>,
     methods: MethodRouter,
+    /// The template's label for metrics and logs, interned once here.
+    id: RouteId,
 }
 
 impl Inner {
@@ -149,6 +152,7 @@ impl Inner {
             }),
         };
         if let Some((route, matched)) = found {
+            route.id.set_current();
             return match route.methods.dispatch(req.method()) {
                 Dispatch::Call(endpoint) => {
                     let params = match &matched {
@@ -168,6 +172,7 @@ impl Inner {
             if let Some((route, Dispatch::Call(endpoint))) =
                 route.map(|r| (r, r.methods.dispatch(req.method())))
             {
+                route.id.set_current();
                 let params = Params::from_match(&route.names, path, &matched.params);
                 return self.call(endpoint, req, params);
             }
@@ -218,6 +223,7 @@ impl Route {
             pattern: pattern.to_owned(),
             names: param_names(pattern).into(),
             methods,
+            id: RouteId::intern(pattern),
         }
     }
 }

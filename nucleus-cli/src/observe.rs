@@ -1,0 +1,191 @@
+//! Logs, access log, metrics and request IDs: the settings, their checks, and wiring them
+//! into the engine and the app.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::ValueEnum;
+use nucleus::access_log::{AccessLog, Format, Target};
+use nucleus::metrics::Metrics;
+use nucleus_http::observe::{Both, Observe};
+use serde::{Deserialize, Serialize};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, ConfigError};
+
+/// `--log-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum LogFormat {
+    /// Text on a terminal, JSON lines otherwise (for log collectors).
+    Auto,
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `--access-log` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum AccessLogFormat {
+    /// No access log.
+    Off,
+    /// Common Log Format.
+    Common,
+    /// nginx's `combined`: Common plus referer and user agent.
+    Combined,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The observers the server runs with, kept for the metrics endpoint, SIGUSR1 and exit.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Observers {
+    pub(crate) metrics: Option<Arc<Metrics>>,
+    pub(crate) access_log: Option<Arc<AccessLog>>,
+}
+
+impl Observers {
+    /// Starts what `config` asks for.
+    pub(crate) fn start(config: &Config) -> std::io::Result<Observers> {
+        let wants_metrics = config.metrics_path().is_some();
+        let access_log = match config.access_log {
+            AccessLogFormat::Off => None,
+            format => {
+                let format = match format {
+                    AccessLogFormat::Common => Format::Common,
+                    AccessLogFormat::Json => Format::Json,
+                    _ => Format::Combined,
+                };
+                let target = match config.access_log_file.as_str() {
+                    "stdout" => Target::Stdout,
+                    "stderr" => Target::Stderr,
+                    path => Target::File(PathBuf::from(path)),
+                };
+                let log = AccessLog::new(format, target).map_err(|err| {
+                    std::io::Error::new(
+                        err.kind(),
+                        format!(
+                            "cannot open the access log {}: {err}",
+                            config.access_log_file
+                        ),
+                    )
+                })?;
+                Some(Arc::new(log))
+            }
+        };
+        Ok(Observers {
+            metrics: wants_metrics.then(|| Arc::new(Metrics::new())),
+            access_log,
+        })
+    }
+
+    /// The engine observer combining them, if any.
+    pub(crate) fn observer(&self) -> Option<Arc<dyn Observe>> {
+        match (self.metrics.clone(), self.access_log.clone()) {
+            (Some(m), Some(a)) => Some(Arc::new(Both(m, a))),
+            (Some(m), None) => Some(m),
+            (None, Some(a)) => Some(a),
+            (None, None) => None,
+        }
+    }
+
+    /// Writes out buffered access log lines; called before exit.
+    pub(crate) fn flush(&self) {
+        if let Some(log) = &self.access_log {
+            if let Err(err) = log.flush() {
+                tracing::warn!(error = %err, "cannot flush the access log");
+            }
+        }
+    }
+}
+
+impl Config {
+    pub(crate) fn validate_observability(
+        &self,
+        describe: &dyn Fn(&str) -> String,
+    ) -> Result<(), ConfigError> {
+        let bad = |key: &str, value: &dyn std::fmt::Display, why: &str| {
+            Err(ConfigError::new(format!(
+                "invalid `{key} = {value}` ({}): {why}",
+                describe(key)
+            )))
+        };
+        if let Err(err) = EnvFilter::builder().parse(&self.log_level) {
+            return bad(
+                "log_level",
+                &self.log_level,
+                &format!("not a level or filter ({err}); e.g. `info` or `info,nucleus_http=debug`"),
+            );
+        }
+        if self.access_log_file.trim().is_empty() {
+            return bad(
+                "access_log_file",
+                &"\"\"",
+                "give stdout, stderr or a file path",
+            );
+        }
+        if let Some(path) = &self.metrics_path.0 {
+            if !path.starts_with('/') || path.contains(|c: char| c.is_whitespace() || c == '?') {
+                return bad(
+                    "metrics_path",
+                    path,
+                    "must be a URL path starting with `/` (no query), or `off`",
+                );
+            }
+            let engine_paths = [&self.health_path.0, &self.ready_path.0];
+            if self.metrics_listen.0.is_none() && engine_paths.contains(&&Some(path.clone())) {
+                return bad(
+                    "metrics_path",
+                    path,
+                    "is already the health or ready path; give it another path",
+                );
+            }
+        }
+        if let Some(name) = &self.request_id_header.0 {
+            if http::HeaderName::try_from(name.as_str()).is_err() {
+                return bad(
+                    "request_id_header",
+                    name,
+                    "not a valid header name (lowercase letters, digits and `-`)",
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Logs go to stderr through a non-blocking writer: a worker never waits on a slow
+/// terminal or pipe; past 128,000 queued lines new ones are dropped (tracing-appender's
+/// lossy mode). The guard flushes the queue when dropped at exit.
+pub(crate) fn init_logging(
+    config: &Config,
+    flag: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+) -> tracing_appender::non_blocking::WorkerGuard {
+    let directives = flag
+        .map(str::to_owned)
+        .or_else(|| env("NUCLEUS_LOG"))
+        .or_else(|| env("RUST_LOG"))
+        .unwrap_or_else(|| config.log_level.clone());
+    let filter = EnvFilter::builder()
+        .parse(&directives)
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let json = match config.log_format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    if json {
+        builder.json().with_current_span(false).init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+    guard
+}

@@ -1,0 +1,319 @@
+//! Observation hooks: what metrics, access logs and error logs are built from.
+//!
+//! The engine tells an [`Observe`] implementation about connections, completed requests and
+//! categorised errors. It holds one in [`Config::observer`](crate::Config::observer); with
+//! `None` (the default) each hook site costs one branch. The hooks are protocol-agnostic
+//! (they carry a [`Protocol`]), so an HTTP/2 engine reports through the same trait.
+//!
+//! Hooks run on the worker thread in the middle of serving a connection: they must be cheap
+//! and must never block (count into atomics, append to a buffer, drop when full).
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use std::sync::Arc;
+//! use nucleus_http::observe::{Completed, Observe};
+//!
+//! #[derive(Debug, Default)]
+//! struct ServerErrors(AtomicU64);
+//!
+//! impl Observe for ServerErrors {
+//!     fn request_completed(&self, done: &Completed<'_>) {
+//!         if done.status.is_server_error() {
+//!             self.0.fetch_add(1, Ordering::Relaxed);
+//!         }
+//!     }
+//! }
+//!
+//! let mut config = nucleus_http::Config::default();
+//! config.observer = Some(Arc::new(ServerErrors::default()));
+//! ```
+
+pub(crate) mod request_id;
+mod route;
+
+pub(crate) mod record;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderValue, Method, StatusCode, Uri, Version};
+
+pub use request_id::{RequestId, MAX_REQUEST_ID_LEN};
+pub use route::{RouteId, MAX_ROUTES};
+
+/// The current Unix second from the engine's clock thread: one atomic load, no clock read.
+/// Access logs use it to stamp lines.
+pub fn unix_second() -> u64 {
+    crate::date::now_second()
+}
+
+/// Reports a handler panic that a service caught itself (and answered, say, with a 500), so
+/// the engine can log it with the request's ID, route and peer and count it. Returns `false`
+/// when called outside a request the engine is running: then nobody will report it, and the
+/// caller should log it itself.
+pub fn report_panic(message: &str) -> bool {
+    record::report_panic(message)
+}
+
+/// Receives the engine's observations. Every method has an empty default.
+pub trait Observe: fmt::Debug + Send + Sync + 'static {
+    /// Whether [`Completed::details`] should be filled (request target, `Referer`,
+    /// `User-Agent`), which costs a few reference-count increments per request. An access
+    /// log wants them; counters do not.
+    fn wants_details(&self) -> bool {
+        false
+    }
+    /// A connection was accepted and will be served with `protocol`.
+    fn connection_opened(&self, _protocol: Protocol) {}
+    /// A connection closed, for whatever reason.
+    fn connection_closed(&self, _protocol: Protocol) {}
+    /// A request head was read and its handling starts. Each is followed by exactly one
+    /// [`Observe::request_completed`].
+    fn request_started(&self, _protocol: Protocol) {}
+    /// A response went out completely, was cut off, or a request was rejected before it
+    /// reached the service (malformed, too large, too slow).
+    fn request_completed(&self, _done: &Completed<'_>) {}
+    /// Bytes moved on a connection since its last report: reported after each request and
+    /// when the connection closes.
+    fn bytes_transferred(&self, _received: u64, _sent: u64) {}
+    /// An error or notable event, categorised.
+    fn event(&self, _event: &Event<'_>, _request: &RequestInfo<'_>) {}
+}
+
+impl<T: Observe + ?Sized> Observe for Arc<T> {
+    fn wants_details(&self) -> bool {
+        (**self).wants_details()
+    }
+    fn connection_opened(&self, protocol: Protocol) {
+        (**self).connection_opened(protocol)
+    }
+    fn connection_closed(&self, protocol: Protocol) {
+        (**self).connection_closed(protocol)
+    }
+    fn request_started(&self, protocol: Protocol) {
+        (**self).request_started(protocol)
+    }
+    fn request_completed(&self, done: &Completed<'_>) {
+        (**self).request_completed(done)
+    }
+    fn bytes_transferred(&self, received: u64, sent: u64) {
+        (**self).bytes_transferred(received, sent)
+    }
+    fn event(&self, event: &Event<'_>, request: &RequestInfo<'_>) {
+        (**self).event(event, request)
+    }
+}
+
+/// Two observers in one: both are told everything, the first one first.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use nucleus_http::observe::{Both, Observe};
+///
+/// #[derive(Debug)]
+/// struct Quiet;
+/// impl Observe for Quiet {}
+///
+/// let mut config = nucleus_http::Config::default();
+/// config.observer = Some(Arc::new(Both(Quiet, Quiet)));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Both<A, B>(pub A, pub B);
+
+impl<A: Observe, B: Observe> Observe for Both<A, B> {
+    fn wants_details(&self) -> bool {
+        self.0.wants_details() || self.1.wants_details()
+    }
+    fn connection_opened(&self, protocol: Protocol) {
+        self.0.connection_opened(protocol);
+        self.1.connection_opened(protocol);
+    }
+    fn connection_closed(&self, protocol: Protocol) {
+        self.0.connection_closed(protocol);
+        self.1.connection_closed(protocol);
+    }
+    fn request_started(&self, protocol: Protocol) {
+        self.0.request_started(protocol);
+        self.1.request_started(protocol);
+    }
+    fn request_completed(&self, done: &Completed<'_>) {
+        self.0.request_completed(done);
+        self.1.request_completed(done);
+    }
+    fn bytes_transferred(&self, received: u64, sent: u64) {
+        self.0.bytes_transferred(received, sent);
+        self.1.bytes_transferred(received, sent);
+    }
+    fn event(&self, event: &Event<'_>, request: &RequestInfo<'_>) {
+        self.0.event(event, request);
+        self.1.event(event, request);
+    }
+}
+
+/// The wire protocol of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// HTTP/1.0 or HTTP/1.1.
+    Http1,
+    /// HTTP/2.
+    Http2,
+}
+
+impl Protocol {
+    /// The label used in metrics: `http1` or `http2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "http1",
+            Protocol::Http2 => "http2",
+        }
+    }
+}
+
+/// One finished request, as the engine saw it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Completed<'a> {
+    /// The connection's protocol.
+    pub protocol: Protocol,
+    /// The request method; `None` when the head could not be parsed.
+    pub method: Option<&'a Method>,
+    /// The route template the service matched, or [`RouteId::UNMATCHED`].
+    pub route: RouteId,
+    /// The status sent (or being sent when the response was cut off).
+    pub status: StatusCode,
+    /// Response body bytes handed to the connection (nginx's `$body_bytes_sent`).
+    pub body_bytes: u64,
+    /// From the complete request head to the end of the response.
+    pub duration: Duration,
+    /// The peer, when the connection has one.
+    pub peer: Option<SocketAddr>,
+    /// The request's HTTP version.
+    pub version: Version,
+    /// The request ID, when request IDs are on.
+    pub request_id: Option<&'a RequestId>,
+    /// Request line and headers for access logs, when [`Observe::wants_details`] said so.
+    pub details: Option<&'a Details>,
+    /// The response was cut off (the client went away, or the body failed).
+    pub aborted: bool,
+}
+
+/// What an access log needs from the request beyond the counters.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Details {
+    /// The request target as sent.
+    pub target: Uri,
+    /// The `Referer` header.
+    pub referer: Option<HeaderValue>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<HeaderValue>,
+}
+
+/// The request an [`Event`] happened during, as far as it is known.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct RequestInfo<'a> {
+    /// The peer.
+    pub peer: Option<SocketAddr>,
+    /// The method, once the head was parsed.
+    pub method: Option<&'a Method>,
+    /// The matched route, once the service was called.
+    pub route: Option<RouteId>,
+    /// The request ID, once the head was parsed and when IDs are on.
+    pub request_id: Option<&'a RequestId>,
+}
+
+/// A categorised error or notable event. Client-caused ones are logged at `debug`, server
+/// faults at `error`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// The request broke a rule of the wire format (`rule` names it, e.g. `host`).
+    Parse {
+        /// The rule, in snake case.
+        rule: &'static str,
+        /// The status the client got.
+        status: StatusCode,
+        /// The first bytes of what the client sent, when still buffered (raw, untrusted).
+        head: &'a [u8],
+    },
+    /// A configured limit was hit; `limit` is its configuration key (`max_uri_len`, ...).
+    Limit {
+        /// The limit's configuration key.
+        limit: &'static str,
+    },
+    /// A timeout or minimum rate fired.
+    Timeout {
+        /// Which one.
+        kind: TimeoutKind,
+    },
+    /// The client closed or reset the connection before the response was complete.
+    ClientAbort,
+    /// The service or a response body returned an error (answered `500`, or cut off).
+    HandlerError {
+        /// The error.
+        error: &'a (dyn std::error::Error + 'static),
+    },
+    /// A handler panicked (answered `500`; the worker keeps serving).
+    HandlerPanic {
+        /// The panic message.
+        message: &'a str,
+    },
+    /// `accept` failed (e.g. `EMFILE`); the accept loop backs off.
+    AcceptError {
+        /// The error.
+        error: &'a std::io::Error,
+    },
+    /// The connection cap was reached: new connections wait in the kernel backlog.
+    ConnectionCapReached,
+}
+
+impl Event<'_> {
+    /// A stable snake-case name of the category, for metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Parse { .. } => "parse",
+            Event::Limit { .. } => "limit",
+            Event::Timeout { kind } => kind.as_str(),
+            Event::ClientAbort => "client_abort",
+            Event::HandlerError { .. } => "handler_error",
+            Event::HandlerPanic { .. } => "panic",
+            Event::AcceptError { .. } => "accept",
+            Event::ConnectionCapReached => "connection_cap",
+        }
+    }
+}
+
+/// Which timeout fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimeoutKind {
+    /// `header_read_timeout`: the head did not arrive in time (408).
+    HeaderRead,
+    /// `keep_alive_timeout`: an idle connection was closed (normal, not an error).
+    KeepAlive,
+    /// `body_min_rate`: the request body was too slow (408).
+    BodyRate,
+    /// `send_min_rate`: the client read the response too slowly (disconnected).
+    SendRate,
+    /// `handler_timeout`: the handler was too slow (503).
+    Handler,
+}
+
+impl TimeoutKind {
+    /// The metric label: `timeout_header_read`, `timeout_keep_alive`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeoutKind::HeaderRead => "timeout_header_read",
+            TimeoutKind::KeepAlive => "timeout_keep_alive",
+            TimeoutKind::BodyRate => "timeout_body_rate",
+            TimeoutKind::SendRate => "timeout_send_rate",
+            TimeoutKind::Handler => "timeout_handler",
+        }
+    }
+}

@@ -1,0 +1,484 @@
+//! The engine's side of observation: one `Tally` per connection records the request in
+//! progress and turns what happens into [`Observe`] calls and categorised log lines.
+//!
+//! Without an observer the tally keeps only what log lines need (method, route, request
+//! ID); the clock is read only when an observer is installed.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{header, HeaderMap, Method, StatusCode, Uri, Version};
+
+use super::{Completed, Details, Event, Observe, Protocol, RequestId, RequestInfo, RouteId};
+
+/// The status of a request whose client left before a response head went out: nginx's 499.
+const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
+    Ok(status) => status,
+    Err(_) => StatusCode::BAD_REQUEST,
+};
+
+/// What a connection records about its requests. Two kinds: [`Tally`] when anything
+/// observes (an observer, request IDs), and [`Quiet`] when nothing does, whose every method
+/// is empty, so a connection that nobody watches compiles to the engine without hooks.
+pub(crate) trait Record: Send + 'static {
+    /// Whether a request's route is worth reading back from the router.
+    const WANTS_ROUTE: bool;
+    fn begin(
+        &mut self,
+        method: &Method,
+        version: Version,
+        uri: &Uri,
+        headers: &HeaderMap,
+        request_id: Option<RequestId>,
+    );
+    fn request_id(&self) -> Option<&RequestId>;
+    fn set_route(&mut self, route: Option<RouteId>);
+    fn has_route(&self) -> bool;
+    fn set_status(&mut self, status: StatusCode);
+    fn add_body_bytes(&mut self, n: usize);
+    fn received(&mut self, n: usize);
+    fn sent(&mut self, n: usize);
+    fn finish(&mut self, aborted: bool);
+    fn rejected(&mut self, status: StatusCode, body_bytes: usize);
+    fn event(&self, event: &Event<'_>);
+}
+
+/// The record of a connection nobody observes: events are still logged, with the peer.
+pub(crate) struct Quiet {
+    peer: Option<SocketAddr>,
+}
+
+impl Quiet {
+    pub(crate) fn new(peer: Option<crate::PeerAddr>) -> Quiet {
+        Quiet {
+            peer: peer.map(|p| p.0),
+        }
+    }
+}
+
+impl Tally {
+    /// The record of an HTTP/1 connection on a server with an observer or request IDs.
+    pub(crate) fn for_http1(config: &crate::Config, peer: Option<crate::PeerAddr>) -> Tally {
+        Tally::new(config.observer.clone(), Protocol::Http1, peer.map(|p| p.0))
+    }
+}
+
+impl Record for Quiet {
+    const WANTS_ROUTE: bool = false;
+    #[inline(always)]
+    fn begin(&mut self, _: &Method, _: Version, _: &Uri, _: &HeaderMap, _: Option<RequestId>) {}
+    #[inline(always)]
+    fn request_id(&self) -> Option<&RequestId> {
+        None
+    }
+    #[inline(always)]
+    fn set_route(&mut self, _: Option<RouteId>) {}
+    #[inline(always)]
+    fn has_route(&self) -> bool {
+        true
+    }
+    #[inline(always)]
+    fn set_status(&mut self, _: StatusCode) {}
+    #[inline(always)]
+    fn add_body_bytes(&mut self, _: usize) {}
+    #[inline(always)]
+    fn received(&mut self, _: usize) {}
+    #[inline(always)]
+    fn sent(&mut self, _: usize) {}
+    #[inline(always)]
+    fn finish(&mut self, _: bool) {}
+    #[inline(always)]
+    fn rejected(&mut self, _: StatusCode, _: usize) {}
+    fn event(&self, event: &Event<'_>) {
+        let info = RequestInfo {
+            peer: self.peer,
+            method: None,
+            route: None,
+            request_id: None,
+        };
+        emit(None, event, &info);
+    }
+}
+
+impl Record for Tally {
+    const WANTS_ROUTE: bool = true;
+    #[inline]
+    fn begin(
+        &mut self,
+        method: &Method,
+        version: Version,
+        uri: &Uri,
+        headers: &HeaderMap,
+        request_id: Option<RequestId>,
+    ) {
+        Tally::begin(self, method, version, uri, headers, request_id);
+    }
+    #[inline]
+    fn request_id(&self) -> Option<&RequestId> {
+        Tally::request_id(self)
+    }
+    #[inline]
+    fn set_route(&mut self, route: Option<RouteId>) {
+        Tally::set_route(self, route);
+    }
+    #[inline]
+    fn has_route(&self) -> bool {
+        Tally::has_route(self)
+    }
+    #[inline]
+    fn set_status(&mut self, status: StatusCode) {
+        Tally::set_status(self, status);
+    }
+    #[inline]
+    fn add_body_bytes(&mut self, n: usize) {
+        Tally::add_body_bytes(self, n);
+    }
+    #[inline]
+    fn received(&mut self, n: usize) {
+        Tally::received(self, n);
+    }
+    #[inline]
+    fn sent(&mut self, n: usize) {
+        Tally::sent(self, n);
+    }
+    #[inline]
+    fn finish(&mut self, aborted: bool) {
+        Tally::finish(self, aborted);
+    }
+    fn rejected(&mut self, status: StatusCode, body_bytes: usize) {
+        Tally::rejected(self, status, body_bytes);
+    }
+    fn event(&self, event: &Event<'_>) {
+        Tally::event(self, event);
+    }
+}
+
+pub(crate) struct Tally {
+    observer: Option<Arc<dyn Observe>>,
+    protocol: Protocol,
+    peer: Option<SocketAddr>,
+    received: u64,
+    sent: u64,
+    /// When the connection became ready for its next head: the start of a rejected one.
+    idle_since: Option<Instant>,
+    // The request being answered, kept in place field by field: building and moving a
+    // ~300-byte struct per request showed up as memcpy in callgrind.
+    active: bool,
+    started: Option<Instant>,
+    method: Method,
+    version: Version,
+    route: Option<RouteId>,
+    status: StatusCode,
+    body_bytes: u64,
+    request_id: Option<RequestId>,
+    details: Option<Details>,
+}
+
+impl Tally {
+    pub(crate) fn new(
+        observer: Option<Arc<dyn Observe>>,
+        protocol: Protocol,
+        peer: Option<SocketAddr>,
+    ) -> Tally {
+        let idle_since = observer.as_ref().map(|o| {
+            o.connection_opened(protocol);
+            Instant::now()
+        });
+        Tally {
+            observer,
+            protocol,
+            peer,
+            received: 0,
+            sent: 0,
+            idle_since,
+            active: false,
+            started: None,
+            method: Method::GET,
+            version: Version::HTTP_11,
+            route: None,
+            status: CLIENT_CLOSED,
+            body_bytes: 0,
+            request_id: None,
+            details: None,
+        }
+    }
+
+    /// Starts recording a request whose head was just parsed.
+    #[inline]
+    pub(crate) fn begin(
+        &mut self,
+        method: &Method,
+        version: Version,
+        uri: &Uri,
+        headers: &HeaderMap,
+        request_id: Option<RequestId>,
+    ) {
+        self.active = true;
+        if *method != self.method {
+            self.method = method.clone();
+        }
+        self.version = version;
+        self.route = None;
+        self.status = CLIENT_CLOSED;
+        self.body_bytes = 0;
+        if request_id.is_some() || self.request_id.is_some() {
+            self.request_id = request_id;
+        }
+        if self.observer.is_some() {
+            self.start(uri, headers);
+        }
+    }
+
+    /// Tells the observer a request started and notes what its completion will need.
+    fn start(&mut self, uri: &Uri, headers: &HeaderMap) {
+        if let Some(observer) = &self.observer {
+            observer.request_started(self.protocol);
+            if observer.wants_details() {
+                self.details = Some(Details {
+                    target: uri.clone(),
+                    referer: headers.get(header::REFERER).cloned(),
+                    user_agent: headers.get(header::USER_AGENT).cloned(),
+                });
+            }
+            self.started = Some(Instant::now());
+        }
+    }
+
+    #[inline]
+    pub(crate) fn request_id(&self) -> Option<&RequestId> {
+        self.request_id.as_ref().filter(|_| self.active)
+    }
+
+    #[inline]
+    pub(crate) fn set_route(&mut self, route: Option<RouteId>) {
+        if route.is_some() {
+            self.route = route;
+        }
+    }
+
+    #[inline]
+    pub(crate) fn has_route(&self) -> bool {
+        self.route.is_some()
+    }
+
+    #[inline]
+    pub(crate) fn set_status(&mut self, status: StatusCode) {
+        self.status = status;
+    }
+
+    #[inline]
+    pub(crate) fn add_body_bytes(&mut self, n: usize) {
+        self.body_bytes += n as u64;
+    }
+
+    #[inline]
+    pub(crate) fn received(&mut self, n: usize) {
+        self.received += n as u64;
+    }
+
+    #[inline]
+    pub(crate) fn sent(&mut self, n: usize) {
+        self.sent += n as u64;
+    }
+
+    /// Ends the current request: its response is complete, or was cut off (`aborted`).
+    #[inline]
+    pub(crate) fn finish(&mut self, aborted: bool) {
+        if std::mem::take(&mut self.active) && self.observer.is_some() {
+            self.complete(aborted);
+        }
+    }
+
+    /// Tells the observer about the request that just ended.
+    fn complete(&mut self, aborted: bool) {
+        let Some(observer) = &self.observer else {
+            return;
+        };
+        let now = Instant::now();
+        let duration = self.started.map(|s| now - s).unwrap_or_default();
+        observer.request_completed(&Completed {
+            protocol: self.protocol,
+            method: Some(&self.method),
+            route: self.route.unwrap_or(RouteId::UNMATCHED),
+            status: self.status,
+            body_bytes: self.body_bytes,
+            duration,
+            peer: self.peer,
+            version: self.version,
+            request_id: self.request_id.as_ref(),
+            details: self.details.as_ref(),
+            aborted,
+        });
+        self.details = None;
+        self.idle_since = Some(now);
+        self.report_bytes();
+    }
+
+    /// A request rejected before it had a usable head (malformed, too large, too slow).
+    pub(crate) fn rejected(&mut self, status: StatusCode, body_bytes: usize) {
+        if self.active {
+            self.set_status(status);
+            self.add_body_bytes(body_bytes);
+            self.finish(false);
+            return;
+        }
+        let Some(observer) = &self.observer else {
+            return;
+        };
+        observer.request_started(self.protocol);
+        let duration = self.idle_since.map(|s| s.elapsed()).unwrap_or_default();
+        observer.request_completed(&Completed {
+            protocol: self.protocol,
+            method: None,
+            route: RouteId::UNMATCHED,
+            status,
+            body_bytes: body_bytes as u64,
+            duration,
+            peer: self.peer,
+            version: Version::HTTP_11,
+            request_id: None,
+            details: None,
+            aborted: false,
+        });
+    }
+
+    /// Logs `event` at its level with what is known of the request, and tells the observer.
+    pub(crate) fn event(&self, event: &Event<'_>) {
+        let active = self.active;
+        let info = RequestInfo {
+            peer: self.peer,
+            method: Some(&self.method).filter(|_| active),
+            route: self.route.filter(|_| active),
+            request_id: self.request_id(),
+        };
+        emit(self.observer.as_deref(), event, &info);
+    }
+
+    fn report_bytes(&mut self) {
+        if let Some(observer) = &self.observer {
+            if self.received > 0 || self.sent > 0 {
+                observer.bytes_transferred(self.received, self.sent);
+            }
+        }
+        self.received = 0;
+        self.sent = 0;
+    }
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        // A connection dropped mid-request (shutdown deadline, a failed write): the request
+        // still needs its one completion, or in-flight gauges would drift.
+        self.finish(true);
+        self.report_bytes();
+        if let Some(observer) = &self.observer {
+            observer.connection_closed(self.protocol);
+        }
+    }
+}
+
+/// Logs an event at the level its category deserves and passes it to `observer`.
+pub(crate) fn emit(observer: Option<&dyn Observe>, event: &Event<'_>, info: &RequestInfo<'_>) {
+    log(event, info);
+    if let Some(observer) = observer {
+        observer.event(event, info);
+    }
+}
+
+/// How many bytes of a malformed head a log line shows.
+const LOGGED_HEAD: usize = 64;
+
+fn log(event: &Event<'_>, info: &RequestInfo<'_>) {
+    let peer = info.peer.map(tracing::field::display);
+    let method = info.method.map(|m| m.as_str());
+    let route = info.route.map(|r| tracing::field::display(r.template()));
+    let request_id = info.request_id.map(RequestId::as_str);
+    match event {
+        // Client-caused: debug, so that a scanner cannot flood the log at the default level.
+        Event::Parse { rule, status, head } => tracing::debug!(
+            peer,
+            method,
+            route,
+            request_id,
+            rule,
+            status = status.as_u16(),
+            head = %head
+                .get(..LOGGED_HEAD.min(head.len()))
+                .unwrap_or_default()
+                .escape_ascii(),
+            truncated = head.len() > LOGGED_HEAD,
+            "malformed request"
+        ),
+        Event::Limit { limit } => {
+            tracing::debug!(
+                peer,
+                method,
+                route,
+                request_id,
+                limit,
+                "request over a limit"
+            )
+        }
+        Event::Timeout { kind } => {
+            tracing::debug!(
+                peer,
+                method,
+                route,
+                request_id,
+                timeout = kind.as_str(),
+                "timeout"
+            )
+        }
+        Event::ClientAbort => tracing::debug!(
+            peer,
+            method,
+            route,
+            request_id,
+            "client closed the connection before the response was complete"
+        ),
+        // Server faults: error.
+        Event::HandlerError { error } => {
+            tracing::error!(peer, method, route, request_id, error = %error, "handler error")
+        }
+        Event::HandlerPanic { message } => {
+            tracing::error!(
+                peer,
+                method,
+                route,
+                request_id,
+                panic = message,
+                "handler panicked"
+            )
+        }
+        Event::AcceptError { error } => tracing::error!(error = %error, "accept failed"),
+        Event::ConnectionCapReached => {
+            tracing::info!("connection limit reached; new connections wait in the backlog")
+        }
+    }
+}
+
+thread_local! {
+    /// A panic a service caught and reported during the current call or poll.
+    static CAUGHT_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Whether `CAUGHT_PANIC` holds one: a `Cell` read per request instead of a borrow.
+    static PANIC_CAUGHT: Cell<bool> = const { Cell::new(false) };
+}
+
+pub(crate) fn report_panic(message: &str) -> bool {
+    if !crate::service::is_serving() {
+        return false;
+    }
+    CAUGHT_PANIC.with(|p| *p.borrow_mut() = Some(message.to_owned()));
+    PANIC_CAUGHT.with(|f| f.set(true));
+    true
+}
+
+/// The panic a service reported since the last take.
+pub(crate) fn take_caught_panic() -> Option<String> {
+    if !PANIC_CAUGHT.with(|f| f.replace(false)) {
+        return None;
+    }
+    CAUGHT_PANIC.with(|p| p.borrow_mut().take())
+}

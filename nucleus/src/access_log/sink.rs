@@ -1,0 +1,200 @@
+//! Where lines go: a buffer per worker thread, drained by one writer thread.
+//!
+//! A worker appends a line to its own buffer under a lock nobody else takes except the
+//! writer thread, for the instant of a swap, every [`FLUSH_INTERVAL`]. A full buffer drops the
+//! line and counts it: a slow disk or a blocked stdout pipe costs lines, never a stalled
+//! request. The writer thread owns the file, so reopening it (logrotate's `SIGUSR1`) needs no
+//! coordination with the workers.
+
+use std::cell::RefCell;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+/// How long a line may wait in a worker's buffer before the writer thread takes it.
+pub(super) const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Where the access log is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Target {
+    /// Standard output (the default, as for a container's log collector).
+    Stdout,
+    /// Standard error.
+    Stderr,
+    /// A file, opened for appending and reopened on [`AccessLog::reopen`](super::AccessLog::reopen).
+    File(PathBuf),
+}
+
+type Buffer = Arc<Mutex<Vec<u8>>>;
+
+pub(super) struct Shared {
+    id: usize,
+    buffers: Mutex<Vec<Buffer>>,
+    /// Most bytes one worker's buffer holds between two drains.
+    limit: usize,
+    dropped: AtomicU64,
+    reopen: AtomicBool,
+    /// Serialises drains (the writer thread's and an explicit flush) and owns the output.
+    output: Mutex<Output>,
+    wake: Condvar,
+    woken: Mutex<bool>,
+}
+
+pub(super) enum Output {
+    Stdout,
+    Stderr,
+    File { path: PathBuf, file: Option<File> },
+}
+
+thread_local! {
+    /// This thread's buffer for each sink it has written to, by sink id.
+    static LOCAL: RefCell<Vec<(usize, Buffer)>> = const { RefCell::new(Vec::new()) };
+}
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+
+impl Shared {
+    pub(super) fn start(target: Target, limit: usize) -> io::Result<Arc<Shared>> {
+        let output = match target {
+            Target::Stdout => Output::Stdout,
+            Target::Stderr => Output::Stderr,
+            Target::File(path) => {
+                let file = open(&path)?;
+                Output::File {
+                    path,
+                    file: Some(file),
+                }
+            }
+        };
+        let shared = Arc::new(Shared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            buffers: Mutex::new(Vec::new()),
+            limit,
+            dropped: AtomicU64::new(0),
+            reopen: AtomicBool::new(false),
+            output: Mutex::new(output),
+            wake: Condvar::new(),
+            woken: Mutex::new(false),
+        });
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("nucleus-access-log".into())
+            .spawn(move || writer(&weak))?;
+        Ok(shared)
+    }
+
+    /// Appends one line produced by `write` to this thread's buffer, or drops it when the
+    /// buffer is full.
+    pub(super) fn append(&self, write: impl FnOnce(&mut Vec<u8>)) {
+        LOCAL.with(|local| {
+            let mut local = local.borrow_mut();
+            if !local.iter().any(|(id, _)| *id == self.id) {
+                let buffer = Buffer::default();
+                lock(&self.buffers).push(buffer.clone());
+                local.push((self.id, buffer));
+            }
+            let Some((_, buffer)) = local.iter().find(|(id, _)| *id == self.id) else {
+                return;
+            };
+            let mut bytes = lock(buffer);
+            let before = bytes.len();
+            write(&mut bytes);
+            if bytes.len() > self.limit {
+                bytes.truncate(before);
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+
+    pub(super) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn request_reopen(&self) {
+        self.reopen.store(true, Ordering::Relaxed);
+        *lock(&self.woken) = true;
+        self.wake.notify_one();
+    }
+
+    /// Writes out everything buffered so far, reopening the file first if asked to.
+    pub(super) fn drain(&self) -> io::Result<()> {
+        let mut output = lock(&self.output);
+        if self.reopen.swap(false, Ordering::Relaxed) {
+            if let Output::File { path, file } = &mut *output {
+                // Close first: the rotated file must be released even if the new open fails.
+                *file = None;
+                *file = Some(open(path)?);
+            }
+        }
+        let buffers: Vec<Buffer> = lock(&self.buffers).clone();
+        let mut spare = Vec::new();
+        for buffer in buffers {
+            std::mem::swap(&mut *lock(&buffer), &mut spare);
+            if !spare.is_empty() {
+                output.write_all(&spare)?;
+                spare.clear();
+            }
+        }
+        output.flush()
+    }
+}
+
+impl Output {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Output::Stdout => io::stdout().lock().write_all(bytes),
+            Output::Stderr => io::stderr().lock().write_all(bytes),
+            Output::File { file: Some(f), .. } => f.write_all(bytes),
+            Output::File { file: None, .. } => Ok(()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Stdout => io::stdout().lock().flush(),
+            Output::Stderr => io::stderr().lock().flush(),
+            Output::File { file: Some(f), .. } => f.flush(),
+            Output::File { file: None, .. } => Ok(()),
+        }
+    }
+}
+
+fn open(path: &PathBuf) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these leaves plain bytes behind: still usable.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The writer thread: drains every interval (or when woken), until the log is dropped.
+fn writer(shared: &Weak<Shared>) {
+    let mut reported_drops = 0;
+    loop {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if let Err(err) = shared.drain() {
+            tracing::warn!(error = %err, "access log write failed; lines may be lost");
+        }
+        let dropped = shared.dropped();
+        if dropped > reported_drops {
+            tracing::warn!(
+                dropped = dropped - reported_drops,
+                "access log lines dropped: the output could not keep up"
+            );
+            reported_drops = dropped;
+        }
+        let woken = lock(&shared.woken);
+        let (mut woken, _) = shared
+            .wake
+            .wait_timeout_while(woken, FLUSH_INTERVAL, |w| !*w)
+            .unwrap_or_else(PoisonError::into_inner);
+        *woken = false;
+    }
+}
