@@ -20,16 +20,44 @@ static CLOCK: Once = Once::new();
 struct CachedDate {
     second: u64,
     bytes: [u8; DATE_LEN],
+    /// The same text as a header value, made on first use in each second (HTTP/2 responses
+    /// carry headers as a map, not as bytes); cloning it is a reference count.
+    #[cfg(feature = "http2")]
+    value: Option<http::HeaderValue>,
 }
 
 thread_local! {
     static CACHED: RefCell<CachedDate> = const {
-        RefCell::new(CachedDate { second: u64::MAX, bytes: [b' '; DATE_LEN] })
+        RefCell::new(CachedDate {
+            second: u64::MAX,
+            bytes: [b' '; DATE_LEN],
+            #[cfg(feature = "http2")]
+            value: None,
+        })
     };
 }
 
 /// Appends the current IMF-fixdate to `dst`.
 pub(crate) fn extend(dst: &mut Vec<u8>) {
+    with_current(|cached| dst.extend_from_slice(&cached.bytes));
+}
+
+/// The current IMF-fixdate as a header value.
+#[cfg(feature = "http2")]
+pub(crate) fn header_value() -> http::HeaderValue {
+    with_current(|cached| {
+        let bytes = cached.bytes;
+        cached
+            .value
+            .get_or_insert_with(|| {
+                http::HeaderValue::from_bytes(&bytes)
+                    .unwrap_or(http::HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"))
+            })
+            .clone()
+    })
+}
+
+fn with_current<R>(f: impl FnOnce(&mut CachedDate) -> R) -> R {
     let mut second = NOW_SECOND.load(Ordering::Relaxed);
     if second == 0 {
         CLOCK.call_once(start_clock);
@@ -43,9 +71,13 @@ pub(crate) fn extend(dst: &mut Vec<u8>) {
                 cached.bytes.copy_from_slice(formatted.as_bytes());
             }
             cached.second = second;
+            #[cfg(feature = "http2")]
+            {
+                cached.value = None;
+            }
         }
-        dst.extend_from_slice(&cached.bytes);
-    });
+        f(&mut cached)
+    })
 }
 
 fn unix_second() -> u64 {

@@ -34,22 +34,29 @@ mod config;
 mod date;
 mod error;
 mod h1;
+#[cfg(feature = "http2")]
+mod h2;
 mod incoming;
 mod server;
 mod service;
 mod stats;
+mod timer;
+#[cfg(feature = "tls")]
+mod tls;
 pub mod upgrade;
 
 pub use body::Body;
-pub use config::{Config, MinRate};
+pub use config::{Config, Http2Config, MinRate};
 pub use error::{BoxError, Error};
 pub use server::{Builder, Server, ShutdownHandle, WorkerModel};
 pub use service::{HttpService, PeerAddr};
 pub use stats::{stats, Stats};
+#[cfg(feature = "tls")]
+pub use tls::{TlsBuilder, TlsConfig, TlsError};
 
 /// Serving a single connection you accepted yourself (a test, a custom listener, TLS).
 pub mod conn {
-    pub use crate::h1::serve_connection;
+    pub use crate::server::serve_connection;
 }
 
 /// Parsers exposed for the fuzz targets and property tests; not a stable API.

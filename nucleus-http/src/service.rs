@@ -8,6 +8,7 @@ use std::cell::Cell;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use http::StatusCode;
 use tower_service::Service;
 
 use crate::{Body, BoxError};
@@ -105,4 +106,25 @@ pub(crate) fn with_peer<R>(peer: Option<PeerAddr>, f: impl FnOnce() -> R) -> R {
     }
     let _restore = Restore(CURRENT_PEER.with(|c| c.replace(peer)));
     f()
+}
+
+/// Logs a service's error; the request gets a `500`.
+pub(crate) fn service_error(err: BoxError) -> StatusCode {
+    tracing::error!(error = %err, "service error");
+    StatusCode::INTERNAL_SERVER_ERROR
+}
+
+pub(crate) fn handler_panicked(panic: &Box<dyn std::any::Any + Send>) -> StatusCode {
+    tracing::error!(panic = panic_message(panic), "handler panicked");
+    StatusCode::INTERNAL_SERVER_ERROR
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    if let Some(s) = panic.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s
+    } else {
+        "non-string panic payload"
+    }
 }

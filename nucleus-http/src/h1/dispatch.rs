@@ -22,59 +22,32 @@ use super::decode::{BodyDecoder, ChunkedDecoder, Decoded};
 use super::encode::{self, Answering, BodyEncoder};
 use super::io::WriteBuf;
 use super::parse::{self, Framing, ParsedHead};
-use super::timer::{Deadline, RateGuard};
+use crate::timer::{Deadline, RateGuard};
 use crate::error::{Error, Kind, Timeout};
 use crate::incoming::{self, Want};
 use crate::server::{ConnContext, ConnSignal, Signal};
 use crate::upgrade::{self, Upgraded};
+use crate::service::{handler_panicked, service_error};
 use crate::{stats, Body, BoxError, Config, HttpService, PeerAddr};
 
-/// Serves one HTTP/1.1 connection until it closes.
-///
-/// Use this to serve a socket (or a TLS stream, or an in-memory pipe) you accepted yourself;
-/// [`crate::Server`] calls it for every accepted TCP connection.
-///
-/// # Errors
-///
-/// The error that ended the connection early (IO, a malformed request); `Ok` on a clean close.
-///
-/// # Examples
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// use std::sync::Arc;
-/// use nucleus_http::{conn::serve_connection, Body, Config};
-///
-/// let (client, server) = tokio::io::duplex(4096);
-/// let service = tower::service_fn(|_req: http::Request<Body>| async {
-///     Ok::<_, std::convert::Infallible>(http::Response::new(Body::from("hi")))
-/// });
-/// tokio::spawn(serve_connection(server, None, service, Arc::new(Config::default())));
-/// # drop(client);
-/// # }
-/// ```
-pub async fn serve_connection<I, S>(
-    io: I,
-    peer: Option<PeerAddr>,
-    service: S,
-    config: Arc<Config>,
-) -> Result<(), Error>
-where
-    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    S: HttpService,
-{
-    serve(io, peer, service, config, ConnContext::standalone()).await
+/// How an HTTP/1.1 connection ended.
+pub(crate) enum Ended<I, S> {
+    /// Closed, or upgraded and handed to the handler.
+    Closed,
+    /// It opened with the HTTP/2 preface: here are the socket, every byte read so far
+    /// (preface included) and the service, for the HTTP/2 server.
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
+    Http2(I, Bytes, S),
 }
 
-/// [`serve_connection`] inside a [`crate::Server`]: with its readiness, draining and idle signal.
+/// Serves one HTTP/1.1 connection with the server's readiness, draining and idle signal.
 pub(crate) async fn serve<I, S>(
     io: I,
     peer: Option<PeerAddr>,
     service: S,
     config: Arc<Config>,
     ctx: ConnContext,
-) -> Result<(), Error>
+) -> Result<Ended<I, S>, Error>
 where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     S: HttpService,
@@ -88,6 +61,8 @@ where
             .map(|t| ctx.registry.deadline_after(t)),
     );
     let conn = Conn {
+        sniff_h2: cfg!(feature = "http2") && config.http2.is_some(),
+        h2_preface: false,
         read_buf: BytesMut::with_capacity(config.read_buffer_size),
         write: WriteBuf::with_capacity(1024),
         send_guard: config.send_min_rate.map(RateGuard::new),
@@ -108,6 +83,10 @@ where
 
 struct Conn<I> {
     io: I,
+    /// Look for the HTTP/2 preface before the first request (h2c with prior knowledge).
+    sniff_h2: bool,
+    /// The connection opened with the HTTP/2 preface.
+    h2_preface: bool,
     read_buf: BytesMut,
     write: WriteBuf,
     config: Arc<Config>,
@@ -182,12 +161,15 @@ impl<I> Conn<I>
 where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    async fn run<S: HttpService>(mut self, mut service: S) -> Result<(), Error> {
+    async fn run<S: HttpService>(mut self, mut service: S) -> Result<Ended<I, S>, Error> {
         loop {
             let head = match self.read_head().await {
                 Ok(Some(head)) => head,
-                Ok(None) => return self.close(false).await,
-                Err(err) => return self.reject(err).await,
+                Ok(None) if self.h2_preface => {
+                    return Ok(Ended::Http2(self.io, self.read_buf.split().freeze(), service));
+                }
+                Ok(None) => return self.close(false).await.map(|()| Ended::Closed),
+                Err(err) => return self.reject(err).await.map(|()| Ended::Closed),
             };
             self.served += 1;
             match self.exchange(&mut service, head).await {
@@ -196,13 +178,13 @@ where
                         self.flush().await?;
                     }
                 }
-                Ok(Next::Close) => return self.close(true).await,
+                Ok(Next::Close) => return self.close(true).await.map(|()| Ended::Closed),
                 Ok(Next::Upgrade(tx)) => {
                     self.flush().await?;
                     let buffered = self.read_buf.split().freeze();
                     // The handler may have given up on the upgrade; then the socket just drops.
                     let _ = tx.send(Upgraded::new(Box::new(self.io), buffered));
-                    return Ok(());
+                    return Ok(Ended::Closed);
                 }
                 Err(err) => {
                     // Mid-response failure: the response cannot be fixed up, only cut off.
@@ -217,7 +199,17 @@ where
     /// quietly (the peer closed, the idle timeout fired, or the server wants it back).
     async fn read_head(&mut self) -> Result<Option<ParsedHead>, Error> {
         loop {
-            if !self.read_buf.is_empty() {
+            if self.sniff_h2 && !self.read_buf.is_empty() {
+                match sniff_preface(&self.read_buf) {
+                    Sniffed::Http2 => {
+                        self.h2_preface = true;
+                        return Ok(None);
+                    }
+                    Sniffed::Http1 => self.sniff_h2 = false,
+                    Sniffed::NeedMore => {}
+                }
+            }
+            if !self.read_buf.is_empty() && !self.sniff_h2 {
                 if let Some(head) = parse::parse_head(&mut self.read_buf, &self.config)? {
                     if self.head_timer_running {
                         self.signal.set_deadline(None);
@@ -653,20 +645,7 @@ where
 
     /// The built-in liveness and readiness answers, which never reach the service.
     fn health_answer(&self, method: &Method, path: &str) -> Option<(StatusCode, &'static str)> {
-        if method != Method::GET && method != Method::HEAD {
-            return None;
-        }
-        if self.config.liveness_path.as_deref() == Some(path) {
-            return Some((StatusCode::OK, "ok\n"));
-        }
-        if self.config.readiness_path.as_deref() == Some(path) {
-            return Some(if self.ctx.lifecycle.is_ready() {
-                (StatusCode::OK, "ready\n")
-            } else {
-                (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
-            });
-        }
-        None
+        crate::server::health_answer(&self.config, &self.ctx.lifecycle, method, path)
     }
 
     /// Moves request body bytes from the socket to the handler while it wants them.
@@ -938,6 +917,30 @@ where
     }
 }
 
+/// What the first bytes of a connection say about its protocol.
+#[derive(Debug, PartialEq, Eq)]
+enum Sniffed {
+    Http1,
+    Http2,
+    /// A prefix of the HTTP/2 preface so far.
+    NeedMore,
+}
+
+/// Compares the first bytes with the HTTP/2 preface (RFC 9113 §3.4). No HTTP/1.1 request
+/// starts with `PRI * HTTP/2.0`, so the first byte that differs settles it, and the check
+/// runs only until then: nothing per request.
+fn sniff_preface(buf: &[u8]) -> Sniffed {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let n = buf.len().min(PREFACE.len());
+    if buf[..n] != PREFACE[..n] {
+        Sniffed::Http1
+    } else if n == PREFACE.len() {
+        Sniffed::Http2
+    } else {
+        Sniffed::NeedMore
+    }
+}
+
 /// How long a closing connection keeps reading what the client still sends.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -950,22 +953,19 @@ struct Outgoing<'a> {
     peeked: Option<Option<Result<http_body::Frame<Bytes>, Error>>>,
 }
 
-fn service_error(err: BoxError) -> StatusCode {
-    tracing::error!(error = %err, "service error");
-    StatusCode::INTERNAL_SERVER_ERROR
-}
+#[cfg(test)]
+mod tests {
+    use super::{sniff_preface, Sniffed};
 
-fn handler_panicked(panic: &Box<dyn std::any::Any + Send>) -> StatusCode {
-    tracing::error!(panic = panic_message(panic), "handler panicked");
-    StatusCode::INTERNAL_SERVER_ERROR
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
-    if let Some(s) = panic.downcast_ref::<&'static str>() {
-        s
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s
-    } else {
-        "non-string panic payload"
+    #[test]
+    fn the_h2_preface_is_told_from_http1_by_its_first_differing_byte() {
+        let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00";
+        assert_eq!(sniff_preface(preface), Sniffed::Http2);
+        assert_eq!(sniff_preface(&preface[..24]), Sniffed::Http2);
+        assert_eq!(sniff_preface(&preface[..23]), Sniffed::NeedMore);
+        assert_eq!(sniff_preface(b"P"), Sniffed::NeedMore);
+        assert_eq!(sniff_preface(b"POST / HTTP/1.1\r\n"), Sniffed::Http1);
+        assert_eq!(sniff_preface(b"PRI * HTTP/1.1\r\n"), Sniffed::Http1);
+        assert_eq!(sniff_preface(b"GET / HTTP/1.1\r\n"), Sniffed::Http1);
     }
 }

@@ -5,7 +5,5 @@ mod dispatch;
 mod encode;
 mod io;
 pub(crate) mod parse;
-mod timer;
 
-pub(crate) use dispatch::serve;
-pub use dispatch::serve_connection;
+pub(crate) use dispatch::{serve, Ended};

@@ -10,11 +10,12 @@ use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use super::lifecycle::{ConnContext, Lifecycle};
+use super::protocol::{self, Scheme};
 use super::DrainReport;
 use crate::{stats, Config, HttpService, PeerAddr};
 
 pub(super) struct Worker {
-    pub(super) sockets: Vec<std::net::TcpListener>,
+    pub(super) sockets: Vec<(std::net::TcpListener, Scheme)>,
     pub(super) config: Arc<Config>,
     pub(super) limit: Arc<Semaphore>,
     pub(super) lifecycle: Arc<Lifecycle>,
@@ -32,9 +33,10 @@ impl Worker {
             registry: self.lifecycle.add_registry(),
         };
         let mut loops = Vec::with_capacity(self.sockets.len());
-        for socket in self.sockets {
+        for (socket, scheme) in self.sockets {
             let accept = AcceptLoop {
                 listener: TcpListener::from_std(socket)?,
+                scheme: Arc::new(scheme),
                 service: service.clone(),
                 config: self.config.clone(),
                 limit: self.limit.clone(),
@@ -73,6 +75,7 @@ impl Worker {
 
 struct AcceptLoop<S> {
     listener: TcpListener,
+    scheme: Arc<Scheme>,
     service: S,
     config: Arc<Config>,
     limit: Arc<Semaphore>,
@@ -120,9 +123,10 @@ impl<S: HttpService> AcceptLoop<S> {
                     let service = self.service.clone();
                     let config = self.config.clone();
                     let ctx = self.ctx.clone();
+                    let scheme = self.scheme.clone();
                     self.connections.spawn(async move {
                         let _ =
-                            crate::h1::serve(stream, Some(PeerAddr(peer)), service, config, ctx)
+                            protocol::serve(stream, PeerAddr(peer), service, config, ctx, &scheme)
                                 .await;
                         drop(permit);
                     });
