@@ -50,8 +50,9 @@ pub(crate) fn header_value() -> http::HeaderValue {
         cached
             .value
             .get_or_insert_with(|| {
-                http::HeaderValue::from_bytes(&bytes)
-                    .unwrap_or(http::HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"))
+                http::HeaderValue::from_bytes(&bytes).unwrap_or(http::HeaderValue::from_static(
+                    "Thu, 01 Jan 1970 00:00:00 GMT",
+                ))
             })
             .clone()
     })

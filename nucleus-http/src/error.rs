@@ -165,7 +165,11 @@ impl Error {
     /// An error from the `h2` crate: IO stays IO, everything else is the peer's protocol fault.
     #[cfg(feature = "http2")]
     pub(crate) fn h2(err: h2::Error) -> Error {
-        let kind = if err.is_io() { Kind::Io } else { Kind::Protocol };
+        let kind = if err.is_io() {
+            Kind::Io
+        } else {
+            Kind::Protocol
+        };
         Error::new(kind).with(err)
     }
 

@@ -39,6 +39,8 @@ mod validity;
 ///     .listen_tls("0.0.0.0:443".parse().unwrap(), tls.clone())
 ///     .listen_redirect("0.0.0.0:80".parse().unwrap(), 443)
 ///     .bind()?;
+/// tls.reload_on_change(std::time::Duration::from_secs(10))?; // or call `tls.reload()` on SIGHUP
+/// # drop(server);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
@@ -387,7 +389,9 @@ fn load_pair(source: &Source, index: usize) -> Result<(CertifiedKey, Vec<String>
     let names: Vec<String> = end_entity.valid_dns_names().map(str::to_owned).collect();
     match validity::of(leaf) {
         Some(validity) => validity.warn_if_outside(SystemTime::now(), &cert_name),
-        None => tracing::warn!(certificate = %cert_name, "cannot read the certificate's validity period"),
+        None => {
+            tracing::warn!(certificate = %cert_name, "cannot read the certificate's validity period")
+        }
     }
     let signing_key = provider::sign::any_supported_type(&key).map_err(|err| {
         fail(format!(

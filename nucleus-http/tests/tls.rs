@@ -31,7 +31,11 @@ async fn alpn_chooses_http2_or_http1_and_the_handler_sees_which() {
     let addr = server.addrs[1];
 
     let h2 = https_client(&[&cert]).build().unwrap();
-    let res = h2.get(url("localhost", addr, "/version")).send().await.unwrap();
+    let res = h2
+        .get(url("localhost", addr, "/version"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.version(), http::Version::HTTP_2);
     assert_eq!(
         res.text().await.unwrap(),
@@ -39,7 +43,11 @@ async fn alpn_chooses_http2_or_http1_and_the_handler_sees_which() {
     );
 
     let h1 = https_client(&[&cert]).http1_only().build().unwrap();
-    let res = h1.get(url("localhost", addr, "/version")).send().await.unwrap();
+    let res = h1
+        .get(url("localhost", addr, "/version"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.version(), http::Version::HTTP_11);
     assert_eq!(
         res.text().await.unwrap(),
@@ -63,7 +71,10 @@ async fn sni_picks_the_certificate_for_the_name_wildcards_included() {
     for (name, want) in [("a.test", &a), ("b.test", &b), ("www.b.test", &b)] {
         let res = client.get(url(name, addr, "/")).send().await.unwrap();
         assert_eq!(res.status(), 200, "{name}");
-        assert!(peer_certificate(&res) == want.der, "{name} got the wrong certificate");
+        assert!(
+            peer_certificate(&res) == want.der,
+            "{name} got the wrong certificate"
+        );
     }
 }
 
@@ -91,7 +102,9 @@ fn plain_http_on_the_tls_port_gets_a_400_that_says_so() {
     let server = start_builder(|b| b.listen_tls("127.0.0.1:0".parse().unwrap(), tls));
     let res = support::exchange(server.addrs[1], b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(res.status, 400);
-    assert!(res.text().contains("plain HTTP request was sent to HTTPS port"));
+    assert!(res
+        .text()
+        .contains("plain HTTP request was sent to HTTPS port"));
     assert_eq!(res.header("connection"), Some("close"));
 }
 
@@ -110,7 +123,10 @@ fn a_client_that_never_finishes_its_handshake_is_cut_off() {
     let mut out = Vec::new();
     let _ = stream.read_to_end(&mut out);
     let waited = started.elapsed();
-    assert!(out.is_empty(), "no TLS alert or HTTP answer expected: {out:?}");
+    assert!(
+        out.is_empty(),
+        "no TLS alert or HTTP answer expected: {out:?}"
+    );
     assert!(
         waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
         "{waited:?}"
@@ -210,11 +226,26 @@ fn bad_certificate_files_fail_with_a_message_that_names_the_file() {
     let garbage = write("garbage.pem", "hello");
     let missing = dir.join("missing.pem");
     let cases = [
-        (&missing, &key, "cannot read certificate file", "missing.pem"),
-        (&cert, &missing, "cannot read private key file", "missing.pem"),
+        (
+            &missing,
+            &key,
+            "cannot read certificate file",
+            "missing.pem",
+        ),
+        (
+            &cert,
+            &missing,
+            "cannot read private key file",
+            "missing.pem",
+        ),
         (&garbage, &key, "no certificate found", "garbage.pem"),
         (&cert, &garbage, "no private key found", "garbage.pem"),
-        (&cert, &other_key, "does not match the certificate", "other.key"),
+        (
+            &cert,
+            &other_key,
+            "does not match the certificate",
+            "other.key",
+        ),
     ];
     for (cert, key, what, file) in cases {
         let err = TlsConfig::builder()

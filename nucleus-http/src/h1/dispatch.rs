@@ -22,12 +22,12 @@ use super::decode::{BodyDecoder, ChunkedDecoder, Decoded};
 use super::encode::{self, Answering, BodyEncoder};
 use super::io::WriteBuf;
 use super::parse::{self, Framing, ParsedHead};
-use crate::timer::{Deadline, RateGuard};
 use crate::error::{Error, Kind, Timeout};
 use crate::incoming::{self, Want};
 use crate::server::{ConnContext, ConnSignal, Signal};
-use crate::upgrade::{self, Upgraded};
 use crate::service::{handler_panicked, service_error};
+use crate::timer::{Deadline, RateGuard};
+use crate::upgrade::{self, Upgraded};
 use crate::{stats, Body, BoxError, Config, HttpService, PeerAddr};
 
 /// How an HTTP/1.1 connection ended.
@@ -166,7 +166,11 @@ where
             let head = match self.read_head().await {
                 Ok(Some(head)) => head,
                 Ok(None) if self.h2_preface => {
-                    return Ok(Ended::Http2(self.io, self.read_buf.split().freeze(), service));
+                    return Ok(Ended::Http2(
+                        self.io,
+                        self.read_buf.split().freeze(),
+                        service,
+                    ));
                 }
                 Ok(None) => return self.close(false).await.map(|()| Ended::Closed),
                 Err(err) => return self.reject(err).await.map(|()| Ended::Closed),

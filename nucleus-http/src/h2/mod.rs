@@ -7,4 +7,3 @@ mod server;
 mod stream;
 
 pub(crate) use server::serve;
-

@@ -67,10 +67,13 @@ where
         lifecycle: ctx.lifecycle.clone(),
         peer,
     });
-    let mut keep_alive = settings
-        .keep_alive_interval
-        .zip(conn.ping_pong())
-        .map(|(interval, ping_pong)| KeepAlive::new(ping_pong, interval, settings.keep_alive_timeout));
+    let mut keep_alive =
+        settings
+            .keep_alive_interval
+            .zip(conn.ping_pong())
+            .map(|(interval, ping_pong)| {
+                KeepAlive::new(ping_pong, interval, settings.keep_alive_timeout)
+            });
     let mut streams = FuturesUnordered::new();
     let mut going_away = false;
     let mut idle = false;
@@ -101,7 +104,13 @@ where
                 streams.push(stream::serve(req, respond, service.clone(), shared.clone()));
                 continue;
             }
-            Poll::Ready(Some(Err(err))) => return Poll::Ready(Err(Error::h2(err))),
+            Poll::Ready(Some(Err(err))) => {
+                if err.reason() == Some(Reason::ENHANCE_YOUR_CALM) && !err.is_remote() {
+                    // h2's own limits (pending-accept resets, local error resets) fired.
+                    stats::count(&stats::H2_RESET_FLOODS);
+                }
+                return Poll::Ready(Err(Error::h2(err)));
+            }
             Poll::Ready(None) => return Poll::Ready(Ok(())),
             Poll::Pending => {}
         }
@@ -117,7 +126,11 @@ where
             idle = streams.is_empty();
             let registry = &ctx.registry;
             if idle {
-                signal.set_deadline(config.keep_alive_timeout.map(|t| registry.deadline_after(t)));
+                signal.set_deadline(
+                    config
+                        .keep_alive_timeout
+                        .map(|t| registry.deadline_after(t)),
+                );
                 signal.set_idle(Some(registry.now()));
             } else {
                 signal.set_deadline(None);

@@ -207,7 +207,9 @@ where
     }
     if let Some(len) = body.size_hint().exact() {
         if !parts.headers.contains_key(header::CONTENT_LENGTH) {
-            parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         }
     }
     finish_head(&mut parts.headers);

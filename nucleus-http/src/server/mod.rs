@@ -176,7 +176,9 @@ impl Builder {
             let scheme = match listen {
                 Listen::Http => Scheme::Http,
                 #[cfg(feature = "tls")]
-                Listen::Https(tls) => Scheme::Https(Arc::new(tls::Acceptor::new(tls, &self.config)?)),
+                Listen::Https(tls) => {
+                    Scheme::Https(Arc::new(tls::Acceptor::new(tls, &self.config)?))
+                }
                 Listen::RedirectToHttps(port) => Scheme::RedirectToHttps(*port),
             };
             let options = listener::Options {

@@ -36,7 +36,9 @@ pub(crate) struct Acceptor {
 
 impl std::fmt::Debug for Acceptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Acceptor").field("tls", &self.tls).finish_non_exhaustive()
+        f.debug_struct("Acceptor")
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
     }
 }
 

@@ -91,7 +91,9 @@ fn time(tag: u8, text: &[u8]) -> Option<SystemTime> {
     const GENERALIZED_TIME: u8 = 0x18;
     let digits = |range: std::ops::Range<usize>| -> Option<u64> {
         let s = std::str::from_utf8(text.get(range)?).ok()?;
-        s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse().ok())?
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse().ok())?
     };
     let (year, rest) = match (tag, text.len()) {
         (UTC_TIME, 13) => {
@@ -120,7 +122,11 @@ fn time(tag: u8, text: &[u8]) -> Option<SystemTime> {
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`);
 /// `None` before 1970, which no certificate we serve needs.
 fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
-    let y = if month <= 2 { year.checked_sub(1)? } else { year };
+    let y = if month <= 2 {
+        year.checked_sub(1)?
+    } else {
+        year
+    };
     let era = y / 400;
     let yoe = y - era * 400;
     let mp = (month + 9) % 12;
@@ -180,6 +186,9 @@ mod tests {
         for len in [0, 1, 2, 10, 50, der.len() / 2] {
             assert_eq!(of(&CertificateDer::from(&der[..len])), None, "{len}");
         }
-        assert_eq!(of(&CertificateDer::from(&b"\x30\x84\xff\xff\xff\xff"[..])), None);
+        assert_eq!(
+            of(&CertificateDer::from(&b"\x30\x84\xff\xff\xff\xff"[..])),
+            None
+        );
     }
 }

@@ -141,7 +141,10 @@ async fn route(mut req: Request<Body>) -> Result<Response<Body>, Infallible> {
         }
         "/method" => text(StatusCode::OK, format!("{} {}", req.method(), req.uri())),
         "/version" => {
-            let host = req.headers().get("host").map(|h| h.to_str().unwrap().to_owned());
+            let host = req
+                .headers()
+                .get("host")
+                .map(|h| h.to_str().unwrap().to_owned());
             text(
                 StatusCode::OK,
                 format!("{:?} {}", req.version(), host.unwrap_or_default()),
@@ -298,8 +301,9 @@ pub fn https_client(roots: &[&TestCert]) -> reqwest::ClientBuilder {
         .no_proxy()
         .timeout(Duration::from_secs(30));
     for root in roots {
-        builder =
-            builder.add_root_certificate(reqwest::Certificate::from_pem(root.cert_pem.as_bytes()).unwrap());
+        builder = builder.add_root_certificate(
+            reqwest::Certificate::from_pem(root.cert_pem.as_bytes()).unwrap(),
+        );
     }
     builder
 }

@@ -1,0 +1,353 @@
+//! HTTP/2 in cleartext (h2c with prior knowledge) on the HTTP/1.1 port: concurrency, flow
+//! control, resets, limits, trailers, shutdown and idle. Clients: reqwest, and the `h2`
+//! crate where a test needs frames that reqwest does not send (resets, trailers).
+#![cfg(feature = "http2")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use h2::client::SendRequest;
+use h2::Reason;
+use http::{Request, StatusCode};
+use nucleus_http::{Config, Http2Config, WorkerModel};
+use support::{start, start_with};
+
+async fn h2c(
+    addr: SocketAddr,
+) -> (
+    SendRequest<Bytes>,
+    tokio::task::JoinHandle<Result<(), h2::Error>>,
+) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (send, conn) = h2::client::handshake(tcp).await.unwrap();
+    (send, tokio::spawn(conn))
+}
+
+fn get(addr: SocketAddr, path: &str) -> Request<()> {
+    Request::get(format!("http://{addr}{path}"))
+        .body(())
+        .unwrap()
+}
+
+async fn read_body(res: http::Response<h2::RecvStream>) -> (StatusCode, Bytes) {
+    let status = res.status();
+    let mut body = res.into_body();
+    let mut out = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        body.flow_control().release_capacity(chunk.len()).unwrap();
+        out.extend_from_slice(&chunk);
+    }
+    (status, out.into())
+}
+
+fn prior_knowledge() -> reqwest::Client {
+    reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn prior_knowledge_h2c_and_http1_share_the_port() {
+    let server = start();
+    let res = prior_knowledge()
+        .get(format!("http://{}/version", server.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    assert_eq!(
+        res.text().await.unwrap(),
+        format!("HTTP/2.0 {}", server.addr),
+        "the handler sees the authority as Host"
+    );
+    let h1 = support::exchange(server.addr, b"GET /version HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(h1.text(), "HTTP/1.1 h");
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_streams_on_one_connection() {
+    let server = start();
+    let (send, _conn) = h2c(server.addr).await;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let mut send = send.clone();
+        let req = get(server.addr, "/slow?ms=300");
+        tasks.push(tokio::spawn(async move {
+            send = send.ready().await.unwrap();
+            let (res, _) = send.send_request(req, true).unwrap();
+            read_body(res.await.unwrap()).await
+        }));
+    }
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        assert_eq!((status, &body[..]), (StatusCode::OK, &b"done"[..]));
+    }
+    // One after another they would take 30 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn ten_mib_each_way_through_small_flow_control_windows() {
+    let mut config = Config::default();
+    let mut h2 = Http2Config::default();
+    h2.initial_stream_window = 16 * 1024;
+    h2.initial_connection_window = 32 * 1024;
+    config.http2 = Some(h2);
+    let server = start_with(config, WorkerModel::PerCore);
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .http2_initial_stream_window_size(16 * 1024)
+        .http2_initial_connection_window_size(32 * 1024)
+        .no_proxy()
+        .build()
+        .unwrap();
+    let body: Vec<u8> = (0..10 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let res = client
+        .post(format!("http://{}/echo", server.addr))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    assert!(res.bytes().await.unwrap() == body, "echo differs");
+    let res = client
+        .get(format!("http://{}/big?n={}", server.addr, 10 * 1024 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-length"], "10485760");
+    assert_eq!(res.bytes().await.unwrap().len(), 10 * 1024 * 1024);
+}
+
+#[tokio::test]
+async fn a_stream_reset_mid_body_does_not_disturb_the_others() {
+    let server = start();
+    let (mut send, conn) = h2c(server.addr).await;
+    let slow = {
+        let mut send = send.clone();
+        let req = get(server.addr, "/slow?ms=300");
+        tokio::spawn(async move {
+            send = send.ready().await.unwrap();
+            let (res, _) = send.send_request(req, true).unwrap();
+            read_body(res.await.unwrap()).await
+        })
+    };
+    let upload = Request::post(format!("http://{}/echo", server.addr))
+        .body(())
+        .unwrap();
+    send = send.ready().await.unwrap();
+    let (res, mut body) = send.send_request(upload, false).unwrap();
+    body.send_data(Bytes::from(vec![b'x'; 1000]), false)
+        .unwrap();
+    let res = res.await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut echoed = res.into_body();
+    let first = echoed.data().await.unwrap().unwrap();
+    assert_eq!(first.len(), 1000);
+    body.send_reset(Reason::CANCEL);
+
+    assert_eq!(slow.await.unwrap(), (StatusCode::OK, Bytes::from("done")));
+    send = send.ready().await.unwrap();
+    let (res, _) = send.send_request(get(server.addr, "/"), true).unwrap();
+    let (status, text) = read_body(res.await.unwrap()).await;
+    assert_eq!((status, &text[..]), (StatusCode::OK, &b"Hello, World!"[..]));
+    assert!(!conn.is_finished());
+}
+
+#[tokio::test]
+async fn a_burst_of_resets_gets_goaway_rather_than_unbounded_work() {
+    let server = start();
+    let (mut send, conn) = h2c(server.addr).await;
+    let started = Instant::now();
+    let mut sent = 0;
+    for _ in 0..10_000 {
+        send = match send.ready().await {
+            Ok(send) => send,
+            Err(_) => break,
+        };
+        let Ok((_res, mut stream)) = send.send_request(get(server.addr, "/slow?ms=10000"), false)
+        else {
+            break;
+        };
+        stream.send_reset(Reason::CANCEL);
+        sent += 1;
+        // Let the frames out as they are made, as an attacking client's would be.
+        tokio::task::yield_now().await;
+    }
+    let err = tokio::time::timeout(Duration::from_secs(10), conn)
+        .await
+        .expect("the connection ends")
+        .unwrap()
+        .expect_err("closed with GOAWAY");
+    // h2's own pending-accept limit answers this one with GOAWAY(ENHANCE_YOUR_CALM) and
+    // closes; a client still writing when the close lands sees a broken pipe instead.
+    assert!(
+        err.reason() == Some(Reason::ENHANCE_YOUR_CALM) || err.is_io(),
+        "{err}"
+    );
+    assert!(sent < 10_000, "all {sent} resets were accepted");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The server itself is fine.
+    let res = prior_knowledge()
+        .get(format!("http://{}/", server.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn cancelling_streams_after_their_handlers_started_also_meets_goaway() {
+    let server = start();
+    let (mut send, conn) = h2c(server.addr).await;
+    let mut cancelled = 0;
+    for _ in 0..1_000 {
+        send = match send.ready().await {
+            Ok(send) => send,
+            Err(_) => break,
+        };
+        let req = Request::post(format!("http://{}/echo", server.addr))
+            .body(())
+            .unwrap();
+        let Ok((res, mut stream)) = send.send_request(req, false) else {
+            break;
+        };
+        // The response head proves the handler ran: this stream was accepted and served.
+        if res.await.is_err() {
+            break;
+        }
+        stream.send_reset(Reason::CANCEL);
+        cancelled += 1;
+    }
+    let err = tokio::time::timeout(Duration::from_secs(10), conn)
+        .await
+        .expect("the connection ends")
+        .unwrap()
+        .expect_err("closed with GOAWAY");
+    assert_eq!(err.reason(), Some(Reason::ENHANCE_YOUR_CALM), "{err}");
+    let budget = Http2Config::default().max_cancelled_streams;
+    assert!(
+        (budget..budget + 20).contains(&cancelled),
+        "GOAWAY after {cancelled} cancellations"
+    );
+    assert!(nucleus_http::stats().h2_reset_floods >= 1);
+}
+
+#[tokio::test]
+async fn the_core_limits_apply_to_http2_streams() {
+    let mut config = Config::default();
+    config.max_body_size = 1024;
+    config.max_uri_len = 100;
+    config.max_headers = 10;
+    let server = start_with(config, WorkerModel::PerCore);
+    let (send, _conn) = h2c(server.addr).await;
+    let exchange = |req: Request<()>, body: Option<Bytes>| {
+        let mut send = send.clone();
+        async move {
+            send = send.ready().await.unwrap();
+            let (res, mut stream) = send.send_request(req, body.is_none()).unwrap();
+            if let Some(body) = body {
+                stream.send_data(body, true).unwrap();
+            }
+            read_body(res.await.unwrap()).await.0
+        }
+    };
+    let long = format!("http://{}/{}", server.addr, "a".repeat(200));
+    assert_eq!(
+        exchange(Request::get(long).body(()).unwrap(), None).await,
+        StatusCode::URI_TOO_LONG
+    );
+    let mut many = Request::get(format!("http://{}/", server.addr));
+    for i in 0..20 {
+        many = many.header(format!("x-{i}"), "v");
+    }
+    assert_eq!(
+        exchange(many.body(()).unwrap(), None).await,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    let declared = Request::post(format!("http://{}/collect", server.addr))
+        .header("content-length", "5000")
+        .body(())
+        .unwrap();
+    assert_eq!(
+        exchange(declared, Some(Bytes::from(vec![0; 5000]))).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let undeclared = Request::post(format!("http://{}/collect", server.addr))
+        .body(())
+        .unwrap();
+    assert_eq!(
+        exchange(undeclared, Some(Bytes::from(vec![0; 5000]))).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(
+        exchange(get(server.addr, "/health"), None).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn request_trailers_reach_the_handler() {
+    let server = start();
+    let (mut send, _conn) = h2c(server.addr).await;
+    send = send.ready().await.unwrap();
+    let req = Request::post(format!("http://{}/collect", server.addr))
+        .body(())
+        .unwrap();
+    let (res, mut stream) = send.send_request(req, false).unwrap();
+    stream
+        .send_data(Bytes::from_static(b"hello"), false)
+        .unwrap();
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("x-check", "yes".parse().unwrap());
+    stream.send_trailers(trailers).unwrap();
+    let (status, body) = read_body(res.await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(&body[..], b"5 bytes x-check=yes");
+}
+
+#[tokio::test]
+async fn shutdown_sends_goaway_and_lets_open_streams_finish() {
+    let server = start();
+    let (mut send, conn) = h2c(server.addr).await;
+    send = send.ready().await.unwrap();
+    let (res, _) = send
+        .send_request(get(server.addr, "/slow?ms=500"), true)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.handle.shutdown();
+    let (status, body) = read_body(res.await.unwrap()).await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"done"[..]));
+    let ended = tokio::time::timeout(Duration::from_secs(5), conn).await;
+    assert!(
+        ended.is_ok(),
+        "the connection closes once its stream is done"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed_after_the_keep_alive_timeout() {
+    let mut config = Config::default();
+    config.keep_alive_timeout = Some(Duration::from_millis(300));
+    let server = start_with(config, WorkerModel::PerCore);
+    let (mut send, conn) = h2c(server.addr).await;
+    send = send.ready().await.unwrap();
+    let (res, _) = send.send_request(get(server.addr, "/"), true).unwrap();
+    assert_eq!(read_body(res.await.unwrap()).await.0, 200);
+    let started = Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(5), conn).await;
+    assert!(ended.is_ok(), "still open after 5 s");
+    assert!(started.elapsed() >= Duration::from_millis(250));
+}
