@@ -4,6 +4,8 @@
 mod args;
 mod config;
 mod demo;
+mod listen;
+mod tls;
 mod units;
 
 use std::process::ExitCode;
@@ -45,7 +47,15 @@ fn main() -> ExitCode {
         };
     }
     init_logging();
-    match run(&config) {
+    // After logging: an expired certificate is a warning in the log, not an error.
+    let tls = match tls::load(&config) {
+        Ok(tls) => tls,
+        Err(err) => {
+            eprintln!("nucleus: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&config, tls) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("nucleus: {err}");
@@ -54,31 +64,46 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: &Config) -> std::io::Result<()> {
-    let server = config.builder().bind().map_err(|err| {
+fn run(config: &Config, tls: Option<nucleus_http::TlsConfig>) -> std::io::Result<()> {
+    let server = config.builder(tls.as_ref()).bind().map_err(|err| {
         let addrs: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
         std::io::Error::new(
             err.kind(),
             format!("cannot listen on {}: {err}", addrs.join(", ")),
         )
     })?;
-    for addr in server.local_addrs() {
-        println!("nucleus listening on http://{addr}");
+    // `local_addrs` follows the order of `listen`, then `redirect_listen`.
+    let schemes = config
+        .listen
+        .iter()
+        .map(|l| {
+            if l.is_tls(tls.is_some()) {
+                "https"
+            } else {
+                "http"
+            }
+        })
+        .chain(config.redirect_listen.iter().map(|_| "http"));
+    for (addr, scheme) in server.local_addrs().into_iter().zip(schemes) {
+        println!("nucleus listening on {scheme}://{addr}");
     }
     tracing::info!(
         workers = server.workers(),
         max_connections = server.max_connections(),
         "serving the demo app"
     );
-    stop_on_signal(server.shutdown_handle())?;
+    stop_on_signal(server.shutdown_handle(), tls)?;
     server.run(demo::app())?;
     tracing::info!("stopped");
     Ok(())
 }
 
 /// The first SIGTERM or SIGINT starts a graceful drain; a second one exits at once, for an
-/// operator who will not wait for the drain.
-fn stop_on_signal(handle: nucleus_http::ShutdownHandle) -> std::io::Result<()> {
+/// operator who will not wait for the drain. SIGHUP reloads the TLS certificates.
+fn stop_on_signal(
+    handle: nucleus_http::ShutdownHandle,
+    tls: Option<nucleus_http::TlsConfig>,
+) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -89,21 +114,38 @@ fn stop_on_signal(handle: nucleus_http::ShutdownHandle) -> std::io::Result<()> {
                 #[cfg(unix)]
                 {
                     use tokio::signal::unix::{signal, SignalKind};
-                    let (Ok(mut term), Ok(mut int)) = (
+                    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
                         signal(SignalKind::terminate()),
                         signal(SignalKind::interrupt()),
+                        signal(SignalKind::hangup()),
                     ) else {
                         tracing::error!("cannot listen for signals; stop with SIGKILL");
                         return;
                     };
-                    let first = next_signal(&mut term, &mut int).await;
-                    tracing::info!("{first} received, draining; send another signal to exit now");
-                    handle.shutdown();
-                    let second = next_signal(&mut term, &mut int).await;
-                    tracing::warn!("{second} received while draining, exiting now");
+                    let mut draining = false;
+                    loop {
+                        let name = tokio::select! {
+                            _ = term.recv() => "SIGTERM",
+                            _ = int.recv() => "SIGINT",
+                            _ = hup.recv() => {
+                                reload(tls.as_ref());
+                                continue;
+                            }
+                        };
+                        if draining {
+                            tracing::warn!("{name} received while draining, exiting now");
+                            break;
+                        }
+                        tracing::info!(
+                            "{name} received, draining; send another signal to exit now"
+                        );
+                        handle.shutdown();
+                        draining = true;
+                    }
                 }
                 #[cfg(not(unix))]
                 {
+                    let _ = &tls;
                     if tokio::signal::ctrl_c().await.is_err() {
                         return;
                     }
@@ -118,14 +160,15 @@ fn stop_on_signal(handle: nucleus_http::ShutdownHandle) -> std::io::Result<()> {
     Ok(())
 }
 
+/// SIGHUP: read the certificate files again; on an error the certificates in use stay.
 #[cfg(unix)]
-async fn next_signal(
-    term: &mut tokio::signal::unix::Signal,
-    int: &mut tokio::signal::unix::Signal,
-) -> &'static str {
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+fn reload(tls: Option<&nucleus_http::TlsConfig>) {
+    match tls.map(nucleus_http::TlsConfig::reload) {
+        None => tracing::info!("SIGHUP received; no TLS certificates to reload"),
+        Some(Ok(())) => {}
+        Some(Err(err)) => {
+            tracing::error!(error = %err, "TLS reload failed; keeping the certificates in use")
+        }
     }
 }
 
