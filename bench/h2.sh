@@ -76,7 +76,7 @@ measure() {
       local path=/ scheme=http
       [[ $scenario == h2c-json ]] && path=/json
       [[ $scenario == h2-tls ]] && scheme=https
-      out=$("${client[@]}" h2load -D "$DURATION" --warm-up-time=1 -c 16 -m 32 -t 1 \
+      out=$("${client[@]}" h2load -D "$DURATION" -c 16 -m 32 -t 1 \
         "$scheme://$HOST:$port$path" 2>&1)
       reqs=$(awk '/^requests:/ { print $8 }' <<<"$out")
       ;;
@@ -107,20 +107,26 @@ RAW="$LOG_DIR/raw.txt"
   printf '%-10s %-10s %12s %14s\n' scenario server req/s "server_us/req"
 } | tee "$OUT"
 
+# Interleaved (scenario → run → server), as run.sh: drift on a shared machine hits every
+# server alike.
+declare -A RATES CPUS
 for scenario in "${SCENARIO_LIST[@]}"; do
   mode=tls
   [[ $scenario == h2c* ]] && mode=h2c
-  for s in "${SERVERS[@]}"; do
-    rates=() cpus=()
-    for ((run = 0; run < RUNS; run++)); do
+  for ((run = 0; run < RUNS; run++)); do
+    for s in "${SERVERS[@]}"; do
       start "$s" "$mode" || continue
       read -r rate cpu < <(measure "$scenario" "$SERVER_PORT")
       stop_server
-      rates+=("$rate") cpus+=("$cpu")
+      RATES[$scenario.$s]+="$rate "
+      CPUS[$scenario.$s]+="$cpu "
     done
-    rate=$(printf '%s\n' "${rates[@]}" | grep -v -- - | median)
-    cpu=$(printf '%s\n' "${cpus[@]}" | grep -v -- - | median)
-    printf '%-10s %-10s %12s %14s\n' "$scenario" "$(server_name "$s")" "$rate" "$cpu" | tee -a "$OUT"
+  done
+  for s in "${SERVERS[@]}"; do
+    rate=$(tr ' ' '\n' <<<"${RATES[$scenario.$s]:-}" | grep -E '^[0-9]' | median)
+    cpu=$(tr ' ' '\n' <<<"${CPUS[$scenario.$s]:-}" | grep -E '^[0-9]' | median)
+    printf '%-10s %-10s %12s %14s   runs: %s\n' "$scenario" "$(server_name "$s")" "$rate" "$cpu" \
+      "${RATES[$scenario.$s]:-}" | tee -a "$OUT"
   done
 done
 log "raw client output: $RAW"

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use h2::client::SendRequest;
 use h2::Reason;
 use http::{Request, StatusCode};
-use nucleus_http::{Config, Http2Config, WorkerModel};
+use nucleus_http::{Config, Http2Config, MinRate, WorkerModel};
 use support::{start, start_with};
 
 async fn h2c(
@@ -295,6 +295,104 @@ async fn the_core_limits_apply_to_http2_streams() {
     assert_eq!(
         exchange(get(server.addr, "/health"), None).await,
         StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off_by_send_min_rate() {
+    let mut config = Config::default();
+    config.send_min_rate = Some(MinRate {
+        bytes_per_second: 1024,
+        window: Duration::from_millis(300),
+    });
+    let server = start_with(config, WorkerModel::PerCore);
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (send, conn) = h2::client::Builder::new()
+        .initial_window_size(1024)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut send = send.ready().await.unwrap();
+    let (res, _) = send
+        .send_request(get(server.addr, "/big?n=1000000"), true)
+        .unwrap();
+    let mut body = res.await.unwrap().into_body();
+    let started = Instant::now();
+    // Take what the window allows and never release it: the server waits for window.
+    let mut got = 0;
+    let err = loop {
+        match body.data().await {
+            Some(Ok(chunk)) => got += chunk.len(),
+            Some(Err(err)) => break err,
+            None => panic!("the body ended normally after {got} bytes"),
+        }
+    };
+    assert_eq!(err.reason(), Some(Reason::CANCEL), "{err}");
+    assert!(got <= 1024, "{got}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // The connection itself is fine.
+    let mut send = send.ready().await.unwrap();
+    let (res, _) = send.send_request(get(server.addr, "/"), true).unwrap();
+    assert_eq!(res.await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn a_connection_whose_client_never_opens_its_window_is_dropped_after_goaway() {
+    let mut config = Config::default();
+    config.keep_alive_timeout = Some(Duration::from_millis(300));
+    let server = start_with(config, WorkerModel::PerCore);
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (send, conn) = h2::client::Builder::new()
+        .initial_window_size(1024)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    let mut send = send.ready().await.unwrap();
+    // Small enough that the whole response is handed to h2 at once.
+    let (res, _) = send
+        .send_request(get(server.addr, "/big?n=30000"), true)
+        .unwrap();
+    let _unread = res.await.unwrap();
+    let started = Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(5), conn).await;
+    assert!(ended.is_ok(), "still open after 5 s");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_request_body_slower_than_body_min_rate_gets_408() {
+    let mut config = Config::default();
+    config.body_min_rate = Some(MinRate {
+        bytes_per_second: 1024,
+        window: Duration::from_millis(300),
+    });
+    let server = start_with(config, WorkerModel::PerCore);
+    let (send, _conn) = h2c(server.addr).await;
+    let mut send = send.ready().await.unwrap();
+    let req = Request::post(format!("http://{}/collect", server.addr))
+        .body(())
+        .unwrap();
+    let (res, mut stream) = send.send_request(req, false).unwrap();
+    stream
+        .send_data(Bytes::from_static(b"a trickle"), false)
+        .unwrap();
+    let started = Instant::now();
+    let (status, _) = read_body(res.await.unwrap()).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
     );
 }
 

@@ -8,7 +8,9 @@ use h2::RecvStream;
 use http::HeaderMap;
 use http_body::{Frame, SizeHint};
 
-use crate::error::{Error, Kind};
+use crate::error::{Error, Kind, Timeout};
+use crate::timer::{Deadline, RateGuard};
+use crate::{stats, MinRate};
 
 /// Streams DATA frames to the handler and gives their bytes back to the peer's flow-control
 /// window only as the handler takes them: a handler that stops reading stops the upload
@@ -17,6 +19,9 @@ pub(super) struct RecvBody {
     recv: RecvStream,
     received: u64,
     limit: u64,
+    /// `body_min_rate`, over the time the handler waits for bytes.
+    rate: Option<RateGuard>,
+    deadline: Deadline,
     /// The declared `content-length`, for the size hint.
     declared: Option<u64>,
     state: State,
@@ -30,18 +35,52 @@ enum State {
 }
 
 impl RecvBody {
-    pub(super) fn new(recv: RecvStream, limit: u64, declared: Option<u64>) -> RecvBody {
+    pub(super) fn new(
+        recv: RecvStream,
+        limit: u64,
+        declared: Option<u64>,
+        rate: Option<MinRate>,
+    ) -> RecvBody {
         RecvBody {
             recv,
             received: 0,
             limit,
+            rate: rate.map(RateGuard::new),
+            deadline: Deadline::default(),
             declared,
             state: State::Data,
         }
     }
 
     fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
-        let Some(data) = ready!(self.recv.poll_data(cx)) else {
+        let polled = self.recv.poll_data(cx);
+        let too_slow = match (&polled, self.rate.as_mut()) {
+            (_, None) => false,
+            (Poll::Ready(Some(Ok(data))), Some(rate)) => rate
+                .progress(data.len() as u64, &mut self.deadline)
+                .is_err(),
+            (Poll::Ready(_), Some(_)) => false,
+            // A window that closes with enough bytes opens the next one at once.
+            (Poll::Pending, Some(rate)) => loop {
+                rate.start_waiting(&mut self.deadline);
+                if !self.deadline.poll_expired(cx) {
+                    break false;
+                }
+                if rate.expired(&mut self.deadline).is_err() {
+                    break true;
+                }
+            },
+        };
+        if too_slow {
+            stats::count(&stats::BODY_RATE_TIMEOUTS);
+            tracing::debug!(
+                timeout = Timeout::BodyRate.as_str(),
+                "HTTP/2 request body too slow"
+            );
+            self.state = State::Done;
+            return Poll::Ready(Some(Err(Error::new(Kind::Timeout(Timeout::BodyRate)))));
+        }
+        let Some(data) = ready!(polled) else {
             self.state = State::Trailers;
             return Poll::Ready(None);
         };

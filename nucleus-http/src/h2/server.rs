@@ -80,39 +80,45 @@ where
     // Client cancellations net of completed streams (never below zero).
     let mut cancelled: u32 = 0;
     // `move`: the closure owns the service, so the future is `Send` without `S: Sync`.
-    poll_fn(move |cx| loop {
-        // Streams first: the frames they queue go out with the connection poll below.
+    //
+    // One pass: accept every stream the peer has opened, then run the streams. Responses
+    // they queue make `h2` wake this task, and the next pass's `poll_accept` writes all of
+    // them at once: one write per batch of streams, not per stream. (Polling the connection
+    // after each stream cost a `writev` per response, 0.6x hyper's throughput on h2load.)
+    poll_fn(move |cx| 'pass: loop {
+        if !going_away && (ctx.lifecycle.is_draining() || signal.is_released()) {
+            conn.graceful_shutdown();
+            going_away = true;
+        }
+        loop {
+            match conn.poll_accept(cx) {
+                Poll::Ready(Some(Ok((req, respond)))) => {
+                    streams.push(stream::serve(req, respond, service.clone(), shared.clone()));
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    if err.reason() == Some(Reason::ENHANCE_YOUR_CALM) && !err.is_remote() {
+                        // h2's own limits (pending-accept resets, local error resets) fired.
+                        stats::count(&stats::H2_RESET_FLOODS);
+                    }
+                    return Poll::Ready(Err(Error::h2(err)));
+                }
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => break,
+            }
+        }
         while let Poll::Ready(Some(end)) = streams.poll_next_unpin(cx) {
             match end {
                 End::Completed => cancelled = cancelled.saturating_sub(1),
                 End::Cancelled => cancelled += 1,
             }
-            if cancelled > settings.max_cancelled_streams {
+            if cancelled > settings.max_cancelled_streams && !going_away {
                 stats::count(&stats::H2_RESET_FLOODS);
                 tracing::debug!(cancelled, "client cancels too many streams; GOAWAY");
                 conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
                 going_away = true;
-                cancelled = 0;
+                // Poll the connection again so that the GOAWAY goes out.
+                continue 'pass;
             }
-        }
-        if !going_away && (ctx.lifecycle.is_draining() || signal.is_released()) {
-            conn.graceful_shutdown();
-            going_away = true;
-        }
-        match conn.poll_accept(cx) {
-            Poll::Ready(Some(Ok((req, respond)))) => {
-                streams.push(stream::serve(req, respond, service.clone(), shared.clone()));
-                continue;
-            }
-            Poll::Ready(Some(Err(err))) => {
-                if err.reason() == Some(Reason::ENHANCE_YOUR_CALM) && !err.is_remote() {
-                    // h2's own limits (pending-accept resets, local error resets) fired.
-                    stats::count(&stats::H2_RESET_FLOODS);
-                }
-                return Poll::Ready(Err(Error::h2(err)));
-            }
-            Poll::Ready(None) => return Poll::Ready(Ok(())),
-            Poll::Pending => {}
         }
         if let Some(keep_alive) = keep_alive.as_mut() {
             if keep_alive.poll_dead(cx).is_ready() {
@@ -138,16 +144,27 @@ where
             }
         }
         match signal.poll(cx) {
-            Some(Signal::Expired) if idle && !going_away => {
+            Some(Signal::Expired) if idle && going_away => {
+                // No stream of ours is open, yet `h2` has not closed: a response it holds
+                // waits for window the client never opens. Drop the connection.
+                tracing::debug!("HTTP/2 connection still open a timeout after GOAWAY; closing");
+                return Poll::Ready(Ok(()));
+            }
+            Some(Signal::Expired) if idle => {
                 stats::count(&stats::KEEP_ALIVE_TIMEOUTS);
                 tracing::debug!("HTTP/2 connection idle; GOAWAY");
                 conn.graceful_shutdown();
                 going_away = true;
+                // One more keep-alive timeout for the client to finish and close.
+                let registry = &ctx.registry;
+                signal.set_deadline(
+                    config
+                        .keep_alive_timeout
+                        .map(|t| registry.deadline_after(t)),
+                );
             }
-            Some(Signal::Released) if !going_away => {
-                conn.graceful_shutdown();
-                going_away = true;
-            }
+            // Shutdown or pressure: the top of the loop sends GOAWAY.
+            Some(Signal::Released) if !going_away => {}
             _ => return Poll::Pending,
         }
     })
