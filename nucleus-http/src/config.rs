@@ -101,9 +101,11 @@ pub struct Config {
     /// HTTP/2: over TLS when the client offers `h2` in ALPN, and in cleartext (h2c) when a
     /// connection opens with the HTTP/2 preface ("prior knowledge") on an HTTP/1.1 port.
     /// `None` serves HTTP/1.1 only. Needs the `http2` feature (on by default); without it
-    /// this is ignored. The body, header and URI limits and the handler timeout above apply
-    /// to every stream; `header_read_timeout` bounds the wait for the connection preface and
-    /// `keep_alive_timeout` closes a connection with no open stream (with `GOAWAY`).
+    /// this is ignored. The body, header and URI limits, the handler timeout and the two
+    /// minimum rates above apply to every stream (a stream whose client stops opening its
+    /// flow-control window is reset); `header_read_timeout` bounds the wait for the
+    /// connection preface and `keep_alive_timeout` closes a connection with no open stream
+    /// (with `GOAWAY`).
     pub http2: Option<Http2Config>,
 }
 
@@ -137,8 +139,9 @@ pub struct Http2Config {
     /// Largest frame payload we accept (`SETTINGS_MAX_FRAME_SIZE`). Default 16 KiB, the
     /// spec's minimum and what every client sends anyway.
     pub max_frame_size: u32,
-    /// Response bytes buffered per stream beyond what the client's window allows. Default
-    /// 400 KiB, as hyper: bounds memory per stream when a client stops reading.
+    /// Response bytes `h2` may buffer per stream (`h2`'s `max_send_buffer_size`). Default
+    /// 400 KiB, as hyper. The engine hands `h2` at most the client's open window of a large
+    /// body at a time, so a client that stops reading holds its window, not the body.
     pub max_send_buffer: usize,
     /// Streams the client opens and resets before we accept them; more closes the
     /// connection with `GOAWAY(ENHANCE_YOUR_CALM)`. Default 20, as hyper: the `h2` crate's
