@@ -865,6 +865,80 @@ mod tests {
     }
 
     #[test]
+    fn tls_and_http2_settings_are_checked_alone_and_together() {
+        let err = load(&["--tls-cert", "a.pem"], &[]).unwrap_err().0;
+        assert!(
+            err.contains("tls_key") && err.contains("1 certificate(s) but 0"),
+            "{err}"
+        );
+        let err = load(&["--listen", "https://127.0.0.1:1"], &[])
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("https://127.0.0.1:1") && err.contains("tls_cert"),
+            "{err}"
+        );
+        let err = load(&["--redirect-listen", "127.0.0.1:2"], &[])
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("redirect_listen") && err.contains("there is none"),
+            "{err}"
+        );
+        let err = load(&["--hsts", "1h"], &[]).unwrap_err().0;
+        assert!(err.contains("hsts"), "{err}");
+        let err = load(
+            &["--tls-self-signed", "--tls-cert", "a", "--tls-key", "b"],
+            &[],
+        )
+        .unwrap_err()
+        .0;
+        assert!(err.contains("not both"), "{err}");
+        let err = load(&["--h2-max-frame-size", "1KiB"], &[]).unwrap_err().0;
+        assert!(
+            err.contains("h2_max_frame_size") && err.contains("16384"),
+            "{err}"
+        );
+        let err = load(
+            &[
+                "--tls-self-signed",
+                "--listen",
+                "127.0.0.1:0",
+                "--redirect-listen",
+                "127.0.0.1:2",
+            ],
+            &[],
+        )
+        .unwrap_err()
+        .0;
+        assert!(err.contains("port 0"), "{err}");
+    }
+
+    #[test]
+    fn listen_schemes_decide_which_listeners_serve_tls() {
+        let env = [
+            (
+                "NUCLEUS_LISTEN",
+                "127.0.0.1:1, http://127.0.0.1:2, https://127.0.0.1:3",
+            ),
+            ("NUCLEUS_TLS_CERT", "a.pem"),
+            ("NUCLEUS_TLS_KEY", "a.key"),
+        ];
+        let config = load(&["--redirect-listen", "127.0.0.1:4"], &env).unwrap();
+        let tls: Vec<bool> = config.listen.iter().map(|l| l.is_tls(true)).collect();
+        assert_eq!(tls, [true, false, true]);
+        assert_eq!(config.https_port(), Some(1));
+        let plain = load(&[], &[("NUCLEUS_LISTEN", "127.0.0.1:1")]).unwrap();
+        assert!(!plain.serves_tls());
+        let engine = load(&["--http2", "false"], &[]).unwrap().engine();
+        assert!(engine.http2.is_none());
+        let engine = load(&["--h2-max-concurrent-streams", "7"], &[])
+            .unwrap()
+            .engine();
+        assert_eq!(engine.http2.unwrap().max_concurrent_streams, 7);
+    }
+
+    #[test]
     fn print_config_round_trips() {
         let config = load(
             &[

@@ -75,6 +75,15 @@ async fn prior_knowledge_h2c_and_http1_share_the_port() {
 async fn a_hundred_concurrent_streams_on_one_connection() {
     let server = start();
     let (send, _conn) = h2c(server.addr).await;
+    // One exchange first, so that the server's SETTINGS have arrived.
+    let mut send = send.ready().await.unwrap();
+    let (res, _) = send.send_request(get(server.addr, "/"), true).unwrap();
+    res.await.unwrap();
+    assert_eq!(
+        send.current_max_send_streams(),
+        Http2Config::default().max_concurrent_streams as usize,
+        "SETTINGS_MAX_CONCURRENT_STREAMS"
+    );
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..100 {
@@ -414,6 +423,24 @@ async fn request_trailers_reach_the_handler() {
     let (status, body) = read_body(res.await.unwrap()).await;
     assert_eq!(status, 200);
     assert_eq!(&body[..], b"5 bytes x-check=yes");
+}
+
+#[tokio::test]
+async fn response_trailers_reach_the_client() {
+    let server = start();
+    let (send, _conn) = h2c(server.addr).await;
+    let mut send = send.ready().await.unwrap();
+    let (res, _) = send
+        .send_request(get(server.addr, "/trailers"), true)
+        .unwrap();
+    let mut body = res.await.unwrap().into_body();
+    let mut data = Vec::new();
+    while let Some(chunk) = body.data().await {
+        data.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(data, b"body");
+    let trailers = body.trailers().await.unwrap().expect("trailers");
+    assert_eq!(trailers["x-checksum"], "abc");
 }
 
 #[tokio::test]

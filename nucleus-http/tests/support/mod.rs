@@ -121,6 +121,15 @@ async fn route(mut req: Request<Body>) -> Result<Response<Body>, Infallible> {
             Response::new(Body::from_stream(chunks))
         }
         "/big" => text(StatusCode::OK, vec![b'z'; query_num(&req, "n") as usize]),
+        "/trailers" => {
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("x-checksum", "abc".parse().unwrap());
+            let frames = futures_util::stream::iter([
+                Ok::<_, Infallible>(http_body::Frame::data(Bytes::from_static(b"body"))),
+                Ok(http_body::Frame::trailers(trailers)),
+            ]);
+            Response::new(Body::new(http_body_util::StreamBody::new(frames)))
+        }
         "/no-content" => text(StatusCode::NO_CONTENT, Body::empty()),
         "/not-modified" => text(StatusCode::NOT_MODIFIED, Body::empty()),
         "/close" => {
