@@ -426,6 +426,22 @@ async fn request_trailers_reach_the_handler() {
 }
 
 #[tokio::test]
+async fn head_answers_carry_no_body() {
+    let server = start();
+    let (send, _conn) = h2c(server.addr).await;
+    for path in ["/health", "/"] {
+        let mut send = send.clone().ready().await.unwrap();
+        let req = Request::head(format!("http://{}{path}", server.addr))
+            .body(())
+            .unwrap();
+        let (res, _) = send.send_request(req, true).unwrap();
+        let res = res.await.unwrap();
+        assert!(res.body().is_end_stream(), "{path}: HEAD got a body");
+        assert_eq!(res.status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
 async fn response_trailers_reach_the_client() {
     let server = start();
     let (send, _conn) = h2c(server.addr).await;

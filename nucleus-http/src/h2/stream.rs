@@ -46,15 +46,15 @@ pub(super) async fn serve<S: HttpService>(
 ) -> End {
     let config = &shared.config;
     let (mut parts, recv) = req.into_parts();
+    let is_head = parts.method == Method::HEAD;
     if let Some((status, text)) = check(&parts, config) {
-        return send_text(&mut respond, status, text);
+        return send_text(&mut respond, status, text, is_head);
     }
     if let Some((status, text)) =
         crate::server::health_answer(config, &shared.lifecycle, &parts.method, parts.uri.path())
     {
-        return send_text(&mut respond, status, text);
+        return send_text(&mut respond, status, text, is_head);
     }
-    let is_head = parts.method == Method::HEAD;
     // HTTP/1.1 handlers read the authority from `Host`; HTTP/2 carries it in `:authority`
     // (RFC 9113 §8.3.1). Copy it over so that a handler need not care which protocol it got.
     if !parts.headers.contains_key(header::HOST) {
@@ -87,10 +87,20 @@ pub(super) async fn serve<S: HttpService>(
                 StatusCode::SERVICE_UNAVAILABLE => "service unavailable: handler timeout\n",
                 _ => "internal server error\n",
             };
-            return send_text(&mut respond, status, text);
+            return send_text(&mut respond, status, text, is_head);
         }
         Called::Cancelled => return End::Cancelled,
     };
+    if response.status().is_informational() {
+        // HTTP/2 has no upgrades, and `h2` would refuse the head (which is not the client
+        // cancelling): the same 500 as an HTTP/1.1 `101` that nobody asked for.
+        tracing::error!(
+            status = response.status().as_u16(),
+            "handler answered 1xx over HTTP/2"
+        );
+        let status = StatusCode::INTERNAL_SERVER_ERROR;
+        return send_text(&mut respond, status, "internal server error\n", is_head);
+    }
     send(response, respond, is_head, config.send_min_rate).await
 }
 
@@ -168,7 +178,12 @@ async fn call<S: HttpService>(
     .await
 }
 
-fn send_text(respond: &mut SendResponse<Bytes>, status: StatusCode, text: &'static str) -> End {
+fn send_text(
+    respond: &mut SendResponse<Bytes>,
+    status: StatusCode,
+    text: &'static str,
+    is_head: bool,
+) -> End {
     let mut response = Response::new(());
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -178,7 +193,8 @@ fn send_text(respond: &mut SendResponse<Bytes>, status: StatusCode, text: &'stat
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
     Present::default().finish_head(headers);
-    match respond.send_response(response, false) {
+    match respond.send_response(response, is_head) {
+        Ok(_) if is_head => End::Completed,
         Ok(mut stream) => {
             let _ = stream.send_data(Bytes::from_static(text.as_bytes()), true);
             End::Completed
