@@ -492,3 +492,71 @@ async fn an_idle_http2_connection_is_closed_after_the_keep_alive_timeout() {
     assert!(ended.is_ok(), "still open after 5 s");
     assert!(started.elapsed() >= Duration::from_millis(250));
 }
+
+/// CONTINUATION flood (2024): one HEADERS frame without END_HEADERS, then CONTINUATION
+/// frames forever. The server must not take them without bound: `h2` counts CONTINUATION
+/// frames against `max_header_list_size` (here `max_head_size`, 64 KiB) and answers
+/// GOAWAY(ENHANCE_YOUR_CALM).
+#[test]
+fn a_continuation_flood_is_cut_off() {
+    use std::io::{Read, Write};
+    let server = start();
+    let mut stream = support::connect(server.addr);
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let frame = |kind: u8, flags: u8, stream_id: u32, payload: &[u8]| {
+        let len = payload.len() as u32;
+        let mut out = len.to_be_bytes()[1..].to_vec();
+        out.extend([kind, flags]);
+        out.extend(stream_id.to_be_bytes());
+        out.extend(payload);
+        out
+    };
+    // A literal header field without indexing, new name (RFC 7541 §6.2.2): short strings.
+    let field = |name: &str, value: &str| {
+        let mut out = vec![0x00, name.len() as u8];
+        out.extend(name.as_bytes());
+        out.push(value.len() as u8);
+        out.extend(value.as_bytes());
+        out
+    };
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(frame(0x4, 0, 0, &[])); // SETTINGS
+                                         // :method GET, :scheme http, :path / (static table indices 2, 6, 4).
+                                         // HEADERS with END_STREAM and without END_HEADERS: the block goes on in CONTINUATION.
+    hello.extend(frame(0x1, 0x1, 1, &[0x82, 0x86, 0x84]));
+    stream.write_all(&hello).unwrap();
+    let block: Vec<u8> = (0..150)
+        .flat_map(|i| field(&format!("x-{i:03}"), &"v".repeat(100)))
+        .collect();
+    let mut sent = 0usize;
+    let started = Instant::now();
+    while sent < 64 * 1024 * 1024 && started.elapsed() < Duration::from_secs(10) {
+        if stream.write_all(&frame(0x9, 0, 1, &block)).is_err() {
+            break;
+        }
+        sent += block.len();
+    }
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    // What the client got written includes the kernel's socket buffers (a few MiB).
+    assert!(
+        sent < 32 * 1024 * 1024,
+        "the server took {sent} bytes of CONTINUATION without closing"
+    );
+    assert_eq!(goaway_code(&rest), Some(0xb), "GOAWAY(ENHANCE_YOUR_CALM)");
+}
+
+/// The error code of the first GOAWAY frame in `bytes` (server frames, no preface).
+fn goaway_code(mut bytes: &[u8]) -> Option<u32> {
+    while bytes.len() >= 9 {
+        let len = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]) as usize;
+        let (kind, payload) = (bytes[3], bytes.get(9..9 + len)?);
+        if kind == 0x7 {
+            return Some(u32::from_be_bytes(payload.get(4..8)?.try_into().ok()?));
+        }
+        bytes = &bytes[9 + len..];
+    }
+    None
+}
