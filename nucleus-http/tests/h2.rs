@@ -27,6 +27,23 @@ async fn h2c(
     (send, tokio::spawn(conn))
 }
 
+/// A client that gives each stream `window` bytes of flow-control window to start with.
+async fn h2c_with_window(
+    addr: SocketAddr,
+    window: u32,
+) -> (
+    SendRequest<Bytes>,
+    tokio::task::JoinHandle<Result<(), h2::Error>>,
+) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (send, conn) = h2::client::Builder::new()
+        .initial_window_size(window)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .unwrap();
+    (send, tokio::spawn(conn))
+}
+
 fn get(addr: SocketAddr, path: &str) -> Request<()> {
     Request::get(format!("http://{addr}{path}"))
         .body(())
@@ -315,13 +332,7 @@ async fn a_client_that_stops_reading_is_cut_off_by_send_min_rate() {
         window: Duration::from_millis(300),
     });
     let server = start_with(config, WorkerModel::PerCore);
-    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let (send, conn) = h2::client::Builder::new()
-        .initial_window_size(1024)
-        .handshake::<_, Bytes>(tcp)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let (send, _conn) = h2c_with_window(server.addr, 1024).await;
     let mut send = send.ready().await.unwrap();
     let (res, _) = send
         .send_request(get(server.addr, "/big?n=1000000"), true)
@@ -355,13 +366,7 @@ async fn a_connection_whose_client_never_opens_its_window_is_dropped_after_goawa
     let mut config = Config::default();
     config.keep_alive_timeout = Some(Duration::from_millis(300));
     let server = start_with(config, WorkerModel::PerCore);
-    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let (send, conn) = h2::client::Builder::new()
-        .initial_window_size(1024)
-        .handshake::<_, Bytes>(tcp)
-        .await
-        .unwrap();
-    let conn = tokio::spawn(conn);
+    let (send, conn) = h2c_with_window(server.addr, 1024).await;
     let mut send = send.ready().await.unwrap();
     // Small enough that the whole response is handed to h2 at once.
     let (res, _) = send
