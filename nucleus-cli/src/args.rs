@@ -11,10 +11,11 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+use crate::listen::{Addr, FilePath, ListenAddr};
 use crate::observe::{AccessLogFormat, LogFormat};
 use crate::units::{OrAuto, OrOff, Rate, Secs, Size};
 
-/// Nucleus: a production HTTP/1.1 server with a demo app.
+/// Nucleus: a production HTTP/1.1, HTTP/2 and HTTPS server with a demo app.
 ///
 /// Serves the demo routes (`/`, `/json`, `/echo`, `/slow`, `/blocking`, `/stream`,
 /// `/health`) on every `--listen` address.
@@ -41,11 +42,85 @@ pub(crate) struct Args {
     #[serde(skip)]
     pub(crate) print_config: bool,
 
-    /// Address to listen on, e.g. 127.0.0.1:8000 or [::]:8000; repeat for several
+    /// Address to listen on, e.g. 127.0.0.1:8000 or [::]:8000; repeat for several. HTTPS when
+    /// a certificate is given, unless written http://ADDR; https://ADDR is always HTTPS
     /// [default: 127.0.0.1:8000].
     #[arg(long = "listen", value_name = "ADDR", help_heading = "Server")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub(crate) listen: Vec<SocketAddr>,
+    pub(crate) listen: Vec<ListenAddr>,
+
+    /// Plain-HTTP address that redirects every request to HTTPS (308); repeatable.
+    #[arg(long = "redirect-listen", value_name = "ADDR", help_heading = "TLS")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) redirect_listen: Vec<Addr>,
+
+    /// Certificate chain file (PEM); repeat with --tls-key for several, chosen by SNI.
+    #[arg(long = "tls-cert", value_name = "FILE", help_heading = "TLS")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) tls_cert: Vec<FilePath>,
+
+    /// Private key file (PEM) of the --tls-cert in the same position.
+    #[arg(long = "tls-key", value_name = "FILE", help_heading = "TLS")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) tls_key: Vec<FilePath>,
+
+    /// Serve HTTPS with a generated certificate for localhost (development) [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          help_heading = "TLS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tls_self_signed: Option<bool>,
+
+    /// Longest time from accept to a finished TLS handshake [default: 10s].
+    #[arg(long, value_name = "DURATION", help_heading = "TLS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tls_handshake_timeout: Option<Secs>,
+
+    /// How often certificate files are checked and reloaded when changed, or `off` (SIGHUP
+    /// always reloads) [default: 10s].
+    #[arg(long, value_name = "DURATION|off", help_heading = "TLS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tls_reload_interval: Option<OrOff<Secs>>,
+
+    /// Strict-Transport-Security max-age on HTTPS responses, or `off` [default: off].
+    #[arg(long, value_name = "DURATION|off", help_heading = "TLS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) hsts: Option<OrOff<Secs>>,
+
+    /// Serve HTTP/2 (ALPN over TLS, prior knowledge in cleartext) [default: true].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          help_heading = "HTTP/2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) http2: Option<bool>,
+
+    /// HTTP/2 streams a client may have open at once [default: 128].
+    #[arg(long, value_name = "N", help_heading = "HTTP/2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) h2_max_concurrent_streams: Option<u32>,
+
+    /// HTTP/2 initial flow-control window per stream [default: 1MiB].
+    #[arg(long, value_name = "BYTES", help_heading = "HTTP/2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) h2_stream_window: Option<Size>,
+
+    /// HTTP/2 initial flow-control window per connection [default: 1MiB].
+    #[arg(long, value_name = "BYTES", help_heading = "HTTP/2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) h2_connection_window: Option<Size>,
+
+    /// Largest HTTP/2 frame payload accepted [default: 16KiB].
+    #[arg(long, value_name = "BYTES", help_heading = "HTTP/2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) h2_max_frame_size: Option<Size>,
+
+    /// HTTP/2 streams a client may cancel, net of completed ones, before GOAWAY [default: 200].
+    #[arg(long, value_name = "N", help_heading = "HTTP/2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) h2_max_cancelled_streams: Option<u32>,
+
+    /// Send an HTTP/2 PING this often (close if unanswered for 20 s), or `off` [default: off].
+    #[arg(long, value_name = "DURATION|off", help_heading = "HTTP/2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) h2_keep_alive_interval: Option<OrOff<Secs>>,
 
     /// Worker threads, or `auto` for the number of CPUs [default: auto].
     #[arg(long, value_name = "N", help_heading = "Server")]

@@ -13,10 +13,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::{self, Deserializer};
+use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
 use crate::args::{Args, Model};
+use crate::listen::{comma_list, Addr, FilePath, ListenAddr, Scheme};
 use crate::observe::{AccessLogFormat, LogFormat};
 use crate::units::{OrAuto, OrOff, Rate, Secs, Size};
 
@@ -36,10 +37,52 @@ const MAX_WORKERS: usize = u16::MAX as usize;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Config {
-    /// Addresses to listen on (`[::]:8000` serves IPv6 and IPv4). In the environment, a
-    /// comma-separated list. Default `127.0.0.1:8000`.
+    /// Addresses to listen on (`[::]:8000` serves IPv6 and IPv4). A bare address serves HTTPS
+    /// when a certificate is configured and plain HTTP otherwise; `http://ADDR` and
+    /// `https://ADDR` choose, so one list can mix both. In the environment, a comma-separated
+    /// list. Default `127.0.0.1:8000`.
     #[serde(deserialize_with = "listen_addrs")]
-    pub(crate) listen: Vec<SocketAddr>,
+    pub(crate) listen: Vec<ListenAddr>,
+    /// Plain-HTTP addresses that answer every request with `308` to the same URL over HTTPS
+    /// (on the first HTTPS listener's port). Default none.
+    #[serde(deserialize_with = "redirect_addrs")]
+    pub(crate) redirect_listen: Vec<Addr>,
+    /// Certificate chain files (PEM, leaf first), paired in order with `tls_key`. Several
+    /// pairs: the certificate is chosen by the name the client asks for (SNI), the first is
+    /// the default. Default none.
+    #[serde(deserialize_with = "file_paths")]
+    pub(crate) tls_cert: Vec<FilePath>,
+    /// Private key files (PEM: PKCS#8, PKCS#1 or SEC1), one per `tls_cert`. Default none.
+    #[serde(deserialize_with = "file_paths")]
+    pub(crate) tls_key: Vec<FilePath>,
+    /// Serve HTTPS with a certificate for localhost generated at start-up (development only;
+    /// its SHA-256 fingerprint is printed). Default false.
+    pub(crate) tls_self_signed: bool,
+    /// Longest time from accept to a finished TLS handshake. Default 10 s.
+    pub(crate) tls_handshake_timeout: Secs,
+    /// How often certificate and key files are checked for changes and reloaded (SIGHUP
+    /// reloads at once); `off` reloads on SIGHUP only. Default 10 s.
+    pub(crate) tls_reload_interval: OrOff<Secs>,
+    /// `Strict-Transport-Security` max-age sent on HTTPS responses; `off` sends none.
+    /// Default `off`.
+    pub(crate) hsts: OrOff<Secs>,
+    /// Serve HTTP/2: over TLS by ALPN, and in cleartext to clients that start with its
+    /// preface (prior knowledge). Default true.
+    pub(crate) http2: bool,
+    /// HTTP/2 streams a client may have open at once. Default 128.
+    pub(crate) h2_max_concurrent_streams: u32,
+    /// HTTP/2 initial flow-control window per stream. Default 1 MiB.
+    pub(crate) h2_stream_window: Size,
+    /// HTTP/2 initial flow-control window per connection. Default 1 MiB.
+    pub(crate) h2_connection_window: Size,
+    /// Largest HTTP/2 frame payload accepted (16 KiB to 16 MiB - 1). Default 16 KiB.
+    pub(crate) h2_max_frame_size: Size,
+    /// HTTP/2 streams a client may cancel mid-request, net of completed ones, before the
+    /// connection is closed with GOAWAY (Rapid Reset defence). Default 200.
+    pub(crate) h2_max_cancelled_streams: u32,
+    /// Send an HTTP/2 PING this often and close the connection if it goes unanswered for
+    /// 20 s; `off` sends none. Default `off`.
+    pub(crate) h2_keep_alive_interval: OrOff<Secs>,
     /// Worker threads; `auto` (default) is the number of CPUs available.
     pub(crate) workers: OrAuto<usize>,
     /// How connections are spread over workers. Default `per-core`.
@@ -227,11 +270,33 @@ impl Config {
             .0
             .as_deref()
             .and_then(|name| http::HeaderName::try_from(name).ok());
+        engine.http2 = self.http2.then(|| {
+            let mut h2 = nucleus_http::Http2Config::default();
+            h2.max_concurrent_streams = self.h2_max_concurrent_streams;
+            h2.initial_stream_window = to_u32(self.h2_stream_window);
+            h2.initial_connection_window = to_u32(self.h2_connection_window);
+            h2.max_frame_size = to_u32(self.h2_max_frame_size);
+            h2.max_cancelled_streams = self.h2_max_cancelled_streams;
+            h2.keep_alive_interval = self.h2_keep_alive_interval.0.map(|s| s.0);
+            h2
+        });
         engine
     }
 
-    /// A server builder with every setting applied, ready to bind.
-    pub(crate) fn builder(&self) -> nucleus_http::Builder {
+    /// Whether any listener serves HTTPS.
+    pub(crate) fn serves_tls(&self) -> bool {
+        let have_certificate = self.has_certificate();
+        self.listen.iter().any(|l| l.is_tls(have_certificate))
+    }
+
+    fn has_certificate(&self) -> bool {
+        !self.tls_cert.is_empty() || self.tls_self_signed
+    }
+
+    /// A server builder with every setting applied, ready to bind. `tls` is what
+    /// [`crate::tls::load`] made of the certificate settings. Addresses are bound in the order
+    /// of `listen`, then `redirect_listen`.
+    pub(crate) fn builder(&self, tls: Option<&nucleus_http::TlsConfig>) -> nucleus_http::Builder {
         let mut builder = nucleus_http::Server::builder()
             .config(self.engine())
             .worker_model(match self.worker_model {
@@ -247,10 +312,27 @@ impl Config {
         if let OrAuto(Some(max)) = self.max_connections {
             builder = builder.max_connections(max);
         }
-        for addr in &self.listen {
-            builder = builder.listen(*addr);
+        for listen in &self.listen {
+            builder = match tls {
+                Some(tls) if listen.is_tls(true) => builder.listen_tls(listen.addr, tls.clone()),
+                _ => builder.listen(listen.addr),
+            };
+        }
+        if let Some(port) = self.https_port() {
+            for addr in &self.redirect_listen {
+                builder = builder.listen_redirect(addr.0, port);
+            }
         }
         builder
+    }
+
+    /// The port redirects point to: the first HTTPS listener's.
+    fn https_port(&self) -> Option<u16> {
+        let have_certificate = self.has_certificate();
+        self.listen
+            .iter()
+            .find(|l| l.is_tls(have_certificate))
+            .map(|l| l.addr.port())
     }
 
     /// Checks what a single value's type cannot: ranges, zero timeouts, and combinations.
@@ -268,11 +350,12 @@ impl Config {
                 "give at least one address, e.g. 127.0.0.1:8000",
             );
         }
-        for (i, addr) in self.listen.iter().enumerate() {
-            if addr.port() != 0 && self.listen[..i].contains(addr) {
-                return bad("listen", addr, "this address is listed twice");
+        for (i, listen) in self.listen.iter().enumerate() {
+            if listen.addr.port() != 0 && self.listen[..i].iter().any(|l| l.addr == listen.addr) {
+                return bad("listen", listen, "this address is listed twice");
             }
         }
+        self.validate_tls(origins)?;
         match self.workers.0 {
             Some(0) => return bad("workers", &0, "must be at least 1 (or `auto`)"),
             Some(n) if n > MAX_WORKERS => {
@@ -371,6 +454,105 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The TLS and HTTP/2 settings, alone and together.
+    fn validate_tls(&self, origins: &Origins) -> Result<(), ConfigError> {
+        let combination = |a: &str, b: &str, why: &str| {
+            Err(ConfigError(format!(
+                "invalid combination: `{a}` ({}) and `{b}` ({}): {why}",
+                origins.describe(a),
+                origins.describe(b),
+            )))
+        };
+        if self.tls_cert.len() != self.tls_key.len() {
+            return combination(
+                "tls_cert",
+                "tls_key",
+                &format!(
+                    "{} certificate(s) but {} key(s); give one key per certificate, in the same order",
+                    self.tls_cert.len(),
+                    self.tls_key.len()
+                ),
+            );
+        }
+        if self.tls_self_signed && !self.tls_cert.is_empty() {
+            return combination(
+                "tls_self_signed",
+                "tls_cert",
+                "use a generated certificate or your own, not both",
+            );
+        }
+        if let Some(https) = self.listen.iter().find(|l| l.scheme == Scheme::Https) {
+            if !self.has_certificate() {
+                return Err(ConfigError(format!(
+                    "invalid `listen = {https}` ({}): an https:// listener needs `tls_cert` and                      `tls_key` (or `tls_self_signed` for development)",
+                    origins.describe("listen")
+                )));
+            }
+        }
+        if !self.serves_tls() {
+            if !self.redirect_listen.is_empty() {
+                return combination(
+                    "redirect_listen",
+                    "listen",
+                    "redirects go to an HTTPS listener, and there is none",
+                );
+            }
+            if self.hsts.0.is_some() {
+                return combination(
+                    "hsts",
+                    "listen",
+                    "HSTS is sent over HTTPS only, and there is no HTTPS listener",
+                );
+            }
+        } else if !self.redirect_listen.is_empty() && self.https_port() == Some(0) {
+            return combination(
+                "redirect_listen",
+                "listen",
+                "the HTTPS listener has port 0, so a redirect cannot name its port",
+            );
+        }
+        if self.tls_handshake_timeout.0.is_zero() {
+            return Err(ConfigError(format!(
+                "invalid `tls_handshake_timeout = 0` ({}): must be more than 0",
+                origins.describe("tls_handshake_timeout")
+            )));
+        }
+        const MAX_WINDOW: u64 = (1 << 31) - 1;
+        for (key, value, min, max) in [
+            ("h2_stream_window", self.h2_stream_window, 1, MAX_WINDOW),
+            (
+                "h2_connection_window",
+                self.h2_connection_window,
+                65_535,
+                MAX_WINDOW,
+            ),
+            (
+                "h2_max_frame_size",
+                self.h2_max_frame_size,
+                16_384,
+                16_777_215,
+            ),
+        ] {
+            if !(min..=max).contains(&value.0) {
+                return Err(ConfigError(format!(
+                    "invalid `{key} = {value}` ({}): must be from {min} to {max} bytes \
+                     (RFC 9113 §6.5.2)",
+                    origins.describe(key)
+                )));
+            }
+        }
+        if self.h2_max_concurrent_streams == 0 {
+            return Err(ConfigError(format!(
+                "invalid `h2_max_concurrent_streams = 0` ({}): must be at least 1; set \
+                 `http2 = false` to turn HTTP/2 off",
+                origins.describe("h2_max_concurrent_streams")
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Config {
     /// The engine's defaults, so the two cannot drift apart.
     fn default() -> Config {
@@ -384,8 +566,26 @@ impl Default for Config {
         let (body_min_rate, body_min_rate_window) = rate(engine.body_min_rate);
         let (send_min_rate, send_min_rate_window) = rate(engine.send_min_rate);
         let size = |n: usize| Size(n as u64);
+        let h2 = engine.http2.clone().unwrap_or_default();
         Config {
-            listen: vec![SocketAddr::from(([127, 0, 0, 1], 8000))],
+            listen: vec![ListenAddr {
+                scheme: Scheme::Auto,
+                addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            }],
+            redirect_listen: Vec::new(),
+            tls_cert: Vec::new(),
+            tls_key: Vec::new(),
+            tls_self_signed: false,
+            tls_handshake_timeout: Secs(Duration::from_secs(10)),
+            tls_reload_interval: OrOff(Some(Secs(Duration::from_secs(10)))),
+            hsts: OrOff(None),
+            http2: engine.http2.is_some(),
+            h2_max_concurrent_streams: h2.max_concurrent_streams,
+            h2_stream_window: Size(u64::from(h2.initial_stream_window)),
+            h2_connection_window: Size(u64::from(h2.initial_connection_window)),
+            h2_max_frame_size: Size(u64::from(h2.max_frame_size)),
+            h2_max_cancelled_streams: h2.max_cancelled_streams,
+            h2_keep_alive_interval: OrOff(h2.keep_alive_interval.map(Secs)),
             workers: OrAuto(None),
             worker_model: Model::PerCore,
             backlog: DEFAULT_BACKLOG,
@@ -577,35 +777,21 @@ fn to_usize(size: Size) -> usize {
     usize::try_from(size.0).unwrap_or(usize::MAX)
 }
 
-/// `listen` is a list of addresses, or one string of comma-separated addresses (as
-/// `NUCLEUS_LISTEN` must be).
-fn listen_addrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
-    let parse = |text: &str| {
-        text.trim().parse::<SocketAddr>().map_err(|_| {
-            de::Error::custom(format!(
-                "`{}` is not an IP address with a port (e.g. 127.0.0.1:8000 or [::]:8000)",
-                text.trim()
-            ))
-        })
-    };
-    match toml::Value::deserialize(d)? {
-        toml::Value::String(text) if text.trim().is_empty() => Ok(Vec::new()),
-        toml::Value::String(text) => text.split(',').map(parse).collect(),
-        toml::Value::Array(items) => items
-            .iter()
-            .map(|item| match item {
-                toml::Value::String(text) => parse(text),
-                other => Err(de::Error::custom(format!(
-                    "expected an address string, found {} `{other}`",
-                    other.type_str()
-                ))),
-            })
-            .collect(),
-        other => Err(de::Error::custom(format!(
-            "expected a list of addresses, found {} `{other}`",
-            other.type_str()
-        ))),
-    }
+fn to_u32(size: Size) -> u32 {
+    // Validation keeps every HTTP/2 size below 2^31.
+    u32::try_from(size.0).unwrap_or(u32::MAX)
+}
+
+fn listen_addrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ListenAddr>, D::Error> {
+    comma_list(d, "an address")
+}
+
+fn redirect_addrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Addr>, D::Error> {
+    comma_list(d, "an address")
+}
+
+fn file_paths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<FilePath>, D::Error> {
+    comma_list(d, "a file path")
 }
 
 #[cfg(test)]
@@ -719,6 +905,80 @@ mod tests {
             err.contains("health_path") && err.contains("ready_path"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn tls_and_http2_settings_are_checked_alone_and_together() {
+        let err = load(&["--tls-cert", "a.pem"], &[]).unwrap_err().0;
+        assert!(
+            err.contains("tls_key") && err.contains("1 certificate(s) but 0"),
+            "{err}"
+        );
+        let err = load(&["--listen", "https://127.0.0.1:1"], &[])
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("https://127.0.0.1:1") && err.contains("tls_cert"),
+            "{err}"
+        );
+        let err = load(&["--redirect-listen", "127.0.0.1:2"], &[])
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("redirect_listen") && err.contains("there is none"),
+            "{err}"
+        );
+        let err = load(&["--hsts", "1h"], &[]).unwrap_err().0;
+        assert!(err.contains("hsts"), "{err}");
+        let err = load(
+            &["--tls-self-signed", "--tls-cert", "a", "--tls-key", "b"],
+            &[],
+        )
+        .unwrap_err()
+        .0;
+        assert!(err.contains("not both"), "{err}");
+        let err = load(&["--h2-max-frame-size", "1KiB"], &[]).unwrap_err().0;
+        assert!(
+            err.contains("h2_max_frame_size") && err.contains("16384"),
+            "{err}"
+        );
+        let err = load(
+            &[
+                "--tls-self-signed",
+                "--listen",
+                "127.0.0.1:0",
+                "--redirect-listen",
+                "127.0.0.1:2",
+            ],
+            &[],
+        )
+        .unwrap_err()
+        .0;
+        assert!(err.contains("port 0"), "{err}");
+    }
+
+    #[test]
+    fn listen_schemes_decide_which_listeners_serve_tls() {
+        let env = [
+            (
+                "NUCLEUS_LISTEN",
+                "127.0.0.1:1, http://127.0.0.1:2, https://127.0.0.1:3",
+            ),
+            ("NUCLEUS_TLS_CERT", "a.pem"),
+            ("NUCLEUS_TLS_KEY", "a.key"),
+        ];
+        let config = load(&["--redirect-listen", "127.0.0.1:4"], &env).unwrap();
+        let tls: Vec<bool> = config.listen.iter().map(|l| l.is_tls(true)).collect();
+        assert_eq!(tls, [true, false, true]);
+        assert_eq!(config.https_port(), Some(1));
+        let plain = load(&[], &[("NUCLEUS_LISTEN", "127.0.0.1:1")]).unwrap();
+        assert!(!plain.serves_tls());
+        let engine = load(&["--http2", "false"], &[]).unwrap().engine();
+        assert!(engine.http2.is_none());
+        let engine = load(&["--h2-max-concurrent-streams", "7"], &[])
+            .unwrap()
+            .engine();
+        assert_eq!(engine.http2.unwrap().max_concurrent_streams, 7);
     }
 
     #[test]

@@ -6,7 +6,9 @@ mod alloc;
 mod args;
 mod config;
 mod demo;
+mod listen;
 mod observe;
+mod tls;
 mod units;
 
 use std::process::ExitCode;
@@ -51,7 +53,15 @@ fn main() -> ExitCode {
     let _log_guard = observe::init_logging(&config, args.log_level.as_deref(), |name| {
         std::env::var(name).ok()
     });
-    match run(&config) {
+    // After logging: an expired certificate is a warning in the log, not an error.
+    let tls = match tls::load(&config) {
+        Ok(tls) => tls,
+        Err(err) => {
+            eprintln!("nucleus: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&config, tls) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("nucleus: {err}");
@@ -60,19 +70,35 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: &Config) -> std::io::Result<()> {
+fn run(config: &Config, tls: Option<nucleus_http::TlsConfig>) -> std::io::Result<()> {
     let observers = observe::Observers::start(config)?;
     let mut engine = config.engine();
     engine.observer = observers.observer();
-    let server = config.builder().config(engine).bind().map_err(|err| {
-        let addrs: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
-        std::io::Error::new(
-            err.kind(),
-            format!("cannot listen on {}: {err}", addrs.join(", ")),
-        )
-    })?;
-    for addr in server.local_addrs() {
-        println!("nucleus listening on http://{addr}");
+    let server = config
+        .builder(tls.as_ref())
+        .config(engine)
+        .bind()
+        .map_err(|err| {
+            let addrs: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
+            std::io::Error::new(
+                err.kind(),
+                format!("cannot listen on {}: {err}", addrs.join(", ")),
+            )
+        })?;
+    // `local_addrs` follows the order of `listen`, then `redirect_listen`.
+    let schemes = config
+        .listen
+        .iter()
+        .map(|l| {
+            if l.is_tls(tls.is_some()) {
+                "https"
+            } else {
+                "http"
+            }
+        })
+        .chain(config.redirect_listen.iter().map(|_| "http"));
+    for (addr, scheme) in server.local_addrs().into_iter().zip(schemes) {
+        println!("nucleus listening on {scheme}://{addr}");
     }
     tracing::info!(
         workers = server.workers(),
@@ -92,7 +118,7 @@ fn run(config: &Config) -> std::io::Result<()> {
             }
         }
     }
-    stop_on_signal(handles, observers.access_log.clone())?;
+    stop_on_signal(handles, observers.access_log.clone(), tls)?;
     let served = server.run(app);
     if let Some(thread) = metrics_thread {
         let _ = thread.join();
@@ -138,10 +164,11 @@ fn serve_metrics(
 /// The first SIGTERM or SIGINT starts a graceful drain; a second one exits at once, for an
 /// operator who will not wait for the drain.
 ///
-/// SIGUSR1 reopens the access log file, for logrotate.
+/// SIGUSR1 reopens the access log file, for logrotate; SIGHUP reloads the TLS certificates.
 fn stop_on_signal(
     handles: Vec<nucleus_http::ShutdownHandle>,
     access_log: Option<std::sync::Arc<nucleus::access_log::AccessLog>>,
+    tls: Option<nucleus_http::TlsConfig>,
 ) -> std::io::Result<()> {
     let shutdown = move || {
         handles
@@ -158,9 +185,10 @@ fn stop_on_signal(
                 #[cfg(unix)]
                 {
                     use tokio::signal::unix::{signal, SignalKind};
-                    let (Ok(mut term), Ok(mut int)) = (
+                    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
                         signal(SignalKind::terminate()),
                         signal(SignalKind::interrupt()),
+                        signal(SignalKind::hangup()),
                     ) else {
                         tracing::error!("cannot listen for signals; stop with SIGKILL");
                         return;
@@ -175,6 +203,11 @@ fn stop_on_signal(
                             }
                         });
                     }
+                    tokio::spawn(async move {
+                        while hup.recv().await.is_some() {
+                            reload(tls.as_ref());
+                        }
+                    });
                     let first = next_signal(&mut term, &mut int).await;
                     tracing::info!("{first} received, draining; send another signal to exit now");
                     shutdown();
@@ -186,7 +219,7 @@ fn stop_on_signal(
                     if tokio::signal::ctrl_c().await.is_err() {
                         return;
                     }
-                    let _ = access_log;
+                    let _ = (access_log, tls);
                     tracing::info!("Ctrl-C received, draining; press it again to exit now");
                     shutdown();
                     let _ = tokio::signal::ctrl_c().await;
@@ -196,6 +229,18 @@ fn stop_on_signal(
             });
         })?;
     Ok(())
+}
+
+/// SIGHUP: read the certificate files again; on an error the certificates in use stay.
+#[cfg(unix)]
+fn reload(tls: Option<&nucleus_http::TlsConfig>) {
+    match tls.map(nucleus_http::TlsConfig::reload) {
+        None => tracing::info!("SIGHUP received; no TLS certificates to reload"),
+        Some(Ok(())) => {}
+        Some(Err(err)) => {
+            tracing::error!(error = %err, "TLS reload failed; keeping the certificates in use")
+        }
+    }
 }
 
 #[cfg(unix)]

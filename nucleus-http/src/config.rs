@@ -1,4 +1,4 @@
-//! Limits and tuning of the HTTP/1.1 engine, each with a documented, safe default.
+//! Limits and tuning of the engine (HTTP/1.1 and HTTP/2), each with a documented, safe default.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +7,7 @@ use http::HeaderName;
 
 use crate::observe::Observe;
 
-/// Limits and tuning for HTTP/1.1 connections.
+/// Limits and tuning for connections, HTTP/1.1 and HTTP/2.
 ///
 /// Every limit exists because an unbounded one is a denial-of-service lever; each default
 /// says why it has the value it has.
@@ -114,6 +114,89 @@ pub struct Config {
     /// the library adds no header it was not asked for; the `nucleus` binary turns it on
     /// with `x-request-id`.
     pub request_id_header: Option<HeaderName>,
+    /// HTTP/2: over TLS when the client offers `h2` in ALPN, and in cleartext (h2c) when a
+    /// connection opens with the HTTP/2 preface ("prior knowledge") on an HTTP/1.1 port.
+    /// `None` serves HTTP/1.1 only. Needs the `http2` feature (on by default); without it
+    /// this is ignored. The body, header and URI limits, the handler timeout and the two
+    /// minimum rates above apply to every stream (a stream whose client stops opening its
+    /// flow-control window is reset); `header_read_timeout` bounds the wait for the
+    /// connection preface and `keep_alive_timeout` closes a connection with no open stream
+    /// (with `GOAWAY`).
+    pub http2: Option<Http2Config>,
+}
+
+/// HTTP/2 limits and tuning, each set explicitly rather than left to the `h2` crate's
+/// defaults: a default that was wrong in a mature stack (Rapid Reset, CVE-2023-44487;
+/// CONTINUATION floods, 2024) is cheaper to spot here than in a dependency.
+///
+/// The header list is bounded by [`Config::max_head_size`] (enforced by `h2` while it
+/// decodes, CONTINUATION frames included), the field count by [`Config::max_headers`].
+///
+/// # Examples
+///
+/// ```
+/// let mut config = nucleus_http::Config::default();
+/// if let Some(h2) = config.http2.as_mut() {
+///     h2.max_concurrent_streams = 256;
+/// }
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Http2Config {
+    /// Streams a client may have open at once (`SETTINGS_MAX_CONCURRENT_STREAMS`). Default
+    /// 128: RFC 9113 recommends at least 100; browsers open fewer; each open stream can hold a
+    /// handler and a send buffer.
+    pub max_concurrent_streams: u32,
+    /// Initial flow-control window of each stream, in bytes. Default 1 MiB, as hyper: the
+    /// spec's 64 KiB caps one stream at 64 KiB per round trip (5 Mbit/s at 100 ms).
+    pub initial_stream_window: u32,
+    /// Initial flow-control window of the connection, in bytes. Default 1 MiB, as hyper.
+    pub initial_connection_window: u32,
+    /// Largest frame payload we accept (`SETTINGS_MAX_FRAME_SIZE`). Default 16 KiB, the
+    /// spec's minimum and what every client sends anyway.
+    pub max_frame_size: u32,
+    /// Response bytes `h2` may buffer per stream (`h2`'s `max_send_buffer_size`). Default
+    /// 400 KiB, as hyper. The engine hands `h2` at most the client's open window of a large
+    /// body at a time, so a client that stops reading holds its window, not the body.
+    pub max_send_buffer: usize,
+    /// Streams the client opens and resets before we accept them; more closes the
+    /// connection with `GOAWAY(ENHANCE_YOUR_CALM)`. Default 20, as hyper: the `h2` crate's
+    /// Rapid Reset defence.
+    pub max_pending_accept_reset_streams: usize,
+    /// Streams we may reset because the client broke a rule on them; more closes the
+    /// connection. Default 1,024, as `h2`.
+    pub max_local_error_reset_streams: usize,
+    /// Streams the client may cancel (`RST_STREAM`) while their handler is still running or
+    /// their response still being sent, net of the streams that complete normally; more
+    /// closes the connection with `GOAWAY(ENHANCE_YOUR_CALM)`. Default 200. This is the Rapid
+    /// Reset defence for the streams we did accept: each costs a handler call, so a client
+    /// that cancels nearly everything it asks for is made to stop. A browser cancelling a
+    /// few requests while it also completes others never reaches it.
+    pub max_cancelled_streams: u32,
+    /// Send a `PING` after this long without frames from the client, and close the
+    /// connection if no answer comes within `keep_alive_timeout`. Default `None` (off): the
+    /// idle timeout already closes quiet connections; turn it on to detect dead peers behind
+    /// NATs during long responses.
+    pub keep_alive_interval: Option<Duration>,
+    /// How long to wait for the answer to a keep-alive `PING`. Default 20 s, as hyper.
+    pub keep_alive_timeout: Duration,
+}
+
+impl Default for Http2Config {
+    fn default() -> Http2Config {
+        Http2Config {
+            max_concurrent_streams: 128,
+            initial_stream_window: 1024 * 1024,
+            initial_connection_window: 1024 * 1024,
+            max_frame_size: 16 * 1024,
+            max_send_buffer: 400 * 1024,
+            max_pending_accept_reset_streams: 20,
+            max_local_error_reset_streams: 1024,
+            max_cancelled_streams: 200,
+            keep_alive_interval: None,
+            keep_alive_timeout: Duration::from_secs(20),
+        }
+    }
 }
 
 /// A minimum transfer rate, enforced over windows of `window` of waiting time.
@@ -174,6 +257,7 @@ impl Default for Config {
             readiness_path: Some("/ready".to_owned()),
             observer: None,
             request_id_header: None,
+            http2: Some(Http2Config::default()),
         }
     }
 }

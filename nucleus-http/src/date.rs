@@ -27,11 +27,20 @@ struct CachedDate {
     second: u64,
     /// `date: <IMF-fixdate>\r\nserver: nucleus\r\n\r\n`.
     closing: [u8; CLOSING_LEN],
+    /// The date as a header value, made on first use in each second (HTTP/2 responses carry
+    /// headers as a map, not as bytes); cloning it is a reference count.
+    #[cfg(feature = "http2")]
+    value: Option<http::HeaderValue>,
 }
 
 thread_local! {
     static CACHED: RefCell<CachedDate> = const {
-        RefCell::new(CachedDate { second: u64::MAX, closing: initial_closing() })
+        RefCell::new(CachedDate {
+            second: u64::MAX,
+            closing: initial_closing(),
+            #[cfg(feature = "http2")]
+            value: None,
+        })
     };
 }
 
@@ -52,17 +61,35 @@ const fn initial_closing() -> [u8; CLOSING_LEN] {
 
 /// Appends the current IMF-fixdate to `dst`.
 pub(crate) fn extend(dst: &mut Vec<u8>) {
-    with_current(|closing| {
-        dst.extend_from_slice(closing.get(DATE_AT..DATE_AT + DATE_LEN).unwrap_or_default())
-    });
+    with_current(|cached| dst.extend_from_slice(date_of(&cached.closing)));
 }
 
 /// Appends `date: <now>`, `server: nucleus` and the blank line that ends a head.
 pub(crate) fn extend_closing_fields(dst: &mut Vec<u8>) {
-    with_current(|closing| dst.extend_from_slice(closing));
+    with_current(|cached| dst.extend_from_slice(&cached.closing));
 }
 
-fn with_current(f: impl FnOnce(&[u8; CLOSING_LEN])) {
+/// The current IMF-fixdate as a header value.
+#[cfg(feature = "http2")]
+pub(crate) fn header_value() -> http::HeaderValue {
+    with_current(|cached| {
+        let closing = cached.closing;
+        cached
+            .value
+            .get_or_insert_with(|| {
+                http::HeaderValue::from_bytes(date_of(&closing)).unwrap_or(
+                    http::HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+                )
+            })
+            .clone()
+    })
+}
+
+fn date_of(closing: &[u8; CLOSING_LEN]) -> &[u8] {
+    closing.get(DATE_AT..DATE_AT + DATE_LEN).unwrap_or_default()
+}
+
+fn with_current<R>(f: impl FnOnce(&mut CachedDate) -> R) -> R {
     let mut second = NOW_SECOND.load(Ordering::Relaxed);
     if second == 0 {
         CLOCK.call_once(start_clock);
@@ -79,9 +106,13 @@ fn with_current(f: impl FnOnce(&[u8; CLOSING_LEN])) {
                 slot.copy_from_slice(formatted.as_bytes());
             }
             cached.second = second;
+            #[cfg(feature = "http2")]
+            {
+                cached.value = None;
+            }
         }
-        f(&cached.closing);
-    });
+        f(&mut cached)
+    })
 }
 
 /// The current Unix second, from the clock thread when it runs (no clock read).

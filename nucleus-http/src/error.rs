@@ -37,6 +37,12 @@ pub(crate) enum Kind {
     NotUpgraded,
     /// A timeout or minimum rate fired.
     Timeout(Timeout),
+    /// The peer broke an HTTP/2 rule, or the connection ended with `GOAWAY`.
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
+    Protocol,
+    /// The TLS handshake failed.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Tls,
 }
 
 /// Which timeout fired.
@@ -48,6 +54,14 @@ pub(crate) enum Timeout {
     BodyRate,
     /// The client took the response slower than `send_min_rate`.
     SendRate,
+    /// The handler did not answer within `handler_timeout`.
+    Handler,
+    /// An HTTP/2 keep-alive `PING` went unanswered.
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
+    Ping,
+    /// The TLS handshake did not finish in time.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    TlsHandshake,
 }
 
 impl Timeout {
@@ -56,6 +70,9 @@ impl Timeout {
             Timeout::HeaderRead => "header read timeout",
             Timeout::BodyRate => "request body too slow",
             Timeout::SendRate => "client reads too slowly",
+            Timeout::Handler => "handler timeout",
+            Timeout::Ping => "keep-alive ping unanswered",
+            Timeout::TlsHandshake => "TLS handshake timeout",
         }
     }
 }
@@ -183,6 +200,17 @@ impl Error {
         Error::new(Kind::Io).with(err)
     }
 
+    /// An error from the `h2` crate: IO stays IO, everything else is the peer's protocol fault.
+    #[cfg(feature = "http2")]
+    pub(crate) fn h2(err: h2::Error) -> Error {
+        let kind = if err.is_io() {
+            Kind::Io
+        } else {
+            Kind::Protocol
+        };
+        Error::new(kind).with(err)
+    }
+
     /// Wraps an error from user code (a handler, a response body, a service).
     pub fn user<E: Into<BoxError>>(err: E) -> Error {
         Error::new(Kind::User).with(err)
@@ -225,6 +253,16 @@ impl Error {
         matches!(self.inner.kind, Kind::Io)
     }
 
+    /// The peer broke an HTTP/2 protocol rule (or we closed the connection on it).
+    pub fn is_protocol(&self) -> bool {
+        matches!(self.inner.kind, Kind::Protocol)
+    }
+
+    /// The TLS handshake failed or did not finish in time.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.inner.kind, Kind::Tls)
+    }
+
     /// The error came from user code.
     pub fn is_user(&self) -> bool {
         matches!(self.inner.kind, Kind::User)
@@ -237,6 +275,7 @@ impl Error {
             Kind::BodyTooLarge(_) => http::StatusCode::PAYLOAD_TOO_LARGE,
             Kind::Incomplete => http::StatusCode::BAD_REQUEST,
             Kind::Timeout(_) => http::StatusCode::REQUEST_TIMEOUT,
+            Kind::Protocol | Kind::Tls => http::StatusCode::BAD_REQUEST,
             Kind::Io | Kind::User | Kind::NotUpgraded => http::StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -265,6 +304,8 @@ impl fmt::Display for Error {
             Kind::User => f.write_str("user error")?,
             Kind::NotUpgraded => f.write_str("connection was not upgraded")?,
             Kind::Timeout(t) => f.write_str(t.as_str())?,
+            Kind::Protocol => f.write_str("HTTP/2 protocol error")?,
+            Kind::Tls => f.write_str("TLS handshake failed")?,
         }
         if let Some(cause) = &self.inner.cause {
             write!(f, ": {cause}")?;

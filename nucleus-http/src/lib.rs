@@ -3,12 +3,22 @@
 //! Bytes in, `http::Request` out; `http::Response` in, bytes out. The engine owns everything
 //! between the socket and a [`tower_service::Service`]: HTTP/1.1 parsing and framing (our own
 //! code over `httparse`), keep-alive, pipelining with batched writes, streaming bodies with
-//! backpressure, `Expect: 100-continue`, upgrades, limits, and the multi-core accept loop.
+//! backpressure, `Expect: 100-continue`, upgrades, limits, and the multi-core accept loop;
+//! HTTP/2 through the `h2` crate and HTTPS through `rustls`, with the same service and limits.
 //!
 //! ```text
-//!  accept (server/accept.rs) ─▶ connection (h1/dispatch.rs) ─▶ parse (h1/parse.rs)
-//!        ─▶ Service::call (service.rs) ─▶ encode (h1/encode.rs) ─▶ write (h1/io.rs)
+//!  accept (server/accept.rs) ─▶ [TLS + ALPN (server/tls.rs)] ─▶ protocol (server/protocol.rs)
+//!     ├─▶ HTTP/1.1: connection (h1/dispatch.rs) ─▶ parse (h1/parse.rs) ─▶ Service::call
+//!     │             ─▶ encode (h1/encode.rs) ─▶ write (h1/io.rs)
+//!     └─▶ HTTP/2:   connection + streams (h2/server.rs, h2/stream.rs) ─▶ Service::call
 //! ```
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `tls` | on | [`TlsConfig`], [`Builder::listen_tls`]: rustls with SNI, ALPN, reload |
+//! | `http2` | on | HTTP/2 over TLS (ALPN `h2`) and h2c with prior knowledge; [`Config::http2`] |
 //!
 //! Most users want the `nucleus` framework crate on top; this crate is for serving any
 //! `tower::Service` directly.
@@ -35,23 +45,30 @@ mod config;
 mod date;
 mod error;
 mod h1;
+#[cfg(feature = "http2")]
+mod h2;
 mod incoming;
 pub mod observe;
 mod server;
 mod service;
 mod stats;
+mod timer;
+#[cfg(feature = "tls")]
+mod tls;
 pub mod upgrade;
 
 pub use body::Body;
-pub use config::{Config, MinRate};
+pub use config::{Config, Http2Config, MinRate};
 pub use error::{BoxError, Error};
 pub use server::{Builder, Server, ShutdownHandle, WorkerModel};
 pub use service::{HttpService, PeerAddr};
 pub use stats::{stats, Stats};
+#[cfg(feature = "tls")]
+pub use tls::{TlsBuilder, TlsConfig, TlsError};
 
 /// Serving a single connection you accepted yourself (a test, a custom listener, TLS).
 pub mod conn {
-    pub use crate::h1::serve_connection;
+    pub use crate::server::serve_connection;
 }
 
 /// Parsers exposed for the fuzz targets and property tests; not a stable API.

@@ -8,6 +8,7 @@ use std::cell::Cell;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use http::StatusCode;
 use tower_service::Service;
 
 use crate::observe::RequestId;
@@ -128,7 +129,7 @@ pub(crate) fn with_current<R>(
 
 /// Runs `f` with `peer` as [`PeerAddr::current`] and this thread marked as serving,
 /// restoring both afterwards (also on panic).
-fn with_peer<R>(peer: Option<PeerAddr>, f: impl FnOnce() -> R) -> R {
+pub(crate) fn with_peer<R>(peer: Option<PeerAddr>, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<Option<PeerAddr>>);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -137,4 +138,25 @@ fn with_peer<R>(peer: Option<PeerAddr>, f: impl FnOnce() -> R) -> R {
     }
     let _restore = Restore(CURRENT_PEER.with(|c| c.replace(Some(peer))));
     f()
+}
+
+/// Logs a service's error; the request gets a `500`.
+pub(crate) fn service_error(err: BoxError) -> StatusCode {
+    tracing::error!(error = %err, "service error");
+    StatusCode::INTERNAL_SERVER_ERROR
+}
+
+pub(crate) fn handler_panicked(panic: &Box<dyn std::any::Any + Send>) -> StatusCode {
+    tracing::error!(panic = panic_message(panic), "handler panicked");
+    StatusCode::INTERNAL_SERVER_ERROR
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    if let Some(s) = panic.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s
+    } else {
+        "non-string panic payload"
+    }
 }

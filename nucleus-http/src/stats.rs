@@ -30,6 +30,11 @@ pub struct Stats {
     pub accept_errors: u64,
     /// Keep-alive connections that idled long enough to free their buffers.
     pub idle_buffers_released: u64,
+    /// HTTP/2 connections closed with `GOAWAY(ENHANCE_YOUR_CALM)` for cancelling more
+    /// streams than `max_cancelled_streams` (Rapid Reset).
+    pub h2_reset_floods: u64,
+    /// TLS handshakes that failed, timed out, or got plain HTTP.
+    pub tls_handshake_failures: u64,
 }
 
 pub(crate) static HEADER_READ_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
@@ -40,6 +45,10 @@ pub(crate) static HANDLER_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static CONNECTION_CAP_REACHED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static ACCEPT_ERRORS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static IDLE_BUFFERS_RELEASED: AtomicU64 = AtomicU64::new(0);
+#[cfg_attr(not(feature = "http2"), allow(dead_code))]
+pub(crate) static H2_RESET_FLOODS: AtomicU64 = AtomicU64::new(0);
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(crate) static TLS_HANDSHAKE_FAILURES: AtomicU64 = AtomicU64::new(0);
 
 pub(crate) fn count(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
@@ -57,5 +66,7 @@ pub fn stats() -> Stats {
         connection_cap_reached: get(&CONNECTION_CAP_REACHED),
         accept_errors: get(&ACCEPT_ERRORS),
         idle_buffers_released: get(&IDLE_BUFFERS_RELEASED),
+        h2_reset_floods: get(&H2_RESET_FLOODS),
+        tls_handshake_failures: get(&TLS_HANDSHAKE_FAILURES),
     }
 }

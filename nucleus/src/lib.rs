@@ -245,4 +245,4 @@ pub use response::{IntoResponse, Json, Response};
 pub use routing::Router;
 
 pub use http::{header, HeaderMap, Method, StatusCode};
-pub use nucleus_http::{upgrade, Body, Config, Server, WorkerModel};
+pub use nucleus_http::{upgrade, Body, Config, Http2Config, Server, TlsConfig, WorkerModel};

@@ -23,58 +23,23 @@ use super::decode::{BodyDecoder, ChunkedDecoder, Decoded};
 use super::encode::{self, Answering, BodyEncoder, Stamp};
 use super::io::WriteBuf;
 use super::parse::{self, Framing, ParsedHead};
-use super::timer::{Deadline, RateGuard};
 use crate::error::{Error, Kind, Timeout};
 use crate::incoming::{self, Want};
-use crate::observe::record::{self, Quiet, Record, Tally};
+use crate::observe::record::{self, Record};
 use crate::observe::{request_id, Event, RouteId, TimeoutKind};
 use crate::server::{ConnContext, ConnSignal, Signal};
+use crate::timer::{Deadline, RateGuard};
 use crate::upgrade::{self, Upgraded};
 use crate::{stats, Body, BoxError, Config, HttpService, PeerAddr};
 
-/// Serves one HTTP/1.1 connection until it closes.
-///
-/// Use this to serve a socket (or a TLS stream, or an in-memory pipe) you accepted yourself;
-/// [`crate::Server`] calls it for every accepted TCP connection.
-///
-/// # Errors
-///
-/// The error that ended the connection early (IO, a malformed request); `Ok` on a clean close.
-///
-/// # Examples
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// use std::sync::Arc;
-/// use nucleus_http::{conn::serve_connection, Body, Config};
-///
-/// let (client, server) = tokio::io::duplex(4096);
-/// let service = tower::service_fn(|_req: http::Request<Body>| async {
-///     Ok::<_, std::convert::Infallible>(http::Response::new(Body::from("hi")))
-/// });
-/// tokio::spawn(serve_connection(server, None, service, Arc::new(Config::default())));
-/// # drop(client);
-/// # }
-/// ```
-pub async fn serve_connection<I, S>(
-    io: I,
-    peer: Option<PeerAddr>,
-    service: S,
-    config: Arc<Config>,
-) -> Result<(), Error>
-where
-    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    S: HttpService,
-{
-    let ctx = ConnContext::standalone();
-    if is_quiet(&config) {
-        let record = Quiet::new(peer);
-        serve(io, peer, service, config, ctx, record).await
-    } else {
-        let record = Tally::for_http1(&config, peer);
-        serve(io, peer, service, config, ctx, record).await
-    }
+/// How an HTTP/1.1 connection ended.
+pub(crate) enum Ended<I, S> {
+    /// Closed, or upgraded and handed to the handler.
+    Closed,
+    /// It opened with the HTTP/2 preface: here are the socket, every byte read so far
+    /// (preface included) and the service, for the HTTP/2 server.
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
+    Http2(I, Bytes, S),
 }
 
 /// Whether nothing observes this server's connections: then they run with [`Quiet`], whose
@@ -84,8 +49,8 @@ pub(crate) fn is_quiet(config: &Config) -> bool {
     config.observer.is_none() && config.request_id_header.is_none()
 }
 
-/// [`serve_connection`] inside a [`crate::Server`]: with its readiness, draining and idle
-/// signal, recording requests with `tally`.
+/// Serves one HTTP/1.1 connection with the server's readiness, draining and idle signal,
+/// recording requests with `tally`.
 pub(crate) async fn serve<I, S, R>(
     io: I,
     peer: Option<PeerAddr>,
@@ -93,7 +58,7 @@ pub(crate) async fn serve<I, S, R>(
     config: Arc<Config>,
     ctx: ConnContext,
     tally: R,
-) -> Result<(), Error>
+) -> Result<Ended<I, S>, Error>
 where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     S: HttpService,
@@ -108,6 +73,8 @@ where
             .map(|t| ctx.registry.deadline_after(t)),
     );
     let mut conn = Conn {
+        sniff_h2: cfg!(feature = "http2") && config.http2.is_some(),
+        h2_preface: false,
         tally,
         read_buf: BytesMut::with_capacity(config.read_buffer_size),
         write: WriteBuf::with_capacity(INITIAL_WRITE_CAPACITY),
@@ -130,17 +97,28 @@ where
     };
     // The connection lives here, and the loop borrows it: a connection's future holds one
     // `Conn`, not a copy per nested `async fn` that took it by value.
-    let Some(upgrade) = conn.run(service).await? else {
-        return Ok(());
-    };
-    let buffered = conn.read_buf.split().freeze();
-    // The handler may have given up on the upgrade; then the socket just drops.
-    let _ = upgrade.send(Upgraded::new(Box::new(conn.io), buffered));
-    Ok(())
+    let (service, upgrade) = conn.run(service).await?;
+    if conn.h2_preface {
+        return Ok(Ended::Http2(
+            conn.io,
+            conn.read_buf.split().freeze(),
+            service,
+        ));
+    }
+    if let Some(upgrade) = upgrade {
+        let buffered = conn.read_buf.split().freeze();
+        // The handler may have given up on the upgrade; then the socket just drops.
+        let _ = upgrade.send(Upgraded::new(Box::new(conn.io), buffered));
+    }
+    Ok(Ended::Closed)
 }
 
 struct Conn<I, R> {
     io: I,
+    /// Look for the HTTP/2 preface before the first request (h2c with prior knowledge).
+    sniff_h2: bool,
+    /// The connection opened with the HTTP/2 preface.
+    h2_preface: bool,
     read_buf: BytesMut,
     write: WriteBuf,
     config: Arc<Config>,
@@ -245,12 +223,13 @@ where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     R: Record,
 {
-    /// Serves requests until the connection ends; `Some` when it is to be handed over after
-    /// a `101 Switching Protocols`.
+    /// Serves requests until the connection ends, and gives the service back (for HTTP/2
+    /// when the connection opened with its preface); `Some` when the connection is to be
+    /// handed over after a `101 Switching Protocols`.
     async fn run<S: HttpService>(
         &mut self,
         mut service: S,
-    ) -> Result<Option<oneshot::Sender<Upgraded>>, Error> {
+    ) -> Result<(S, Option<oneshot::Sender<Upgraded>>), Error> {
         loop {
             let next = self.exchange(&mut service).await;
             self.settle_record();
@@ -264,12 +243,14 @@ where
                         self.flush().await?;
                     }
                 }
-                Ok(Next::Close) => return self.close(true).await.map(|()| None),
-                Ok(Next::Quiet) => return self.close(false).await.map(|()| None),
-                Ok(Next::Reject(err)) => return self.reject(err).await.map(|()| None),
+                Ok(Next::Close) => return self.close(true).await.map(|()| (service, None)),
+                // The HTTP/2 preface: the connection goes to the HTTP/2 server as it is.
+                Ok(Next::Quiet) if self.h2_preface => return Ok((service, None)),
+                Ok(Next::Quiet) => return self.close(false).await.map(|()| (service, None)),
+                Ok(Next::Reject(err)) => return self.reject(err).await.map(|()| (service, None)),
                 Ok(Next::Upgrade(tx)) => {
                     self.flush().await?;
-                    return Ok(Some(tx));
+                    return Ok((service, Some(tx)));
                 }
                 // Mid-response failure: the response cannot be fixed up, only cut off.
                 Err(err) => return Err(err),
@@ -279,6 +260,7 @@ where
 
     /// Waits for more bytes of a head that is not complete yet. `Ok(true)`: bytes arrived (or
     /// the peer closed), parse again; `Ok(false)`: close quietly.
+    #[inline]
     fn poll_head_bytes(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
         if self.read_closed {
             // Stray line breaks before EOF are not a request (RFC 9112 §2.2).
@@ -484,7 +466,17 @@ where
         let head = match self.stashed.take() {
             Some(head) => *head,
             None => loop {
-                if !self.read_buf.is_empty() {
+                if self.sniff_h2 && !self.read_buf.is_empty() {
+                    match sniff_preface(&self.read_buf) {
+                        Sniffed::Http2 => {
+                            self.h2_preface = true;
+                            return Poll::Ready(Start::Done(Next::Quiet));
+                        }
+                        Sniffed::Http1 => self.sniff_h2 = false,
+                        Sniffed::NeedMore => {}
+                    }
+                }
+                if !self.read_buf.is_empty() && !self.sniff_h2 {
                     let parsed = parse::parse_head_reusing(
                         &mut self.read_buf,
                         &self.config,
@@ -568,7 +560,11 @@ where
             expect_continue,
             upgrade,
         } = head;
-        let (feed, body) = self.feed_for(framing, expect_continue);
+        let (feed, body) = match framing {
+            // Most requests: no body to feed, and no call to find that out.
+            Framing::None => (None, Body::empty()),
+            framing => self.feed_for(framing, expect_continue),
+        };
         let mut req = Request::new(body);
         *req.method_mut() = method;
         *req.uri_mut() = uri;
@@ -703,12 +699,14 @@ where
     }
 
     /// Writes the response head and streams the body, feeding the request body meanwhile.
-    async fn respond<B>(
-        &mut self,
-        parts: &http::response::Parts,
-        body: Pin<&mut B>,
-        ex: &mut Exchange,
-    ) -> Result<(), Error>
+    ///
+    /// A plain `poll_fn` rather than an `async fn`: one future layer fewer in every poll.
+    fn respond<'a, B>(
+        &'a mut self,
+        parts: &'a http::response::Parts,
+        body: Pin<&'a mut B>,
+        ex: &'a mut Exchange,
+    ) -> impl Future<Output = Result<(), Error>> + 'a
     where
         B: http_body::Body<Data = Bytes> + Send,
         B::Error: Into<BoxError>,
@@ -719,7 +717,7 @@ where
             encoder: None,
             peeked: None,
         };
-        poll_fn(|cx| self.poll_respond(cx, &mut out, body.as_mut(), ex)).await
+        poll_fn(move |cx| self.poll_respond(cx, &mut out, body.as_mut(), ex))
     }
 
     fn poll_respond<B>(
@@ -1250,6 +1248,28 @@ const INITIAL_WRITE_CAPACITY: usize = 1024;
 /// ordinary requests, small enough that an idle connection does not hoard memory.
 const SPARE_HEADERS_MAX: usize = 48;
 
+/// Whether a connection's first bytes are the HTTP/2 preface (RFC 9113 §3.4).
+#[derive(Debug, PartialEq, Eq)]
+enum Sniffed {
+    Http1,
+    Http2,
+    /// A prefix of the HTTP/2 preface so far.
+    NeedMore,
+}
+
+fn sniff_preface(buf: &[u8]) -> Sniffed {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let n = buf.len().min(PREFACE.len());
+    if buf.get(..n) != PREFACE.get(..n) {
+        Sniffed::Http1
+    } else if n == PREFACE.len() {
+        Sniffed::Http2
+    } else {
+        Sniffed::NeedMore
+    }
+}
+
+
 /// How long a closing connection keeps reading what the client still sends.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -1301,5 +1321,22 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
         s
     } else {
         "non-string panic payload"
+    }
+}
+
+#[cfg(test)]
+mod sniff_tests {
+    use super::{sniff_preface, Sniffed};
+
+    #[test]
+    fn the_h2_preface_is_told_from_http1_by_its_first_differing_byte() {
+        let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0";
+        assert_eq!(sniff_preface(preface), Sniffed::Http2);
+        assert_eq!(sniff_preface(&preface[..24]), Sniffed::Http2);
+        assert_eq!(sniff_preface(&preface[..23]), Sniffed::NeedMore);
+        assert_eq!(sniff_preface(b"P"), Sniffed::NeedMore);
+        assert_eq!(sniff_preface(b"POST / HTTP/1.1\r\n"), Sniffed::Http1);
+        assert_eq!(sniff_preface(b"PRI * HTTP/1.1\r\n"), Sniffed::Http1);
+        assert_eq!(sniff_preface(b"GET / HTTP/1.1\r\n"), Sniffed::Http1);
     }
 }

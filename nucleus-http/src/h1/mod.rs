@@ -5,7 +5,5 @@ mod dispatch;
 mod encode;
 mod io;
 pub(crate) mod parse;
-mod timer;
 
-pub use dispatch::serve_connection;
-pub(crate) use dispatch::{is_quiet, serve};
+pub(crate) use dispatch::{is_quiet, serve, Ended};

@@ -10,13 +10,14 @@ use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use super::lifecycle::{ConnContext, Lifecycle};
+use super::protocol::{self, Scheme};
 use super::DrainReport;
 use crate::observe::record::{self, Quiet, Tally};
 use crate::observe::{Event, RequestInfo};
 use crate::{stats, Config, HttpService, PeerAddr};
 
 pub(super) struct Worker {
-    pub(super) sockets: Vec<std::net::TcpListener>,
+    pub(super) sockets: Vec<(std::net::TcpListener, Scheme)>,
     pub(super) config: Arc<Config>,
     pub(super) limit: Arc<Semaphore>,
     pub(super) lifecycle: Arc<Lifecycle>,
@@ -34,9 +35,10 @@ impl Worker {
             registry: self.lifecycle.add_registry(),
         };
         let mut loops = Vec::with_capacity(self.sockets.len());
-        for socket in self.sockets {
+        for (socket, scheme) in self.sockets {
             let accept = AcceptLoop {
                 listener: TcpListener::from_std(socket)?,
+                scheme: Arc::new(scheme),
                 service: service.clone(),
                 config: self.config.clone(),
                 limit: self.limit.clone(),
@@ -75,6 +77,7 @@ impl Worker {
 
 struct AcceptLoop<S> {
     listener: TcpListener,
+    scheme: Arc<Scheme>,
     service: S,
     config: Arc<Config>,
     limit: Arc<Semaphore>,
@@ -126,22 +129,61 @@ impl<S: HttpService> AcceptLoop<S> {
                     let service = self.service.clone();
                     let config = self.config.clone();
                     let ctx = self.ctx.clone();
-                    let peer = Some(PeerAddr(peer));
-                    // One task type per kind of record (see `h1::is_quiet`).
-                    if crate::h1::is_quiet(&config) {
-                        let record = Quiet::new(peer);
-                        self.connections.spawn(async move {
-                            let _ =
-                                crate::h1::serve(stream, peer, service, config, ctx, record).await;
-                            drop(permit);
-                        });
-                    } else {
-                        let record = Tally::for_http1(&config, peer);
-                        self.connections.spawn(async move {
-                            let _ =
-                                crate::h1::serve(stream, peer, service, config, ctx, record).await;
-                            drop(permit);
-                        });
+                    let scheme = self.scheme.clone();
+                    let peer = PeerAddr(peer);
+                    // Plain HTTP gets one task type per kind of record (see
+                    // `h1::is_quiet`): a branch inside the task would cost every poll.
+                    match (&*scheme, crate::h1::is_quiet(&config)) {
+                        (Scheme::Http, true) => {
+                            let record = Quiet::new(Some(peer));
+                            self.connections.spawn(async move {
+                                // HTTP/1.1 awaited right here, not through a helper future:
+                                // one layer fewer in every poll of the connection.
+                                let ended = crate::h1::serve(
+                                    stream,
+                                    Some(peer),
+                                    service,
+                                    config.clone(),
+                                    ctx.clone(),
+                                    record,
+                                )
+                                .await;
+                                if let Ok(ended) = ended {
+                                    let _ =
+                                        protocol::after_http1(ended, Some(peer), config, ctx).await;
+                                }
+                                drop(permit);
+                            });
+                        }
+                        (Scheme::Http, false) => {
+                            let record = Tally::for_http1(&config, Some(peer));
+                            self.connections.spawn(async move {
+                                // HTTP/1.1 awaited right here, not through a helper future:
+                                // one layer fewer in every poll of the connection.
+                                let ended = crate::h1::serve(
+                                    stream,
+                                    Some(peer),
+                                    service,
+                                    config.clone(),
+                                    ctx.clone(),
+                                    record,
+                                )
+                                .await;
+                                if let Ok(ended) = ended {
+                                    let _ =
+                                        protocol::after_http1(ended, Some(peer), config, ctx).await;
+                                }
+                                drop(permit);
+                            });
+                        }
+                        _ => {
+                            self.connections.spawn(async move {
+                                let _ =
+                                    protocol::serve(stream, peer, service, config, ctx, &scheme)
+                                        .await;
+                                drop(permit);
+                            });
+                        }
                     }
                 }
                 Err(err) if is_connection_error(&err) => {

@@ -343,6 +343,31 @@ impl Registry {
     }
 }
 
+/// The built-in liveness and readiness answers, which never reach the service; the same for
+/// every protocol.
+pub(crate) fn health_answer(
+    config: &crate::Config,
+    lifecycle: &Lifecycle,
+    method: &http::Method,
+    path: &str,
+) -> Option<(http::StatusCode, &'static str)> {
+    use http::{Method, StatusCode};
+    if method != Method::GET && method != Method::HEAD {
+        return None;
+    }
+    if config.liveness_path.as_deref() == Some(path) {
+        return Some((StatusCode::OK, "ok\n"));
+    }
+    if config.readiness_path.as_deref() == Some(path) {
+        return Some(if lifecycle.is_ready() {
+            (StatusCode::OK, "ready\n")
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+        });
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

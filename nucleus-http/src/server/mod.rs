@@ -3,6 +3,9 @@
 mod accept;
 mod lifecycle;
 mod listener;
+mod protocol;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::io;
 use std::net::SocketAddr;
@@ -12,8 +15,10 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Semaphore};
 
-use lifecycle::Lifecycle;
-pub(crate) use lifecycle::{ConnContext, ConnSignal, Signal};
+pub use protocol::serve_connection;
+use protocol::Scheme;
+
+pub(crate) use lifecycle::{health_answer, ConnContext, ConnSignal, Lifecycle, Signal};
 
 use crate::{Config, HttpService};
 
@@ -54,7 +59,7 @@ pub enum WorkerModel {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Builder {
-    addrs: Vec<SocketAddr>,
+    addrs: Vec<(SocketAddr, Listen)>,
     workers: Option<usize>,
     model: WorkerModel,
     config: Config,
@@ -64,11 +69,38 @@ pub struct Builder {
     v6_only: bool,
 }
 
+/// What one listen address serves, as configured.
+#[derive(Debug, Clone)]
+enum Listen {
+    Http,
+    #[cfg(feature = "tls")]
+    Https(crate::TlsConfig),
+    RedirectToHttps(u16),
+}
+
 impl Builder {
-    /// Adds an address to listen on. Port 0 picks a free port (the same for every worker).
-    /// `[::]` serves IPv6 and IPv4 (dual stack) unless [`Builder::ipv6_only`] is set.
+    /// Adds an address to listen on, for plain HTTP: HTTP/1.1, and HTTP/2 for clients that
+    /// start with its preface (h2c with prior knowledge) unless [`Config::http2`] is `None`.
+    /// Port 0 picks a free port (the same for every worker). `[::]` serves IPv6 and IPv4
+    /// (dual stack) unless [`Builder::ipv6_only`] is set.
     pub fn listen(mut self, addr: SocketAddr) -> Builder {
-        self.addrs.push(addr);
+        self.addrs.push((addr, Listen::Http));
+        self
+    }
+
+    /// Adds an address that serves HTTPS with `tls`: HTTP/2 or HTTP/1.1 as the client's ALPN
+    /// offer says. Plain and TLS listeners mix freely on one server.
+    #[cfg(feature = "tls")]
+    pub fn listen_tls(mut self, addr: SocketAddr, tls: crate::TlsConfig) -> Builder {
+        self.addrs.push((addr, Listen::Https(tls)));
+        self
+    }
+
+    /// Adds a plain-HTTP address that answers every request (other than the health
+    /// endpoints) with `308 Permanent Redirect` to the same host and path over HTTPS on
+    /// `https_port`.
+    pub fn listen_redirect(mut self, addr: SocketAddr, https_port: u16) -> Builder {
+        self.addrs.push((addr, Listen::RedirectToHttps(https_port)));
         self
     }
 
@@ -140,13 +172,21 @@ impl Builder {
             WorkerModel::WorkStealing => 1,
         };
         let mut listeners = Vec::with_capacity(self.addrs.len());
-        for addr in &self.addrs {
+        for (addr, listen) in &self.addrs {
+            let scheme = match listen {
+                Listen::Http => Scheme::Http,
+                #[cfg(feature = "tls")]
+                Listen::Https(tls) => {
+                    Scheme::Https(Arc::new(tls::Acceptor::new(tls, &self.config)?))
+                }
+                Listen::RedirectToHttps(port) => Scheme::RedirectToHttps(*port),
+            };
             let options = listener::Options {
                 count: sockets_per_addr,
                 backlog: self.backlog,
                 v6_only: self.v6_only,
             };
-            listeners.push(listener::bind_group(*addr, &options)?);
+            listeners.push((listener::bind_group(*addr, &options)?, scheme));
         }
         let max_connections = self.max_connections.unwrap_or_else(default_max_connections);
         let (tx, rx) = watch::channel(false);
@@ -176,7 +216,7 @@ fn default_max_connections() -> usize {
 #[derive(Debug)]
 pub struct Server {
     /// One group per address; each group has one socket per worker (per-core) or one.
-    listeners: Vec<Vec<std::net::TcpListener>>,
+    listeners: Vec<(Vec<std::net::TcpListener>, Scheme)>,
     workers: usize,
     model: WorkerModel,
     config: Arc<Config>,
@@ -256,7 +296,7 @@ impl Server {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|group| group.first().and_then(|l| l.local_addr().ok()))
+            .filter_map(|(group, _)| group.first().and_then(|l| l.local_addr().ok()))
             .collect()
     }
 
@@ -293,7 +333,7 @@ impl Server {
 
     fn worker(
         &self,
-        sockets: Vec<std::net::TcpListener>,
+        sockets: Vec<(std::net::TcpListener, Scheme)>,
         starting: Arc<AtomicUsize>,
     ) -> accept::Worker {
         accept::Worker {
@@ -309,14 +349,14 @@ impl Server {
 
     fn run_per_core<S: HttpService>(mut self, service: S) -> io::Result<()> {
         // Transpose: worker i gets socket i of every address group.
-        let mut per_worker: Vec<Vec<std::net::TcpListener>> =
+        let mut per_worker: Vec<Vec<(std::net::TcpListener, Scheme)>> =
             (0..self.workers).map(|_| Vec::new()).collect();
         // Moved, not cloned: when the workers stop accepting, the sockets close and the
         // kernel refuses new connections instead of queueing them for nobody.
-        for group in std::mem::take(&mut self.listeners) {
+        for (group, scheme) in std::mem::take(&mut self.listeners) {
             for (i, socket) in group.into_iter().enumerate() {
                 if let Some(slot) = per_worker.get_mut(i) {
-                    slot.push(socket);
+                    slot.push((socket, scheme.clone()));
                 }
             }
         }
@@ -348,7 +388,7 @@ impl Server {
             .build()?;
         let sockets = std::mem::take(&mut self.listeners)
             .into_iter()
-            .flatten()
+            .flat_map(|(group, scheme)| group.into_iter().map(move |s| (s, scheme.clone())))
             .collect();
         let worker = self.worker(sockets, Arc::new(AtomicUsize::new(1)));
         let report = rt.block_on(worker.serve(service))?;

@@ -14,6 +14,8 @@ use nucleus_http::{Body, Builder, Config, Server, ShutdownHandle, WorkerModel};
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Every bound address, in the order listened; `addr` is the first.
+    pub addrs: Vec<SocketAddr>,
     pub handle: ShutdownHandle,
     pub thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
@@ -38,12 +40,14 @@ pub fn start_builder(configure: impl FnOnce(Builder) -> Builder) -> TestServer {
         .listen("127.0.0.1:0".parse().unwrap())
         .workers(2);
     let server = configure(builder).bind().unwrap();
-    let addr = server.local_addrs()[0];
+    let addrs = server.local_addrs();
+    let addr = addrs[0];
     let handle = server.shutdown_handle();
     let thread = std::thread::spawn(move || server.run(tower::service_fn(route)));
     wait_until_ready(addr);
     TestServer {
         addr,
+        addrs,
         handle,
         thread: Some(thread),
     }
@@ -117,6 +121,15 @@ async fn route(mut req: Request<Body>) -> Result<Response<Body>, Infallible> {
             Response::new(Body::from_stream(chunks))
         }
         "/big" => text(StatusCode::OK, vec![b'z'; query_num(&req, "n") as usize]),
+        "/trailers" => {
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("x-checksum", "abc".parse().unwrap());
+            let frames = futures_util::stream::iter([
+                Ok::<_, Infallible>(http_body::Frame::data(Bytes::from_static(b"body"))),
+                Ok(http_body::Frame::trailers(trailers)),
+            ]);
+            Response::new(Body::new(http_body_util::StreamBody::new(frames)))
+        }
         "/no-content" => text(StatusCode::NO_CONTENT, Body::empty()),
         "/not-modified" => text(StatusCode::NOT_MODIFIED, Body::empty()),
         "/close" => {
@@ -147,6 +160,16 @@ async fn route(mut req: Request<Body>) -> Result<Response<Body>, Infallible> {
                 res.headers_mut().insert(name, "leak".parse().unwrap());
             }
             res
+        }
+        "/version" => {
+            let host = req
+                .headers()
+                .get("host")
+                .map(|h| h.to_str().unwrap().to_owned());
+            text(
+                StatusCode::OK,
+                format!("{:?} {}", req.version(), host.unwrap_or_default()),
+            )
         }
         "/upgrade" => {
             let on_upgrade = nucleus_http::upgrade::on(&mut req);
@@ -267,4 +290,50 @@ pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => out,
         Err(e) => panic!("server did not close the connection: {e}"),
     }
+}
+
+/// A self-signed certificate and its key, in PEM.
+pub struct TestCert {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub der: Vec<u8>,
+}
+
+/// A self-signed certificate for `names` (DNS names; wildcards allowed).
+pub fn cert_for(names: &[&str]) -> TestCert {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+            .unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    TestCert {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        der: cert.der().to_vec(),
+    }
+}
+
+/// A reqwest client over rustls that trusts only `roots`.
+pub fn https_client(roots: &[&TestCert]) -> reqwest::ClientBuilder {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .tls_info(true)
+        .no_proxy()
+        .timeout(Duration::from_secs(30));
+    for root in roots {
+        builder = builder.add_root_certificate(
+            reqwest::Certificate::from_pem(root.cert_pem.as_bytes()).unwrap(),
+        );
+    }
+    builder
+}
+
+/// The leaf certificate the server presented, from a response of an [`https_client`].
+pub fn peer_certificate(res: &reqwest::Response) -> Vec<u8> {
+    res.extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|info| info.peer_certificate())
+        .expect("TLS info")
+        .to_vec()
 }

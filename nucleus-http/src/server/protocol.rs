@@ -1,0 +1,231 @@
+//! Per connection: which protocol, over which transport. TLS first where the listener has it,
+//! then ALPN (`h2` → HTTP/2, else HTTP/1.1), and on HTTP/1.1 the HTTP/2 preface (h2c with
+//! prior knowledge) hands the connection over to HTTP/2.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use super::lifecycle::ConnContext;
+use crate::h1::Ended;
+use crate::observe::record::{Quiet, Record, Tally};
+use crate::{Body, Config, Error, HttpService, PeerAddr};
+
+/// What a listener serves.
+#[derive(Clone, Debug)]
+pub(crate) enum Scheme {
+    /// HTTP/1.1, and h2c with prior knowledge when HTTP/2 is on.
+    Http,
+    /// TLS, then HTTP/2 or HTTP/1.1 by ALPN.
+    #[cfg(feature = "tls")]
+    Https(Arc<super::tls::Acceptor>),
+    /// Every request answered `308` to the same URL over HTTPS on this port.
+    RedirectToHttps(u16),
+}
+
+/// Serves one HTTP/1.1 connection (or HTTP/2 with prior knowledge) until it closes.
+///
+/// Use this to serve a socket (or a TLS stream, or an in-memory pipe) you accepted yourself;
+/// [`crate::Server`] does the same for every accepted TCP connection. A connection that
+/// opens with the HTTP/2 preface is served as HTTP/2 when [`Config::http2`] is set.
+///
+/// # Errors
+///
+/// The error that ended the connection early (IO, a malformed request); `Ok` on a clean close.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::sync::Arc;
+/// use nucleus_http::{conn::serve_connection, Body, Config};
+///
+/// let (client, server) = tokio::io::duplex(4096);
+/// let service = tower::service_fn(|_req: http::Request<Body>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(Body::from("hi")))
+/// });
+/// tokio::spawn(serve_connection(server, None, service, Arc::new(Config::default())));
+/// # drop(client);
+/// # }
+/// ```
+pub async fn serve_connection<I, S>(
+    io: I,
+    peer: Option<PeerAddr>,
+    service: S,
+    config: Arc<Config>,
+) -> Result<(), Error>
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: HttpService,
+{
+    serve_http_auto(io, peer, service, config, ConnContext::standalone()).await
+}
+
+/// One accepted TCP connection on a listener of `scheme`.
+pub(crate) async fn serve<S: HttpService>(
+    stream: TcpStream,
+    peer: PeerAddr,
+    service: S,
+    config: Arc<Config>,
+    ctx: ConnContext,
+    scheme: &Scheme,
+) -> Result<(), Error> {
+    match scheme {
+        Scheme::Http => serve_http_auto(stream, Some(peer), service, config, ctx).await,
+        #[cfg(feature = "tls")]
+        Scheme::Https(acceptor) => acceptor.serve(stream, peer, service, config, ctx).await,
+        Scheme::RedirectToHttps(port) => {
+            let redirect = Redirect { port: *port };
+            let record = Quiet::new(Some(peer));
+            crate::h1::serve(stream, Some(peer), redirect, config, ctx, record)
+                .await
+                .map(drop)
+        }
+    }
+}
+
+/// [`serve_http`] with the record the configuration asks for (see `h1::is_quiet`). Plain
+/// TCP listeners choose when they spawn the task instead, to keep this branch out of it.
+pub(crate) async fn serve_http_auto<I, S>(
+    io: I,
+    peer: Option<PeerAddr>,
+    service: S,
+    config: Arc<Config>,
+    ctx: ConnContext,
+) -> Result<(), Error>
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: HttpService,
+{
+    if crate::h1::is_quiet(&config) {
+        let record = Quiet::new(peer);
+        serve_http(io, peer, service, config, ctx, record).await
+    } else {
+        let record = Tally::for_http1(&config, peer);
+        serve_http(io, peer, service, config, ctx, record).await
+    }
+}
+
+/// HTTP/1.1, handing over to HTTP/2 if the connection opens with its preface.
+pub(crate) async fn serve_http<I, S, R>(
+    io: I,
+    peer: Option<PeerAddr>,
+    service: S,
+    config: Arc<Config>,
+    ctx: ConnContext,
+    record: R,
+) -> Result<(), Error>
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: HttpService,
+    R: Record,
+{
+    let ended = crate::h1::serve(io, peer, service, config.clone(), ctx.clone(), record).await?;
+    after_http1(ended, peer, config, ctx).await
+}
+
+/// What follows an HTTP/1.1 connection: nothing, or HTTP/2 when it opened with the preface.
+pub(crate) async fn after_http1<I, S>(
+    ended: Ended<I, S>,
+    peer: Option<PeerAddr>,
+    config: Arc<Config>,
+    ctx: ConnContext,
+) -> Result<(), Error>
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: HttpService,
+{
+    match ended {
+        Ended::Closed => Ok(()),
+        #[cfg(feature = "http2")]
+        Ended::Http2(io, read, service) => {
+            // The bytes HTTP/1.1 already read, preface included, are read again first.
+            let io = crate::upgrade::Upgraded::new(Box::new(io), read);
+            crate::h2::serve(io, peer, service, config, ctx).await
+        }
+        #[cfg(not(feature = "http2"))]
+        Ended::Http2(..) => {
+            let _ = (peer, config, ctx);
+            Ok(())
+        }
+    }
+}
+
+/// The plain-HTTP listener's answer when HTTPS is the real one: `308 Permanent Redirect`
+/// keeps the method and body, where `301` lets clients turn a POST into a GET.
+#[derive(Debug, Clone, Copy)]
+struct Redirect {
+    port: u16,
+}
+
+impl tower_service::Service<Request<Body>> for Redirect {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let mut response = Response::new(Body::empty());
+        let location = redirect_location(&req, self.port);
+        match location.and_then(|l| HeaderValue::try_from(l).ok()) {
+            Some(location) => {
+                *response.status_mut() = StatusCode::PERMANENT_REDIRECT;
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            None => *response.status_mut() = StatusCode::BAD_REQUEST,
+        }
+        std::future::ready(Ok(response))
+    }
+}
+
+/// `https://` + the request's host (its port replaced) + the path and query.
+fn redirect_location(req: &Request<Body>, port: u16) -> Option<String> {
+    let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    let authority: http::uri::Authority = host.parse().ok()?;
+    let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let host = authority.host();
+    Some(if port == 443 {
+        format!("https://{host}{path}")
+    } else {
+        format!("https://{host}:{port}{path}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location(host: &str, target: &str, port: u16) -> Option<String> {
+        let req = Request::builder()
+            .uri(target)
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .unwrap();
+        redirect_location(&req, port)
+    }
+
+    #[test]
+    fn redirects_keep_host_path_and_query_and_swap_the_port() {
+        assert_eq!(
+            location("example.com:8080", "/a/b?c=d", 443).as_deref(),
+            Some("https://example.com/a/b?c=d")
+        );
+        assert_eq!(
+            location("example.com", "/", 8443).as_deref(),
+            Some("https://example.com:8443/")
+        );
+        assert_eq!(
+            location("[::1]:80", "/x", 8443).as_deref(),
+            Some("https://[::1]:8443/x")
+        );
+        assert_eq!(location("a b", "/", 443), None);
+    }
+}

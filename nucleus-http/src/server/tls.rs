@@ -1,0 +1,190 @@
+//! The TLS side of an HTTPS listener: the handshake under its deadline, plain HTTP told
+//! apart from TLS, and ALPN choosing the protocol.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use http::{header, HeaderValue, Request, Response};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+use super::lifecycle::ConnContext;
+use crate::error::{Error, Kind, Timeout};
+use crate::tls::{TlsConfig, TlsError};
+use crate::{stats, Body, Config, HttpService, PeerAddr};
+
+/// The first byte of every TLS connection: a handshake record (RFC 8446 §5.1).
+const HANDSHAKE_RECORD: u8 = 0x16;
+
+/// nginx's words for the same mistake; a person who typed `http://` sees what to fix.
+const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
+content-type: text/plain; charset=utf-8\r\n\
+content-length: 48\r\n\
+connection: close\r\n\
+\r\n\
+The plain HTTP request was sent to HTTPS port.\r\n";
+
+pub(crate) struct Acceptor {
+    acceptor: TlsAcceptor,
+    tls: TlsConfig,
+}
+
+impl std::fmt::Debug for Acceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acceptor")
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Acceptor {
+    pub(crate) fn new(tls: &TlsConfig, config: &Config) -> Result<Acceptor, TlsError> {
+        let http2 = cfg!(feature = "http2") && config.http2.is_some();
+        let server_config = tls.server_config(http2)?;
+        Ok(Acceptor {
+            acceptor: TlsAcceptor::from(Arc::new(server_config)),
+            tls: tls.clone(),
+        })
+    }
+
+    pub(crate) async fn serve<S: HttpService>(
+        &self,
+        stream: TcpStream,
+        peer: PeerAddr,
+        service: S,
+        config: Arc<Config>,
+        ctx: ConnContext,
+    ) -> Result<(), Error> {
+        let deadline = Instant::now() + self.tls.handshake_timeout();
+        let stream = match tokio::time::timeout_at(deadline, self.handshake(stream)).await {
+            Ok(Ok(Some(stream))) => stream,
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Err(err)) => {
+                stats::count(&stats::TLS_HANDSHAKE_FAILURES);
+                tracing::debug!(error = %err, "TLS handshake failed");
+                return Err(err);
+            }
+            Err(_) => {
+                stats::count(&stats::TLS_HANDSHAKE_FAILURES);
+                tracing::debug!("TLS handshake timed out");
+                return Err(Error::new(Kind::Timeout(Timeout::TlsHandshake)));
+            }
+        };
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        match self.tls.hsts() {
+            Some(value) => {
+                let service = Hsts {
+                    inner: service,
+                    value: value.clone(),
+                };
+                dispatch(stream, h2, peer, service, config, ctx).await
+            }
+            None => dispatch(stream, h2, peer, service, config, ctx).await,
+        }
+    }
+
+    /// `None`: the client closed, or spoke plain HTTP and got its answer.
+    async fn handshake(&self, stream: TcpStream) -> Result<Option<TlsStream<TcpStream>>, Error> {
+        let mut first = [0u8; 1];
+        if stream.peek(&mut first).await.map_err(Error::io)? == 0 {
+            return Ok(None);
+        }
+        if first[0] != HANDSHAKE_RECORD {
+            stats::count(&stats::TLS_HANDSHAKE_FAILURES);
+            tracing::debug!("plain HTTP on an HTTPS port");
+            answer_plain_http(stream).await;
+            return Ok(None);
+        }
+        self.acceptor
+            .accept(stream)
+            .await
+            .map(Some)
+            .map_err(|err| Error::new(Kind::Tls).with(err))
+    }
+}
+
+async fn dispatch<S: HttpService>(
+    stream: TlsStream<TcpStream>,
+    h2: bool,
+    peer: PeerAddr,
+    service: S,
+    config: Arc<Config>,
+    ctx: ConnContext,
+) -> Result<(), Error> {
+    #[cfg(feature = "http2")]
+    if h2 {
+        return crate::h2::serve(stream, Some(peer), service, config, ctx).await;
+    }
+    let _ = h2;
+    super::protocol::serve_http_auto(stream, Some(peer), service, config, ctx).await
+}
+
+/// Reads what the client sent (so our close does not reset the answer away), answers 400,
+/// and closes.
+async fn answer_plain_http(mut stream: TcpStream) {
+    let mut scratch = [0u8; 4096];
+    let _ = stream.read(&mut scratch).await;
+    let _ = stream.write_all(PLAIN_HTTP_ANSWER).await;
+    let _ = stream.shutdown().await;
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(500), async {
+        while let Ok(1..) = stream.read(&mut scratch).await {}
+    })
+    .await;
+}
+
+/// Adds `Strict-Transport-Security` to responses that lack it; only HTTPS connections get
+/// this wrapper, so plain HTTP never carries the header.
+#[derive(Clone)]
+struct Hsts<S> {
+    inner: S,
+    value: HeaderValue,
+}
+
+impl<S: HttpService> tower_service::Service<Request<Body>> for Hsts<S> {
+    type Response = Response<S::ResBody>;
+    type Error = S::Error;
+    type Future = HstsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        HttpService::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        HstsFuture {
+            inner: HttpService::call(&mut self.inner, req),
+            value: Some(self.value.clone()),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct HstsFuture<F> {
+        #[pin]
+        inner: F,
+        value: Option<HeaderValue>,
+    }
+}
+
+impl<F, B, E> Future for HstsFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let mut result = ready!(this.inner.poll(cx));
+        if let (Ok(response), Some(value)) = (&mut result, this.value.take()) {
+            response
+                .headers_mut()
+                .entry(header::STRICT_TRANSPORT_SECURITY)
+                .or_insert(value);
+        }
+        Poll::Ready(result)
+    }
+}

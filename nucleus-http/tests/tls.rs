@@ -1,0 +1,268 @@
+//! HTTPS: ALPN, SNI, certificate files and reload, plain HTTP on the TLS port, the handshake
+//! timeout, HSTS and the redirect listener. Real clients: reqwest over rustls with a custom
+//! root, and raw sockets.
+#![cfg(all(feature = "tls", feature = "http2"))]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use nucleus_http::TlsConfig;
+use support::{cert_for, https_client, peer_certificate, start_builder, TestCert};
+
+fn tls_for(certs: &[&TestCert]) -> nucleus_http::TlsBuilder {
+    certs.iter().fold(TlsConfig::builder(), |b, c| {
+        b.cert_pem(c.cert_pem.clone(), c.key_pem.clone())
+    })
+}
+
+fn url(name: &str, addr: SocketAddr, path: &str) -> String {
+    format!("https://{name}:{}{path}", addr.port())
+}
+
+#[tokio::test]
+async fn alpn_chooses_http2_or_http1_and_the_handler_sees_which() {
+    let cert = cert_for(&["localhost"]);
+    let tls = tls_for(&[&cert]).build().unwrap();
+    let server = start_builder(|b| b.listen_tls("127.0.0.1:0".parse().unwrap(), tls));
+    let addr = server.addrs[1];
+
+    let h2 = https_client(&[&cert]).build().unwrap();
+    let res = h2
+        .get(url("localhost", addr, "/version"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    assert_eq!(
+        res.text().await.unwrap(),
+        format!("HTTP/2.0 localhost:{}", addr.port())
+    );
+
+    let h1 = https_client(&[&cert]).http1_only().build().unwrap();
+    let res = h1
+        .get(url("localhost", addr, "/version"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), http::Version::HTTP_11);
+    assert_eq!(
+        res.text().await.unwrap(),
+        format!("HTTP/1.1 localhost:{}", addr.port())
+    );
+}
+
+#[tokio::test]
+async fn sni_picks_the_certificate_for_the_name_wildcards_included() {
+    let a = cert_for(&["a.test"]);
+    let b = cert_for(&["b.test", "*.b.test"]);
+    let tls = tls_for(&[&a, &b]).build().unwrap();
+    let server = start_builder(|bl| bl.listen_tls("127.0.0.1:0".parse().unwrap(), tls));
+    let addr = server.addrs[1];
+    let client = https_client(&[&a, &b])
+        .resolve("a.test", addr)
+        .resolve("b.test", addr)
+        .resolve("www.b.test", addr)
+        .build()
+        .unwrap();
+    for (name, want) in [("a.test", &a), ("b.test", &b), ("www.b.test", &b)] {
+        let res = client.get(url(name, addr, "/")).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{name}");
+        assert!(
+            peer_certificate(&res) == want.der,
+            "{name} got the wrong certificate"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_large_upload_and_download_over_http2_on_tls() {
+    let cert = cert_for(&["localhost"]);
+    let tls = tls_for(&[&cert]).build().unwrap();
+    let server = start_builder(|b| b.listen_tls("127.0.0.1:0".parse().unwrap(), tls));
+    let client = https_client(&[&cert]).build().unwrap();
+    let body = vec![7u8; 10 * 1024 * 1024];
+    let res = client
+        .post(url("localhost", server.addrs[1], "/echo"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    assert!(res.bytes().await.unwrap() == body);
+}
+
+#[test]
+fn plain_http_on_the_tls_port_gets_a_400_that_says_so() {
+    let cert = cert_for(&["localhost"]);
+    let tls = tls_for(&[&cert]).build().unwrap();
+    let server = start_builder(|b| b.listen_tls("127.0.0.1:0".parse().unwrap(), tls));
+    let res = support::exchange(server.addrs[1], b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(res.status, 400);
+    assert!(res
+        .text()
+        .contains("plain HTTP request was sent to HTTPS port"));
+    assert_eq!(res.header("connection"), Some("close"));
+}
+
+#[test]
+fn a_client_that_never_finishes_its_handshake_is_cut_off() {
+    let cert = cert_for(&["localhost"]);
+    let tls = tls_for(&[&cert])
+        .handshake_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let server = start_builder(|b| b.listen_tls("127.0.0.1:0".parse().unwrap(), tls));
+    let mut stream = support::connect(server.addrs[1]);
+    // The start of a TLS record, then nothing.
+    stream.write_all(&[0x16, 0x03, 0x01]).unwrap();
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    let waited = started.elapsed();
+    assert!(
+        out.is_empty(),
+        "no TLS alert or HTTP answer expected: {out:?}"
+    );
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn hsts_goes_on_https_responses_and_the_redirect_listener_sends_plain_http_there() {
+    let cert = cert_for(&["localhost"]);
+    let tls = tls_for(&[&cert])
+        .hsts(Some(Duration::from_secs(600)))
+        .build()
+        .unwrap();
+    let server = start_builder(|b| {
+        b.listen_tls("127.0.0.1:0".parse().unwrap(), tls)
+            .listen_redirect("127.0.0.1:0".parse().unwrap(), 8443)
+    });
+    let client = https_client(&[&cert]).build().unwrap();
+    for client in [client, https_client(&[&cert]).http1_only().build().unwrap()] {
+        let res = client
+            .get(url("localhost", server.addrs[1], "/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.headers()["strict-transport-security"],
+            "max-age=600",
+            "{:?}",
+            res.version()
+        );
+    }
+    let plain = support::exchange(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(plain.header("strict-transport-security"), None);
+
+    let redirected = support::exchange(
+        server.addrs[2],
+        b"POST /a/b?c=d HTTP/1.1\r\nHost: example.com:80\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(redirected.status, 308);
+    assert_eq!(
+        redirected.header("location"),
+        Some("https://example.com:8443/a/b?c=d")
+    );
+    let health = support::exchange(server.addrs[2], b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(health.status, 200, "health checks are not redirected");
+}
+
+#[tokio::test]
+async fn reload_swaps_certificates_for_new_handshakes_without_dropping_open_connections() {
+    let dir = tempdir();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let old = cert_for(&["localhost"]);
+    let new = cert_for(&["localhost"]);
+    std::fs::write(&cert_path, &old.cert_pem).unwrap();
+    std::fs::write(&key_path, &old.key_pem).unwrap();
+    let tls = TlsConfig::builder()
+        .cert_files(&cert_path, &key_path)
+        .build()
+        .unwrap();
+    let server = start_builder(|b| b.listen_tls("127.0.0.1:0".parse().unwrap(), tls.clone()));
+    let addr = server.addrs[1];
+    let open = https_client(&[&old]).http1_only().build().unwrap();
+    let res = open.get(url("localhost", addr, "/")).send().await.unwrap();
+    assert!(peer_certificate(&res) == old.der);
+    res.bytes().await.unwrap();
+
+    // A broken key file: the reload fails, naming it, and the old certificate stays.
+    std::fs::write(&key_path, "not a key").unwrap();
+    let err = tls.reload().unwrap_err().to_string();
+    assert!(err.contains("key.pem"), "{err}");
+    std::fs::write(&cert_path, &new.cert_pem).unwrap();
+    std::fs::write(&key_path, &new.key_pem).unwrap();
+    tls.reload().unwrap();
+
+    // The open keep-alive connection still answers (same connection, old certificate).
+    let res = open.get(url("localhost", addr, "/")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(peer_certificate(&res) == old.der);
+    let fresh = https_client(&[&new]).build().unwrap();
+    let res = fresh.get(url("localhost", addr, "/")).send().await.unwrap();
+    assert!(peer_certificate(&res) == new.der);
+}
+
+#[test]
+fn bad_certificate_files_fail_with_a_message_that_names_the_file() {
+    let dir = tempdir();
+    let good = cert_for(&["localhost"]);
+    let other = cert_for(&["localhost"]);
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let cert = write("cert.pem", &good.cert_pem);
+    let key = write("key.pem", &good.key_pem);
+    let other_key = write("other.key", &other.key_pem);
+    let garbage = write("garbage.pem", "hello");
+    let missing = dir.join("missing.pem");
+    let cases = [
+        (
+            &missing,
+            &key,
+            "cannot read certificate file",
+            "missing.pem",
+        ),
+        (
+            &cert,
+            &missing,
+            "cannot read private key file",
+            "missing.pem",
+        ),
+        (&garbage, &key, "no certificate found", "garbage.pem"),
+        (&cert, &garbage, "no private key found", "garbage.pem"),
+        (
+            &cert,
+            &other_key,
+            "does not match the certificate",
+            "other.key",
+        ),
+    ];
+    for (cert, key, what, file) in cases {
+        let err = TlsConfig::builder()
+            .cert_files(cert, key)
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(what) && err.contains(file), "{err}");
+    }
+    let err = TlsConfig::builder().build().unwrap_err().to_string();
+    assert!(err.contains("no TLS certificate"), "{err}");
+}
+
+fn tempdir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("nucleus-tls-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
