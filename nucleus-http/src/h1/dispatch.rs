@@ -1269,7 +1269,6 @@ fn sniff_preface(buf: &[u8]) -> Sniffed {
     }
 }
 
-
 /// How long a closing connection keeps reading what the client still sends.
 const LINGER: Duration = Duration::from_secs(2);
 

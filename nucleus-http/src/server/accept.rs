@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 use super::lifecycle::{ConnContext, Lifecycle};
 use super::protocol::{self, Scheme};
 use super::DrainReport;
-use crate::observe::record::{self, Quiet, Tally};
+use crate::observe::record::{self, Quiet, Record, Tally};
 use crate::observe::{Event, RequestInfo};
 use crate::{stats, Config, HttpService, PeerAddr};
 
@@ -73,6 +73,30 @@ impl Worker {
         };
         Ok(DrainReport { waited_for, forced })
     }
+}
+
+/// Spawns a plain-HTTP connection's task, with HTTP/1.1 awaited right in it rather than
+/// through a helper future: one layer fewer in every poll of the connection.
+#[allow(clippy::too_many_arguments)]
+fn spawn_http<S: HttpService, R: Record>(
+    connections: &TaskTracker,
+    stream: tokio::net::TcpStream,
+    peer: PeerAddr,
+    service: S,
+    config: Arc<Config>,
+    ctx: ConnContext,
+    record: R,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    connections.spawn(async move {
+        let peer = Some(peer);
+        let ended =
+            crate::h1::serve(stream, peer, service, config.clone(), ctx.clone(), record).await;
+        if let Ok(ended) = ended {
+            let _ = protocol::after_http1(ended, peer, config, ctx).await;
+        }
+        drop(permit);
+    });
 }
 
 struct AcceptLoop<S> {
@@ -136,45 +160,29 @@ impl<S: HttpService> AcceptLoop<S> {
                     match (&*scheme, crate::h1::is_quiet(&config)) {
                         (Scheme::Http, true) => {
                             let record = Quiet::new(Some(peer));
-                            self.connections.spawn(async move {
-                                // HTTP/1.1 awaited right here, not through a helper future:
-                                // one layer fewer in every poll of the connection.
-                                let ended = crate::h1::serve(
-                                    stream,
-                                    Some(peer),
-                                    service,
-                                    config.clone(),
-                                    ctx.clone(),
-                                    record,
-                                )
-                                .await;
-                                if let Ok(ended) = ended {
-                                    let _ =
-                                        protocol::after_http1(ended, Some(peer), config, ctx).await;
-                                }
-                                drop(permit);
-                            });
+                            spawn_http(
+                                &self.connections,
+                                stream,
+                                peer,
+                                service,
+                                config,
+                                ctx,
+                                record,
+                                permit,
+                            );
                         }
                         (Scheme::Http, false) => {
                             let record = Tally::for_http1(&config, Some(peer));
-                            self.connections.spawn(async move {
-                                // HTTP/1.1 awaited right here, not through a helper future:
-                                // one layer fewer in every poll of the connection.
-                                let ended = crate::h1::serve(
-                                    stream,
-                                    Some(peer),
-                                    service,
-                                    config.clone(),
-                                    ctx.clone(),
-                                    record,
-                                )
-                                .await;
-                                if let Ok(ended) = ended {
-                                    let _ =
-                                        protocol::after_http1(ended, Some(peer), config, ctx).await;
-                                }
-                                drop(permit);
-                            });
+                            spawn_http(
+                                &self.connections,
+                                stream,
+                                peer,
+                                service,
+                                config,
+                                ctx,
+                                record,
+                                permit,
+                            );
                         }
                         _ => {
                             self.connections.spawn(async move {
