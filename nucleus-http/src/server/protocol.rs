@@ -146,7 +146,9 @@ where
         Ended::Http2(io, read, service) => {
             // The bytes HTTP/1.1 already read, preface included, are read again first.
             let io = crate::upgrade::Upgraded::new(Box::new(io), read);
-            crate::h2::serve(io, peer, service, config, ctx).await
+            // Boxed: the HTTP/2 server's future is several KiB, and inline it would sit in
+            // every HTTP/1.1 connection's task (each idle connection would carry it).
+            Box::pin(crate::h2::serve(io, peer, service, config, ctx)).await
         }
         #[cfg(not(feature = "http2"))]
         Ended::Http2(..) => {
