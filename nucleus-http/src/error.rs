@@ -54,7 +54,9 @@ pub(crate) enum Timeout {
     BodyRate,
     /// The client took the response slower than `send_min_rate`.
     SendRate,
-    /// The handler did not answer within `handler_timeout`.
+    /// The handler did not answer within `handler_timeout` (HTTP/2 streams; HTTP/1.1 reports
+    /// it through the observation hooks).
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
     Handler,
     /// An HTTP/2 keep-alive `PING` went unanswered.
     #[cfg_attr(not(feature = "http2"), allow(dead_code))]

@@ -140,18 +140,22 @@ pub(crate) fn with_peer<R>(peer: Option<PeerAddr>, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Logs a service's error; the request gets a `500`.
+/// Logs a service's error; the request gets a `500`. (HTTP/2 streams; HTTP/1.1 reports it
+/// through its connection's record.)
+#[cfg_attr(not(feature = "http2"), allow(dead_code))]
 pub(crate) fn service_error(err: BoxError) -> StatusCode {
     tracing::error!(error = %err, "service error");
     StatusCode::INTERNAL_SERVER_ERROR
 }
 
+#[cfg_attr(not(feature = "http2"), allow(dead_code))]
 pub(crate) fn handler_panicked(panic: &Box<dyn std::any::Any + Send>) -> StatusCode {
     tracing::error!(panic = panic_message(panic), "handler panicked");
     StatusCode::INTERNAL_SERVER_ERROR
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+/// The message of a caught panic, for a log line.
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
     if let Some(s) = panic.downcast_ref::<&'static str>() {
         s
     } else if let Some(s) = panic.downcast_ref::<String>() {

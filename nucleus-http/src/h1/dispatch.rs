@@ -27,7 +27,8 @@ use crate::error::{Error, Kind, Timeout};
 use crate::incoming::{self, Want};
 use crate::observe::record::{self, Record};
 use crate::observe::{request_id, Event, RouteId, TimeoutKind};
-use crate::server::{ConnContext, ConnSignal, Signal};
+use crate::server::{health_answer, ConnContext, ConnSignal, Signal};
+use crate::service::panic_message;
 use crate::timer::{Deadline, RateGuard};
 use crate::upgrade::{self, Upgraded};
 use crate::{stats, Body, BoxError, Config, HttpService, PeerAddr};
@@ -36,10 +37,21 @@ use crate::{stats, Body, BoxError, Config, HttpService, PeerAddr};
 pub(crate) enum Ended<I, S> {
     /// Closed, or upgraded and handed to the handler.
     Closed,
-    /// It opened with the HTTP/2 preface: here are the socket, every byte read so far
-    /// (preface included) and the service, for the HTTP/2 server.
+    /// It opened with the HTTP/2 preface: here is what the HTTP/2 server needs, handed back
+    /// rather than cloned up front for every connection that never gets here.
     #[cfg_attr(not(feature = "http2"), allow(dead_code))]
-    Http2(I, Bytes, S),
+    Http2(Handover<I, S>),
+}
+
+/// A connection HTTP/1.1 gives to HTTP/2.
+#[cfg_attr(not(feature = "http2"), allow(dead_code))]
+pub(crate) struct Handover<I, S> {
+    pub(crate) io: I,
+    /// Every byte read so far, the preface included.
+    pub(crate) read: Bytes,
+    pub(crate) service: S,
+    pub(crate) config: Arc<Config>,
+    pub(crate) ctx: ConnContext,
 }
 
 /// Whether nothing observes this server's connections: then they run with [`Quiet`], whose
@@ -99,11 +111,13 @@ where
     // `Conn`, not a copy per nested `async fn` that took it by value.
     let (service, upgrade) = conn.run(service).await?;
     if conn.h2_preface {
-        return Ok(Ended::Http2(
-            conn.io,
-            conn.read_buf.split().freeze(),
+        return Ok(Ended::Http2(Handover {
+            read: conn.read_buf.split().freeze(),
+            io: conn.io,
             service,
-        ));
+            config: conn.config,
+            ctx: conn.ctx,
+        }));
     }
     if let Some(upgrade) = upgrade {
         let buffered = conn.read_buf.split().freeze();
@@ -518,7 +532,9 @@ where
             answering.keep_alive = false;
         }
         if head.framing == Framing::None {
-            if let Some((status, text)) = self.health_answer(&head.method, head.uri.path()) {
+            let lifecycle = &self.ctx.lifecycle;
+            let health = health_answer(&self.config, lifecycle, &head.method, head.uri.path());
+            if let Some((status, text)) = health {
                 if self.config.observer.is_some() {
                     self.tally.set_route(Some(RouteId::intern(head.uri.path())));
                 }
@@ -882,23 +898,6 @@ where
         self.tally.set_status(status);
         self.tally.add_body_bytes(body.len());
         encode::write_error(&mut self.write, status, body);
-    }
-
-    /// The built-in liveness and readiness answers, which never reach the service.
-    fn health_answer(&self, method: &Method, path: &str) -> Option<(StatusCode, &'static str)> {
-        // The path first: it rules out almost every request in a length compare.
-        let answer = if self.config.liveness_path.as_deref() == Some(path) {
-            (StatusCode::OK, "ok\n")
-        } else if self.config.readiness_path.as_deref() == Some(path) {
-            if self.ctx.lifecycle.is_ready() {
-                (StatusCode::OK, "ready\n")
-            } else {
-                (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
-            }
-        } else {
-            return None;
-        };
-        (method == Method::GET || method == Method::HEAD).then_some(answer)
     }
 
     /// Moves request body bytes from the socket to the handler while it wants them.
@@ -1311,16 +1310,6 @@ fn stamp<'a>(config: &'a Config, id: Option<&'a crate::observe::RequestId>) -> O
         name: config.request_id_header.as_ref()?,
         id,
     })
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
-    if let Some(s) = panic.downcast_ref::<&'static str>() {
-        s
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s
-    } else {
-        "non-string panic payload"
-    }
 }
 
 #[cfg(test)]

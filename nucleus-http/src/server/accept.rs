@@ -90,10 +90,9 @@ fn spawn_http<S: HttpService, R: Record>(
 ) {
     connections.spawn(async move {
         let peer = Some(peer);
-        let ended =
-            crate::h1::serve(stream, peer, service, config.clone(), ctx.clone(), record).await;
+        let ended = crate::h1::serve(stream, peer, service, config, ctx, record).await;
         if let Ok(ended) = ended {
-            let _ = protocol::after_http1(ended, peer, config, ctx).await;
+            let _ = protocol::after_http1(ended, peer).await;
         }
         drop(permit);
     });

@@ -352,20 +352,19 @@ pub(crate) fn health_answer(
     path: &str,
 ) -> Option<(http::StatusCode, &'static str)> {
     use http::{Method, StatusCode};
-    if method != Method::GET && method != Method::HEAD {
-        return None;
-    }
-    if config.liveness_path.as_deref() == Some(path) {
-        return Some((StatusCode::OK, "ok\n"));
-    }
-    if config.readiness_path.as_deref() == Some(path) {
-        return Some(if lifecycle.is_ready() {
+    // The path first: it rules out almost every request in a length compare.
+    let answer = if config.liveness_path.as_deref() == Some(path) {
+        (StatusCode::OK, "ok\n")
+    } else if config.readiness_path.as_deref() == Some(path) {
+        if lifecycle.is_ready() {
             (StatusCode::OK, "ready\n")
         } else {
             (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
-        });
-    }
-    None
+        }
+    } else {
+        return None;
+    };
+    (method == Method::GET || method == Method::HEAD).then_some(answer)
 }
 
 #[cfg(test)]

@@ -125,16 +125,14 @@ where
     S: HttpService,
     R: Record,
 {
-    let ended = crate::h1::serve(io, peer, service, config.clone(), ctx.clone(), record).await?;
-    after_http1(ended, peer, config, ctx).await
+    let ended = crate::h1::serve(io, peer, service, config, ctx, record).await?;
+    after_http1(ended, peer).await
 }
 
 /// What follows an HTTP/1.1 connection: nothing, or HTTP/2 when it opened with the preface.
 pub(crate) async fn after_http1<I, S>(
     ended: Ended<I, S>,
     peer: Option<PeerAddr>,
-    config: Arc<Config>,
-    ctx: ConnContext,
 ) -> Result<(), Error>
 where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -143,16 +141,16 @@ where
     match ended {
         Ended::Closed => Ok(()),
         #[cfg(feature = "http2")]
-        Ended::Http2(io, read, service) => {
+        Ended::Http2(to) => {
             // The bytes HTTP/1.1 already read, preface included, are read again first.
-            let io = crate::upgrade::Upgraded::new(Box::new(io), read);
+            let io = crate::upgrade::Upgraded::new(Box::new(to.io), to.read);
             // Boxed: the HTTP/2 server's future is several KiB, and inline it would sit in
             // every HTTP/1.1 connection's task (each idle connection would carry it).
-            Box::pin(crate::h2::serve(io, peer, service, config, ctx)).await
+            Box::pin(crate::h2::serve(io, peer, to.service, to.config, to.ctx)).await
         }
         #[cfg(not(feature = "http2"))]
-        Ended::Http2(..) => {
-            let _ = (peer, config, ctx);
+        Ended::Http2(_) => {
+            let _ = peer;
             Ok(())
         }
     }
