@@ -58,13 +58,6 @@ impl Quiet {
     }
 }
 
-impl Tally {
-    /// The record of an HTTP/1 connection on a server with an observer or request IDs.
-    pub(crate) fn for_http1(config: &crate::Config, peer: Option<crate::PeerAddr>) -> Tally {
-        Tally::new(config.observer.clone(), Protocol::Http1, peer.map(|p| p.0))
-    }
-}
-
 impl Record for Quiet {
     const WANTS_ROUTE: bool = false;
     #[inline(always)]
@@ -102,59 +95,6 @@ impl Record for Quiet {
     }
 }
 
-impl Record for Tally {
-    const WANTS_ROUTE: bool = true;
-    #[inline]
-    fn begin(
-        &mut self,
-        method: &Method,
-        version: Version,
-        uri: &Uri,
-        headers: &HeaderMap,
-        request_id: Option<RequestId>,
-    ) {
-        Tally::begin(self, method, version, uri, headers, request_id);
-    }
-    #[inline]
-    fn request_id(&self) -> Option<&RequestId> {
-        Tally::request_id(self)
-    }
-    #[inline]
-    fn set_route(&mut self, route: Option<RouteId>) {
-        Tally::set_route(self, route);
-    }
-    #[inline]
-    fn has_route(&self) -> bool {
-        Tally::has_route(self)
-    }
-    #[inline]
-    fn set_status(&mut self, status: StatusCode) {
-        Tally::set_status(self, status);
-    }
-    #[inline]
-    fn add_body_bytes(&mut self, n: usize) {
-        Tally::add_body_bytes(self, n);
-    }
-    #[inline]
-    fn received(&mut self, n: usize) {
-        Tally::received(self, n);
-    }
-    #[inline]
-    fn sent(&mut self, n: usize) {
-        Tally::sent(self, n);
-    }
-    #[inline]
-    fn finish(&mut self, aborted: bool) {
-        Tally::finish(self, aborted);
-    }
-    fn rejected(&mut self, status: StatusCode, body_bytes: usize) {
-        Tally::rejected(self, status, body_bytes);
-    }
-    fn event(&self, event: &Event<'_>) {
-        Tally::event(self, event);
-    }
-}
-
 pub(crate) struct Tally {
     observer: Option<Arc<dyn Observe>>,
     protocol: Protocol,
@@ -177,6 +117,11 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
+    /// The record of an HTTP/1 connection on a server with an observer or request IDs.
+    pub(crate) fn for_http1(config: &crate::Config, peer: Option<crate::PeerAddr>) -> Tally {
+        Tally::new(config.observer.clone(), Protocol::Http1, peer.map(|p| p.0))
+    }
+
     pub(crate) fn new(
         observer: Option<Arc<dyn Observe>>,
         protocol: Protocol,
@@ -205,32 +150,6 @@ impl Tally {
         }
     }
 
-    /// Starts recording a request whose head was just parsed.
-    #[inline]
-    pub(crate) fn begin(
-        &mut self,
-        method: &Method,
-        version: Version,
-        uri: &Uri,
-        headers: &HeaderMap,
-        request_id: Option<RequestId>,
-    ) {
-        self.active = true;
-        if *method != self.method {
-            self.method = method.clone();
-        }
-        self.version = version;
-        self.route = None;
-        self.status = CLIENT_CLOSED;
-        self.body_bytes = 0;
-        if request_id.is_some() || self.request_id.is_some() {
-            self.request_id = request_id;
-        }
-        if self.observer.is_some() {
-            self.start(uri, headers);
-        }
-    }
-
     /// Tells the observer a request started and notes what its completion will need.
     fn start(&mut self, uri: &Uri, headers: &HeaderMap) {
         if let Some(observer) = &self.observer {
@@ -243,51 +162,6 @@ impl Tally {
                 });
             }
             self.started = Some(Instant::now());
-        }
-    }
-
-    #[inline]
-    pub(crate) fn request_id(&self) -> Option<&RequestId> {
-        self.request_id.as_ref().filter(|_| self.active)
-    }
-
-    #[inline]
-    pub(crate) fn set_route(&mut self, route: Option<RouteId>) {
-        if route.is_some() {
-            self.route = route;
-        }
-    }
-
-    #[inline]
-    pub(crate) fn has_route(&self) -> bool {
-        self.route.is_some()
-    }
-
-    #[inline]
-    pub(crate) fn set_status(&mut self, status: StatusCode) {
-        self.status = status;
-    }
-
-    #[inline]
-    pub(crate) fn add_body_bytes(&mut self, n: usize) {
-        self.body_bytes += n as u64;
-    }
-
-    #[inline]
-    pub(crate) fn received(&mut self, n: usize) {
-        self.received += n as u64;
-    }
-
-    #[inline]
-    pub(crate) fn sent(&mut self, n: usize) {
-        self.sent += n as u64;
-    }
-
-    /// Ends the current request: its response is complete, or was cut off (`aborted`).
-    #[inline]
-    pub(crate) fn finish(&mut self, aborted: bool) {
-        if std::mem::take(&mut self.active) && self.observer.is_some() {
-            self.complete(aborted);
         }
     }
 
@@ -316,8 +190,93 @@ impl Tally {
         self.report_bytes();
     }
 
+    fn report_bytes(&mut self) {
+        if let Some(observer) = &self.observer {
+            if self.received > 0 || self.sent > 0 {
+                observer.bytes_transferred(self.received, self.sent);
+            }
+        }
+        self.received = 0;
+        self.sent = 0;
+    }
+}
+
+impl Record for Tally {
+    const WANTS_ROUTE: bool = true;
+
+    /// Starts recording a request whose head was just parsed.
+    #[inline]
+    fn begin(
+        &mut self,
+        method: &Method,
+        version: Version,
+        uri: &Uri,
+        headers: &HeaderMap,
+        request_id: Option<RequestId>,
+    ) {
+        self.active = true;
+        if *method != self.method {
+            self.method = method.clone();
+        }
+        self.version = version;
+        self.route = None;
+        self.status = CLIENT_CLOSED;
+        self.body_bytes = 0;
+        if request_id.is_some() || self.request_id.is_some() {
+            self.request_id = request_id;
+        }
+        if self.observer.is_some() {
+            self.start(uri, headers);
+        }
+    }
+
+    #[inline]
+    fn request_id(&self) -> Option<&RequestId> {
+        self.request_id.as_ref().filter(|_| self.active)
+    }
+
+    #[inline]
+    fn set_route(&mut self, route: Option<RouteId>) {
+        if route.is_some() {
+            self.route = route;
+        }
+    }
+
+    #[inline]
+    fn has_route(&self) -> bool {
+        self.route.is_some()
+    }
+
+    #[inline]
+    fn set_status(&mut self, status: StatusCode) {
+        self.status = status;
+    }
+
+    #[inline]
+    fn add_body_bytes(&mut self, n: usize) {
+        self.body_bytes += n as u64;
+    }
+
+    #[inline]
+    fn received(&mut self, n: usize) {
+        self.received += n as u64;
+    }
+
+    #[inline]
+    fn sent(&mut self, n: usize) {
+        self.sent += n as u64;
+    }
+
+    /// Ends the current request: its response is complete, or was cut off (`aborted`).
+    #[inline]
+    fn finish(&mut self, aborted: bool) {
+        if std::mem::take(&mut self.active) && self.observer.is_some() {
+            self.complete(aborted);
+        }
+    }
+
     /// A request rejected before it had a usable head (malformed, too large, too slow).
-    pub(crate) fn rejected(&mut self, status: StatusCode, body_bytes: usize) {
+    fn rejected(&mut self, status: StatusCode, body_bytes: usize) {
         if self.active {
             self.set_status(status);
             self.add_body_bytes(body_bytes);
@@ -345,7 +304,7 @@ impl Tally {
     }
 
     /// Logs `event` at its level with what is known of the request, and tells the observer.
-    pub(crate) fn event(&self, event: &Event<'_>) {
+    fn event(&self, event: &Event<'_>) {
         let active = self.active;
         let info = RequestInfo {
             peer: self.peer,
@@ -354,16 +313,6 @@ impl Tally {
             request_id: self.request_id(),
         };
         emit(self.observer.as_deref(), event, &info);
-    }
-
-    fn report_bytes(&mut self) {
-        if let Some(observer) = &self.observer {
-            if self.received > 0 || self.sent > 0 {
-                observer.bytes_transferred(self.received, self.sent);
-            }
-        }
-        self.received = 0;
-        self.sent = 0;
     }
 }
 
