@@ -31,10 +31,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 N=${N:-10000}
 SETTLE=${SETTLE:-3}
 PARALLEL=${PARALLEL:-256}
-read -r -a SENV <<<"${SERVER_ENV:-}"
-for kv in "${SENV[@]}"; do
-  [[ $kv == [A-Za-z_]*=* ]] || die "SERVER_ENV: '$kv' is not NAME=VALUE"
-done
+parse_server_env
 ((N >= 1)) || die "N must be at least 1"
 command -v python3 >/dev/null || die "python3 not found"
 raise_nofile $((N + 1024))
@@ -42,10 +39,7 @@ raise_nofile $((N + 1024))
 build_bench
 select_servers "$@"
 
-SERVER_PIN=() CLIENT_PIN=()
-if command -v taskset >/dev/null && (($(nproc) >= 2)); then
-  SERVER_PIN=(taskset -c 0) CLIENT_PIN=(taskset -c 1)
-fi
+pin_server_and_client
 
 OUT="$BENCH_DIR/results/idle-$(date +%Y-%m-%d-%H%M%S).txt"
 mkdir -p "$BENCH_DIR/results"

@@ -149,3 +149,21 @@ median() {
 cleanup_server() { stop_server; }
 trap cleanup_server EXIT
 trap 'exit 130' INT TERM
+
+# parse_server_env: splits SERVER_ENV ("NAME=VALUE ...") into the array SENV, or dies.
+parse_server_env() {
+  read -r -a SENV <<<"${SERVER_ENV:-}"
+  local kv
+  for kv in "${SENV[@]}"; do
+    [[ $kv == [A-Za-z_]*=* ]] || die "SERVER_ENV: '$kv' is not NAME=VALUE"
+  done
+}
+
+# pin_server_and_client: sets SERVER_PIN / CLIENT_PIN to taskset prefixes for CPU 0 and 1,
+# or to nothing on a one-core machine or without taskset.
+pin_server_and_client() {
+  SERVER_PIN=() CLIENT_PIN=()
+  if command -v taskset >/dev/null && (($(nproc) >= 2)); then
+    SERVER_PIN=(taskset -c 0) CLIENT_PIN=(taskset -c 1)
+  fi
+}
