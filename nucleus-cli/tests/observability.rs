@@ -328,3 +328,77 @@ fn metrics_can_move_to_their_own_listener() {
     );
     server.stop();
 }
+
+#[test]
+fn http2_requests_are_logged_counted_and_carry_request_ids() {
+    let path = temp_path("access-h2.log");
+    let server = start(
+        &[
+            "--access-log",
+            "json",
+            "--access-log-file",
+            path.to_str().unwrap(),
+            "--request-id-header",
+            "x-request-id",
+            "--metrics-path",
+            "/metrics",
+        ],
+        Stdio::null(),
+        0,
+    );
+    let base = format!("http://{}", server.addr);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (echoed, generated, metrics) = rt.block_on(async {
+        // Cleartext HTTP/2 with prior knowledge: the same port, detected from the preface.
+        let client = reqwest::Client::builder()
+            .http2_prior_knowledge()
+            .build()
+            .unwrap();
+        let echoed = client
+            .get(format!("{base}/json?x=1"))
+            .header("x-request-id", "h2-req-1")
+            .header("user-agent", "h2-agent")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(echoed.version(), reqwest::Version::HTTP_2);
+        let echoed = echoed.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let generated = client
+            .get(format!("{base}/json"))
+            .header("x-request-id", "bad id\twith tab")
+            .send()
+            .await
+            .unwrap();
+        let generated = generated.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let metrics = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        (echoed, generated, metrics)
+    });
+    assert_eq!(echoed, "h2-req-1");
+    assert_eq!(generated.len(), 26, "a generated ID replaces a malformed one: {generated}");
+    assert!(
+        metrics.contains(r#"http_requests_total{method="GET",route="/json",status="200"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"http_connections_total{protocol="http2"} 1"#),
+        "{metrics}"
+    );
+    server.stop();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["protocol"], "HTTP/2.0");
+    assert_eq!(first["request_id"], "h2-req-1");
+    assert_eq!(first["route"], "/json");
+    assert_eq!(first["target"], "/json?x=1");
+    assert_eq!(first["user_agent"], "h2-agent");
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["body_bytes_sent"], 27);
+}

@@ -54,10 +54,6 @@ pub(crate) enum Timeout {
     BodyRate,
     /// The client took the response slower than `send_min_rate`.
     SendRate,
-    /// The handler did not answer within `handler_timeout` (HTTP/2 streams; HTTP/1.1 reports
-    /// it through the observation hooks).
-    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
-    Handler,
     /// An HTTP/2 keep-alive `PING` went unanswered.
     #[cfg_attr(not(feature = "http2"), allow(dead_code))]
     Ping,
@@ -72,7 +68,6 @@ impl Timeout {
             Timeout::HeaderRead => "header read timeout",
             Timeout::BodyRate => "request body too slow",
             Timeout::SendRate => "client reads too slowly",
-            Timeout::Handler => "handler timeout",
             Timeout::Ping => "keep-alive ping unanswered",
             Timeout::TlsHandshake => "TLS handshake timeout",
         }

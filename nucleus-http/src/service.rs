@@ -8,7 +8,6 @@ use std::cell::Cell;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http::StatusCode;
 use tower_service::Service;
 
 use crate::observe::RequestId;
@@ -138,20 +137,6 @@ pub(crate) fn with_peer<R>(peer: Option<PeerAddr>, f: impl FnOnce() -> R) -> R {
     }
     let _restore = Restore(CURRENT_PEER.with(|c| c.replace(Some(peer))));
     f()
-}
-
-/// Logs a service's error; the request gets a `500`. (HTTP/2 streams; HTTP/1.1 reports it
-/// through its connection's record.)
-#[cfg_attr(not(feature = "http2"), allow(dead_code))]
-pub(crate) fn service_error(err: BoxError) -> StatusCode {
-    tracing::error!(error = %err, "service error");
-    StatusCode::INTERNAL_SERVER_ERROR
-}
-
-#[cfg_attr(not(feature = "http2"), allow(dead_code))]
-pub(crate) fn handler_panicked(panic: &Box<dyn std::any::Any + Send>) -> StatusCode {
-    tracing::error!(panic = panic_message(panic), "handler panicked");
-    StatusCode::INTERNAL_SERVER_ERROR
 }
 
 /// The message of a caught panic, for a log line.

@@ -3,6 +3,7 @@
 //! same service, limits and timeouts as HTTP/1.1.
 
 mod body;
+mod record;
 mod server;
 mod stream;
 

@@ -18,6 +18,7 @@ use h2::{Ping, PingPong, Reason};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
+use super::record::ConnectionRecord;
 use super::stream::{self, End, Shared};
 use crate::error::{Error, Kind, Timeout};
 use crate::server::{ConnContext, Signal};
@@ -36,6 +37,7 @@ where
     S: HttpService,
 {
     let settings = config.http2.clone().unwrap_or_default();
+    let _observed = ConnectionRecord::open(&config);
     let signal = ctx.registry.register();
     // The preface and SETTINGS are this protocol's request head: same slowloris clock.
     signal.set_deadline(

@@ -16,11 +16,13 @@ use http_body::Body as _;
 use tokio::time::Instant;
 
 use super::body::RecvBody;
-use crate::error::Timeout;
+use super::record::StreamRecord;
+use crate::observe::record::take_caught_panic;
+use crate::observe::{Event, RouteId, TimeoutKind};
 use crate::server::Lifecycle;
-use crate::service::{handler_panicked, service_error, with_peer};
+use crate::service::{panic_message, with_current};
 use crate::timer::{Deadline, RateGuard};
-use crate::{date, stats, Body, BoxError, Config, HttpService, MinRate, PeerAddr};
+use crate::{date, stats, Body, BoxError, Config, HttpService, PeerAddr};
 
 /// What a connection's streams share; one reference count per stream.
 pub(super) struct Shared {
@@ -46,14 +48,17 @@ pub(super) async fn serve<S: HttpService>(
 ) -> End {
     let config = &shared.config;
     let (mut parts, recv) = req.into_parts();
+    let mut record = StreamRecord::begin(config, shared.peer, &mut parts);
     let is_head = parts.method == Method::HEAD;
-    if let Some((status, text)) = check(&parts, config) {
-        return send_text(&mut respond, status, text, is_head);
+    if let Some((status, text, limit)) = check(&parts, config) {
+        record.event(&Event::Limit { limit });
+        return send_text(&mut respond, status, text, is_head, &mut record, config);
     }
     if let Some((status, text)) =
         crate::server::health_answer(config, &shared.lifecycle, &parts.method, parts.uri.path())
     {
-        return send_text(&mut respond, status, text, is_head);
+        record.set_route(RouteId::intern(parts.uri.path()));
+        return send_text(&mut respond, status, text, is_head, &mut record, config);
     }
     // HTTP/1.1 handlers read the authority from `Host`; HTTP/2 carries it in `:authority`
     // (RFC 9113 §8.3.1). Copy it over so that a handler need not care which protocol it got.
@@ -72,24 +77,33 @@ pub(super) async fn serve<S: HttpService>(
     let body = if recv.is_end_stream() {
         Body::empty()
     } else {
+        let declared = content_length(&parts.headers);
+        record.add_received(declared.unwrap_or(0));
         Body::new(RecvBody::new(
             recv,
             config.max_body_size,
-            content_length(&parts.headers),
+            declared,
             config.body_min_rate,
         ))
     };
     let req = Request::from_parts(parts, body);
-    let response = match call(&mut service, req, &mut respond, &shared).await {
+    let called = call(&mut service, req, &mut respond, &shared, &mut record).await;
+    if let Some(message) = take_caught_panic() {
+        record.event(&Event::HandlerPanic { message: &message });
+    }
+    let response = match called {
         Called::Response(response) => response,
         Called::Status(status) => {
             let text = match status {
                 StatusCode::SERVICE_UNAVAILABLE => "service unavailable: handler timeout\n",
                 _ => "internal server error\n",
             };
-            return send_text(&mut respond, status, text, is_head);
+            return send_text(&mut respond, status, text, is_head, &mut record, config);
         }
-        Called::Cancelled => return End::Cancelled,
+        Called::Cancelled => {
+            record.event(&Event::ClientAbort);
+            return End::Cancelled;
+        }
     };
     if response.status().is_informational() {
         // HTTP/2 has no upgrades, and `h2` would refuse the head (which is not the client
@@ -99,26 +113,30 @@ pub(super) async fn serve<S: HttpService>(
             "handler answered 1xx over HTTP/2"
         );
         let status = StatusCode::INTERNAL_SERVER_ERROR;
-        return send_text(&mut respond, status, "internal server error\n", is_head);
+        let text = "internal server error\n";
+        return send_text(&mut respond, status, text, is_head, &mut record, config);
     }
-    send(response, respond, is_head, config.send_min_rate).await
+    send(response, respond, is_head, config, &mut record).await
 }
 
 /// The limits HTTP/1.1 enforces while parsing, for a head `h2` has already decoded (the header
 /// list size itself is bounded inside `h2` by `max_head_size`).
-fn check(parts: &http::request::Parts, config: &Config) -> Option<(StatusCode, &'static str)> {
+/// The answer, and the configuration key of the limit it enforces.
+type Rejection = (StatusCode, &'static str, &'static str);
+
+fn check(parts: &http::request::Parts, config: &Config) -> Option<Rejection> {
     let target_len = parts.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
     if target_len > config.max_uri_len {
-        return Some((StatusCode::URI_TOO_LONG, "request target too long\n"));
+        let text = "request target too long\n";
+        return Some((StatusCode::URI_TOO_LONG, text, "max_uri_len"));
     }
     if parts.headers.len() > config.max_headers {
-        return Some((
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "too many header fields\n",
-        ));
+        let text = "too many header fields\n";
+        return Some((StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, text, "max_headers"));
     }
     if content_length(&parts.headers).is_some_and(|len| len > config.max_body_size) {
-        return Some((StatusCode::PAYLOAD_TOO_LARGE, "payload too large\n"));
+        let text = "payload too large\n";
+        return Some((StatusCode::PAYLOAD_TOO_LARGE, text, "max_body_size"));
     }
     None
 }
@@ -143,14 +161,19 @@ async fn call<S: HttpService>(
     req: Request<Body>,
     respond: &mut SendResponse<Bytes>,
     shared: &Shared,
+    record: &mut StreamRecord,
 ) -> Called<S::ResBody> {
     if let Err(err) = poll_fn(|cx| service.poll_ready(cx)).await {
-        return Called::Status(service_error(err.into()));
+        return Called::Status(service_failed(record, err.into()));
     }
-    let peer = shared.peer;
-    let future = match catch_unwind(AssertUnwindSafe(|| with_peer(peer, || service.call(req)))) {
+    let (peer, id) = (shared.peer, record.request_id());
+    let called = catch_unwind(AssertUnwindSafe(|| {
+        with_current(peer, id, || service.call(req))
+    }));
+    record.take_route();
+    let future = match called {
         Ok(future) => future,
-        Err(panic) => return Called::Status(handler_panicked(&panic)),
+        Err(panic) => return Called::Status(panicked(record, &panic)),
     };
     let mut future = pin!(future);
     let mut timer = Deadline::default();
@@ -160,22 +183,36 @@ async fn call<S: HttpService>(
     poll_fn(|cx| {
         if timer.poll_expired(cx) {
             stats::count(&stats::HANDLER_TIMEOUTS);
-            tracing::debug!(timeout = Timeout::Handler.as_str(), "handler timed out");
+            record.event(&Event::Timeout {
+                kind: TimeoutKind::Handler,
+            });
             return Poll::Ready(Called::Status(StatusCode::SERVICE_UNAVAILABLE));
         }
         let polled = catch_unwind(AssertUnwindSafe(|| {
-            with_peer(peer, || future.as_mut().poll(cx))
+            with_current(peer, id, || future.as_mut().poll(cx))
         }));
         Poll::Ready(match polled {
             // Only a handler that waits needs to hear of a reset (a lock in `h2`).
             Ok(Poll::Pending) if respond.poll_reset(cx).is_ready() => Called::Cancelled,
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(Ok(response))) => Called::Response(response),
-            Ok(Poll::Ready(Err(err))) => Called::Status(service_error(err.into())),
-            Err(panic) => Called::Status(handler_panicked(&panic)),
+            Ok(Poll::Ready(Err(err))) => Called::Status(service_failed(record, err.into())),
+            Err(panic) => Called::Status(panicked(record, &panic)),
         })
     })
     .await
+}
+
+fn service_failed(record: &StreamRecord, err: BoxError) -> StatusCode {
+    record.event(&Event::HandlerError { error: &*err });
+    StatusCode::INTERNAL_SERVER_ERROR
+}
+
+fn panicked(record: &StreamRecord, panic: &Box<dyn std::any::Any + Send>) -> StatusCode {
+    record.event(&Event::HandlerPanic {
+        message: panic_message(panic),
+    });
+    StatusCode::INTERNAL_SERVER_ERROR
 }
 
 fn send_text(
@@ -183,6 +220,8 @@ fn send_text(
     status: StatusCode,
     text: &'static str,
     is_head: bool,
+    record: &mut StreamRecord,
+    config: &Config,
 ) -> End {
     let mut response = Response::new(());
     *response.status_mut() = status;
@@ -192,11 +231,17 @@ fn send_text(
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
-    Present::default().finish_head(headers);
+    Present::default().finish_head(headers, record, config);
+    record.set_status(status);
     match respond.send_response(response, is_head) {
-        Ok(_) if is_head => End::Completed,
+        Ok(_) if is_head => {
+            record.finish(false);
+            End::Completed
+        }
         Ok(mut stream) => {
-            let _ = stream.send_data(Bytes::from_static(text.as_bytes()), true);
+            record.add_body_bytes(text.len());
+            let sent = stream.send_data(Bytes::from_static(text.as_bytes()), true);
+            record.finish(sent.is_err());
             End::Completed
         }
         Err(_) => End::Cancelled,
@@ -208,7 +253,8 @@ async fn send<B>(
     response: Response<B>,
     mut respond: SendResponse<Bytes>,
     is_head: bool,
-    send_min_rate: Option<MinRate>,
+    config: &Config,
+    record: &mut StreamRecord,
 ) -> End
 where
     B: http_body::Body<Data = Bytes>,
@@ -228,7 +274,8 @@ where
             .headers
             .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
-    has.finish_head(&mut parts.headers);
+    has.finish_head(&mut parts.headers, record, config);
+    record.set_status(parts.status);
     let end = is_head || body.is_end_stream();
     // A body that is already complete in memory (`Full`, a string) goes out with the head,
     // without waiting for window: its bytes are in memory either way, and `h2` queues what
@@ -239,13 +286,15 @@ where
         Err(_) => return End::Cancelled,
     };
     if end {
+        record.finish(false);
         return End::Completed;
     }
     let mut pipe = Pipe {
         stream,
-        rate: send_min_rate.map(RateGuard::new),
+        rate: config.send_min_rate.map(RateGuard::new),
         deadline: Deadline::default(),
         pending: None,
+        reset: false,
     };
     if let Some(Some(Ok(frame))) = &peeked {
         if body.is_end_stream() && frame.is_data() {
@@ -253,13 +302,22 @@ where
                 .take()
                 .and_then(|f| f?.ok()?.into_data().ok())
                 .unwrap_or_default();
+            record.add_body_bytes(data.len());
             return match pipe.stream.send_data(data, true) {
-                Ok(()) => End::Completed,
+                Ok(()) => {
+                    record.finish(false);
+                    End::Completed
+                }
                 Err(_) => End::Cancelled,
             };
         }
     }
-    poll_fn(|cx| pipe.poll(cx, body.as_mut(), &mut peeked)).await
+    let end = poll_fn(|cx| pipe.poll(cx, body.as_mut(), &mut peeked, record)).await;
+    if end == End::Completed {
+        // Reset by us (a failed body, a client too slow to read) counts as cut off.
+        record.finish(pipe.reset);
+    }
+    end
 }
 
 /// A frame polled ahead, from a body whose exact size is known and small (so, most likely,
@@ -316,13 +374,18 @@ impl Present {
         has
     }
 
-    /// `Date`, which an origin server with a clock must send (RFC 9110 §6.6.1). Not `Server`,
-    /// unlike HTTP/1.1: HPACK-encoding a field costs about 700 instructions per response in
-    /// callgrind (the encoder looks it up in its dynamic table), 3% of a small exchange, for a
-    /// field no client acts on.
-    fn finish_head(&self, headers: &mut HeaderMap) {
+    /// `Date`, which an origin server with a clock must send (RFC 9110 §6.6.1), and the
+    /// request ID when IDs are on. Not `Server`, unlike HTTP/1.1: HPACK-encoding a field costs
+    /// about 700 instructions per response in callgrind (the encoder looks it up in its
+    /// dynamic table), 3% of a small exchange, for a field no client acts on.
+    fn finish_head(&self, headers: &mut HeaderMap, record: &StreamRecord, config: &Config) {
         if !self.date {
             headers.insert(header::DATE, date::header_value());
+        }
+        if let Some((name, id)) = record.id_header(config) {
+            if let Ok(value) = HeaderValue::from_bytes(id.as_bytes()) {
+                headers.insert(name.clone(), value);
+            }
         }
     }
 }
@@ -337,16 +400,18 @@ struct Pipe {
     deadline: Deadline,
     /// A data chunk (and whether it ends the body) waiting for the client's window.
     pending: Option<(Bytes, bool)>,
+    /// We reset the stream: the response did not go out whole.
+    reset: bool,
 }
 
 impl Pipe {
-    fn too_slow(&mut self) -> End {
+    fn too_slow(&mut self, record: &StreamRecord) -> End {
         stats::count(&stats::SEND_RATE_TIMEOUTS);
-        tracing::debug!(
-            timeout = Timeout::SendRate.as_str(),
-            "HTTP/2 client reads too slowly"
-        );
+        record.event(&Event::Timeout {
+            kind: TimeoutKind::SendRate,
+        });
         self.stream.send_reset(Reason::CANCEL);
+        self.reset = true;
         End::Completed
     }
 
@@ -355,6 +420,7 @@ impl Pipe {
         cx: &mut Context<'_>,
         mut body: std::pin::Pin<&mut B>,
         peeked: &mut Peeked,
+        record: &mut StreamRecord,
     ) -> Poll<End>
     where
         B: http_body::Body<Data = Bytes>,
@@ -362,7 +428,7 @@ impl Pipe {
     {
         loop {
             if self.pending.is_some() {
-                match self.poll_send_pending(cx) {
+                match self.poll_send_pending(cx, record) {
                     Poll::Ready(Some(end)) => return Poll::Ready(end),
                     Poll::Ready(None) => continue,
                     Poll::Pending => return Poll::Pending,
@@ -406,8 +472,9 @@ impl Pipe {
                     if self.stream.poll_reset(cx).is_ready() {
                         return Poll::Ready(End::Cancelled);
                     }
-                    tracing::debug!(error = %err, "response body failed; resetting the stream");
+                    record.event(&Event::HandlerError { error: &*err });
                     self.stream.send_reset(Reason::INTERNAL_ERROR);
+                    self.reset = true;
                     return Poll::Ready(End::Completed);
                 }
             };
@@ -424,7 +491,11 @@ impl Pipe {
     /// Only window-sized pieces are handed to `h2`, never a whole large chunk: `h2` would
     /// buffer all of it and report the stream done, and a client that stops reading could
     /// then hold that memory, unseen by `send_min_rate`, for as long as the connection lives.
-    fn poll_send_pending(&mut self, cx: &mut Context<'_>) -> Poll<Option<End>> {
+    fn poll_send_pending(
+        &mut self,
+        cx: &mut Context<'_>,
+        record: &mut StreamRecord,
+    ) -> Poll<Option<End>> {
         let Some((data, last)) = self.pending.as_mut() else {
             return Poll::Ready(None);
         };
@@ -445,7 +516,7 @@ impl Pipe {
                             return Poll::Pending;
                         }
                         if rate.expired(&mut self.deadline).is_err() {
-                            return Poll::Ready(Some(self.too_slow()));
+                            return Poll::Ready(Some(self.too_slow(record)));
                         }
                     }
                 }
@@ -459,9 +530,10 @@ impl Pipe {
                 .progress(piece.len() as u64, &mut self.deadline)
                 .is_err()
             {
-                return Poll::Ready(Some(self.too_slow()));
+                return Poll::Ready(Some(self.too_slow(record)));
             }
         }
+        record.add_body_bytes(piece.len());
         if self.stream.send_data(piece, end).is_err() {
             return Poll::Ready(Some(End::Cancelled));
         }

@@ -38,7 +38,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderValue, Method, StatusCode, Uri, Version};
+use bytes::Bytes;
+use http::{Method, StatusCode, Version};
 
 pub use request_id::{RequestId, MAX_REQUEST_ID_LEN};
 pub use route::{RouteId, MAX_ROUTES};
@@ -75,8 +76,8 @@ pub trait Observe: fmt::Debug + Send + Sync + 'static {
     /// A response went out completely, was cut off, or a request was rejected before it
     /// reached the service (malformed, too large, too slow).
     fn request_completed(&self, _done: &Completed<'_>) {}
-    /// Bytes moved on a connection since its last report: reported after each request and
-    /// when the connection closes.
+    /// Bytes moved on a connection that no [`Completed`] reported: what remains when the
+    /// connection closes (a partial head, an upgraded stream's traffic, ...).
     fn bytes_transferred(&self, _received: u64, _sent: u64) {}
     /// An error or notable event, categorised.
     fn event(&self, _event: &Event<'_>, _request: &RequestInfo<'_>) {}
@@ -200,18 +201,109 @@ pub struct Completed<'a> {
     pub details: Option<&'a Details>,
     /// The response was cut off (the client went away, or the body failed).
     pub aborted: bool,
+    /// Bytes read from the connection since the last report (this request's head and body,
+    /// and anything before it that was not a request). Counted here rather than through
+    /// [`Observe::bytes_transferred`], which saves a call per request.
+    pub received: u64,
+    /// Bytes written to the connection since the last report.
+    pub sent: u64,
 }
 
-/// What an access log needs from the request beyond the counters.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
+/// What an access log needs from the request beyond the counters: the request target as the
+/// client sent it, `Referer` and `User-Agent`, as raw (untrusted) bytes.
+///
+/// For HTTP/1.1 these are ranges of the request head the parser already holds, captured while
+/// it walks the fields: one reference count per request, no copy and no header lookup.
+#[derive(Debug, Clone, Default)]
 pub struct Details {
-    /// The request target as sent.
-    pub target: Uri,
-    /// The `Referer` header.
-    pub referer: Option<HeaderValue>,
-    /// The `User-Agent` header.
-    pub user_agent: Option<HeaderValue>,
+    /// The request head (HTTP/1.1), or the three values copied together (HTTP/2).
+    bytes: Bytes,
+    target: Span,
+    referer: Option<Span>,
+    user_agent: Option<Span>,
+}
+
+/// A byte range of [`Details::bytes`]; `u32`: heads are bounded far below 4 GiB.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span(u32, u32);
+
+impl Span {
+    fn of(range: std::ops::Range<usize>) -> Span {
+        let start = u32::try_from(range.start).unwrap_or(0);
+        let end = u32::try_from(range.end).unwrap_or(start);
+        Span(start, end.max(start))
+    }
+}
+
+impl Details {
+    /// Details of a request whose values are not in one buffer already (HTTP/2).
+    pub(crate) fn copied(
+        target: &[u8],
+        referer: Option<&[u8]>,
+        user_agent: Option<&[u8]>,
+    ) -> Details {
+        let len = target.len() + referer.map_or(0, <[u8]>::len) + user_agent.map_or(0, <[u8]>::len);
+        let mut bytes = Vec::with_capacity(len);
+        let mut span = |value: &[u8]| {
+            let start = bytes.len();
+            bytes.extend_from_slice(value);
+            Span::of(start..bytes.len())
+        };
+        let target = span(target);
+        let referer = referer.map(&mut span);
+        let user_agent = user_agent.map(&mut span);
+        Details {
+            bytes: Bytes::from(bytes),
+            target,
+            referer,
+            user_agent,
+        }
+    }
+
+    /// Starts capturing from a new request head; `target` is the request target's range.
+    pub(crate) fn capture_head(&mut self, head: &Bytes, target: std::ops::Range<usize>) {
+        self.bytes = head.clone();
+        self.target = Span::of(target);
+        self.referer = None;
+        self.user_agent = None;
+    }
+
+    /// Notes a field of the head being captured, if it is one the access log wants.
+    #[inline]
+    pub(crate) fn capture_field(&mut self, name: &http::HeaderName, value: std::ops::Range<usize>) {
+        // The first of several, as nginx's `$http_user_agent` and `$http_referer`.
+        if name == http::header::USER_AGENT {
+            self.user_agent.get_or_insert(Span::of(value));
+        } else if name == http::header::REFERER {
+            self.referer.get_or_insert(Span::of(value));
+        }
+    }
+
+    /// Lets go of the head, so that the read buffer it shares is not kept between requests.
+    pub(crate) fn release(&mut self) {
+        self.bytes = Bytes::new();
+    }
+
+    fn get(&self, span: Span) -> &[u8] {
+        self.bytes
+            .get(span.0 as usize..span.1 as usize)
+            .unwrap_or_default()
+    }
+
+    /// The request target as sent (`/path?query`, or an absolute URI).
+    pub fn target(&self) -> &[u8] {
+        self.get(self.target)
+    }
+
+    /// The `Referer` field's value (the first, if several).
+    pub fn referer(&self) -> Option<&[u8]> {
+        self.referer.map(|span| self.get(span))
+    }
+
+    /// The `User-Agent` field's value (the first, if several).
+    pub fn user_agent(&self) -> Option<&[u8]> {
+        self.user_agent.map(|span| self.get(span))
+    }
 }
 
 /// The request an [`Event`] happened during, as far as it is known.

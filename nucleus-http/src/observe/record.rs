@@ -7,9 +7,14 @@
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+// quanta reads the CPU's time-stamp counter where it is reliable (an OS clock otherwise): two
+// `std::time::Instant` reads and the subtraction cost ~240 instructions per request.
+use quanta::Instant;
 
-use http::{header, HeaderMap, Method, StatusCode, Uri, Version};
+/// The clock request durations are read from.
+pub(crate) type Clock = Instant;
+
+use http::{Method, StatusCode, Version};
 
 use super::{Completed, Details, Event, Observe, Protocol, RequestId, RequestInfo, RouteId};
 
@@ -25,14 +30,9 @@ const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
 pub(crate) trait Record: Send + 'static {
     /// Whether a request's route is worth reading back from the router.
     const WANTS_ROUTE: bool;
-    fn begin(
-        &mut self,
-        method: &Method,
-        version: Version,
-        uri: &Uri,
-        headers: &HeaderMap,
-        request_id: Option<RequestId>,
-    );
+    fn begin(&mut self, method: &Method, version: Version, request_id: Option<RequestId>);
+    /// Where the parser should put the next head's [`Details`], if anywhere.
+    fn details(&mut self) -> Option<&mut Details>;
     fn request_id(&self) -> Option<&RequestId>;
     fn set_route(&mut self, route: Option<RouteId>);
     fn has_route(&self) -> bool;
@@ -61,7 +61,11 @@ impl Quiet {
 impl Record for Quiet {
     const WANTS_ROUTE: bool = false;
     #[inline(always)]
-    fn begin(&mut self, _: &Method, _: Version, _: &Uri, _: &HeaderMap, _: Option<RequestId>) {}
+    fn begin(&mut self, _: &Method, _: Version, _: Option<RequestId>) {}
+    #[inline(always)]
+    fn details(&mut self) -> Option<&mut Details> {
+        None
+    }
     #[inline(always)]
     fn request_id(&self) -> Option<&RequestId> {
         None
@@ -95,6 +99,11 @@ impl Record for Quiet {
     }
 }
 
+/// Calibrates the clock request durations are read from (a few milliseconds, once).
+pub(crate) fn start_clock() {
+    let _ = Instant::now();
+}
+
 pub(crate) struct Tally {
     observer: Option<Arc<dyn Observe>>,
     protocol: Protocol,
@@ -113,7 +122,9 @@ pub(crate) struct Tally {
     status: StatusCode,
     body_bytes: u64,
     request_id: Option<RequestId>,
-    details: Option<Details>,
+    /// Whether the observer wants [`Details`]: then the parser fills `details`.
+    wants_details: bool,
+    details: Details,
 }
 
 impl Tally {
@@ -131,6 +142,7 @@ impl Tally {
             o.connection_opened(protocol);
             Instant::now()
         });
+        let wants_details = observer.as_ref().is_some_and(|o| o.wants_details());
         Tally {
             observer,
             protocol,
@@ -146,21 +158,15 @@ impl Tally {
             status: CLIENT_CLOSED,
             body_bytes: 0,
             request_id: None,
-            details: None,
+            wants_details,
+            details: Details::default(),
         }
     }
 
-    /// Tells the observer a request started and notes what its completion will need.
-    fn start(&mut self, uri: &Uri, headers: &HeaderMap) {
+    /// Tells the observer a request started and notes when.
+    fn start(&mut self) {
         if let Some(observer) = &self.observer {
             observer.request_started(self.protocol);
-            if observer.wants_details() {
-                self.details = Some(Details {
-                    target: uri.clone(),
-                    referer: headers.get(header::REFERER).cloned(),
-                    user_agent: headers.get(header::USER_AGENT).cloned(),
-                });
-            }
             self.started = Some(Instant::now());
         }
     }
@@ -182,12 +188,13 @@ impl Tally {
             peer: self.peer,
             version: self.version,
             request_id: self.request_id.as_ref(),
-            details: self.details.as_ref(),
+            details: Some(&self.details).filter(|_| self.wants_details),
             aborted,
+            received: std::mem::take(&mut self.received),
+            sent: std::mem::take(&mut self.sent),
         });
-        self.details = None;
+        self.details.release();
         self.idle_since = Some(now);
-        self.report_bytes();
     }
 
     fn report_bytes(&mut self) {
@@ -206,14 +213,7 @@ impl Record for Tally {
 
     /// Starts recording a request whose head was just parsed.
     #[inline]
-    fn begin(
-        &mut self,
-        method: &Method,
-        version: Version,
-        uri: &Uri,
-        headers: &HeaderMap,
-        request_id: Option<RequestId>,
-    ) {
+    fn begin(&mut self, method: &Method, version: Version, request_id: Option<RequestId>) {
         self.active = true;
         if *method != self.method {
             self.method = method.clone();
@@ -226,8 +226,13 @@ impl Record for Tally {
             self.request_id = request_id;
         }
         if self.observer.is_some() {
-            self.start(uri, headers);
+            self.start();
         }
+    }
+
+    #[inline]
+    fn details(&mut self) -> Option<&mut Details> {
+        self.wants_details.then_some(&mut self.details)
     }
 
     #[inline]
@@ -300,6 +305,8 @@ impl Record for Tally {
             request_id: None,
             details: None,
             aborted: false,
+            received: std::mem::take(&mut self.received),
+            sent: std::mem::take(&mut self.sent),
         });
     }
 

@@ -325,6 +325,10 @@ impl Server {
     ///
     /// An error building a runtime or registering a listener with it.
     pub fn run<S: HttpService>(self, service: S) -> io::Result<()> {
+        if self.config.observer.is_some() {
+            // Calibrates the request clock now rather than in the first request.
+            crate::observe::record::start_clock();
+        }
         match self.model {
             WorkerModel::PerCore => self.run_per_core(service),
             WorkerModel::WorkStealing => self.run_work_stealing(service),

@@ -17,6 +17,9 @@ use std::time::Duration;
 /// How long a line may wait in a worker's buffer before the writer thread takes it.
 pub(super) const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
+/// A drained buffer larger than this that was less than a quarter full is halved.
+const SHRINK_ABOVE: usize = 64 * 1024;
+
 /// Where the access log is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -34,6 +37,8 @@ type Buffer = Arc<Mutex<Vec<u8>>>;
 pub(super) struct Shared {
     id: usize,
     buffers: Mutex<Vec<Buffer>>,
+    /// The buffer each worker gets back at the next drain, same order as `buffers`.
+    spares: Mutex<Vec<Vec<u8>>>,
     /// Most bytes one worker's buffer holds between two drains.
     limit: usize,
     dropped: AtomicU64,
@@ -73,6 +78,7 @@ impl Shared {
         let shared = Arc::new(Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             buffers: Mutex::new(Vec::new()),
+            spares: Mutex::new(Vec::new()),
             limit,
             dropped: AtomicU64::new(0),
             reopen: AtomicBool::new(false),
@@ -92,12 +98,16 @@ impl Shared {
     pub(super) fn append(&self, write: impl FnOnce(&mut Vec<u8>)) {
         LOCAL.with(|local| {
             let mut local = local.borrow_mut();
-            if !local.iter().any(|(id, _)| *id == self.id) {
-                let buffer = Buffer::default();
-                lock(&self.buffers).push(buffer.clone());
-                local.push((self.id, buffer));
-            }
-            let Some((_, buffer)) = local.iter().find(|(id, _)| *id == self.id) else {
+            let buffer = match local.iter().position(|(id, _)| *id == self.id) {
+                Some(at) => local.get(at).map(|(_, buffer)| buffer),
+                None => {
+                    let buffer = Buffer::default();
+                    lock(&self.buffers).push(buffer.clone());
+                    local.push((self.id, buffer));
+                    local.last().map(|(_, buffer)| buffer)
+                }
+            };
+            let Some(buffer) = buffer else {
                 return;
             };
             let mut bytes = lock(buffer);
@@ -131,13 +141,25 @@ impl Shared {
             }
         }
         let buffers: Vec<Buffer> = lock(&self.buffers).clone();
-        let mut spare = Vec::new();
-        for buffer in buffers {
-            std::mem::swap(&mut *lock(&buffer), &mut spare);
-            if !spare.is_empty() {
-                output.write_all(&spare)?;
-                spare.clear();
+        let mut spares = lock(&self.spares);
+        spares.resize_with(buffers.len(), Vec::new);
+        for (buffer, spare) in buffers.iter().zip(spares.iter_mut()) {
+            // The worker gets back the buffer drained last time, with its capacity: a fresh
+            // one would regrow from nothing (and copy itself at every doubling) each interval.
+            std::mem::swap(&mut *lock(buffer), spare);
+            let written = if spare.is_empty() {
+                Ok(())
+            } else {
+                output.write_all(spare)
+            };
+            let used = spare.len();
+            // Written or not, these lines are done: a worker must not get them back.
+            spare.clear();
+            // After a burst, give back what a quieter interval does not use.
+            if spare.capacity() > SHRINK_ABOVE && used < spare.capacity() / 4 {
+                spare.shrink_to(spare.capacity() / 2);
             }
+            written?;
         }
         output.flush()
     }

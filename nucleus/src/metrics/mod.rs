@@ -159,6 +159,8 @@ impl Observe for Metrics {
     fn request_completed(&self, done: &Completed<'_>) {
         let shard = self.store.local();
         shard.in_flight.fetch_sub(1, Ordering::Relaxed);
+        shard.received.fetch_add(done.received, Ordering::Relaxed);
+        shard.sent.fetch_add(done.sent, Ordering::Relaxed);
         if let Some(series) = shard.series(done.route, store::method_index(done.method)) {
             series.record(done.status, done.duration);
         }
