@@ -50,9 +50,10 @@ fn main() -> ExitCode {
             }
         };
     }
-    let _log_guard = observe::init_logging(&config, args.log_level.as_deref(), |name| {
-        std::env::var(name).ok()
-    });
+    let (_log_guard, log_drops) =
+        observe::init_logging(&config, args.log_level.as_deref(), |name| {
+            std::env::var(name).ok()
+        });
     // After logging: an expired certificate is a warning in the log, not an error.
     let tls = match tls::load(&config) {
         Ok(tls) => tls,
@@ -61,7 +62,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&config, tls) {
+    match run(&config, tls, log_drops) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("nucleus: {err}");
@@ -70,8 +71,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: &Config, tls: Option<nucleus_http::TlsConfig>) -> std::io::Result<()> {
-    let observers = observe::Observers::start(config)?;
+fn run(
+    config: &Config,
+    tls: Option<nucleus_http::TlsConfig>,
+    log_drops: tracing_appender::non_blocking::ErrorCounter,
+) -> std::io::Result<()> {
+    let observers = observe::Observers::start(config, Some(log_drops))?;
     let mut engine = config.engine();
     engine.observer = observers.observer();
     let server = config

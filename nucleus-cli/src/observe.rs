@@ -48,8 +48,11 @@ pub(crate) struct Observers {
 }
 
 impl Observers {
-    /// Starts what `config` asks for.
-    pub(crate) fn start(config: &Config) -> std::io::Result<Observers> {
+    /// Starts what `config` asks for; `log_drops` counts the lines the server log dropped.
+    pub(crate) fn start(
+        config: &Config,
+        log_drops: Option<tracing_appender::non_blocking::ErrorCounter>,
+    ) -> std::io::Result<Observers> {
         let wants_metrics = config.metrics_path().is_some();
         let access_log = match config.access_log {
             AccessLogFormat::Off => None,
@@ -76,8 +79,17 @@ impl Observers {
                 Some(Arc::new(log))
             }
         };
+        let metrics = wants_metrics.then(|| Arc::new(Metrics::new()));
+        if let Some(metrics) = &metrics {
+            if let Some(drops) = log_drops {
+                metrics.count_dropped_lines("server", move || drops.dropped_lines() as u64);
+            }
+            if let Some(log) = access_log.clone() {
+                metrics.count_dropped_lines("access", move || log.dropped());
+            }
+        }
         Ok(Observers {
-            metrics: wants_metrics.then(|| Arc::new(Metrics::new())),
+            metrics,
             access_log,
         })
     }
@@ -169,7 +181,10 @@ pub(crate) fn init_logging(
     config: &Config,
     flag: Option<&str>,
     env: impl Fn(&str) -> Option<String>,
-) -> tracing_appender::non_blocking::WorkerGuard {
+) -> (
+    tracing_appender::non_blocking::WorkerGuard,
+    tracing_appender::non_blocking::ErrorCounter,
+) {
     let directives = flag
         .map(str::to_owned)
         .or_else(|| env("NUCLEUS_LOG"))
@@ -182,6 +197,7 @@ pub(crate) fn init_logging(
         .buffered_lines_limit(LOG_QUEUE_LINES)
         .lossy(true)
         .finish(std::io::stderr());
+    let dropped = writer.error_counter();
     let json = match config.log_format {
         LogFormat::Json => true,
         LogFormat::Text => false,
@@ -195,5 +211,5 @@ pub(crate) fn init_logging(
     } else {
         builder.with_ansi(std::io::stderr().is_terminal()).init();
     }
-    guard
+    (guard, dropped)
 }

@@ -362,14 +362,20 @@ fn http2_requests_are_logged_counted_and_carry_request_ids() {
             .await
             .unwrap();
         assert_eq!(echoed.version(), reqwest::Version::HTTP_2);
-        let echoed = echoed.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let echoed = echoed.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         let generated = client
             .get(format!("{base}/json"))
             .header("x-request-id", "bad id\twith tab")
             .send()
             .await
             .unwrap();
-        let generated = generated.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let generated = generated.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         let metrics = client
             .get(format!("{base}/metrics"))
             .send()
@@ -381,7 +387,11 @@ fn http2_requests_are_logged_counted_and_carry_request_ids() {
         (echoed, generated, metrics)
     });
     assert_eq!(echoed, "h2-req-1");
-    assert_eq!(generated.len(), 26, "a generated ID replaces a malformed one: {generated}");
+    assert_eq!(
+        generated.len(),
+        26,
+        "a generated ID replaces a malformed one: {generated}"
+    );
     assert!(
         metrics.contains(r#"http_requests_total{method="GET",route="/json",status="200"} 2"#),
         "{metrics}"
@@ -390,6 +400,10 @@ fn http2_requests_are_logged_counted_and_carry_request_ids() {
         metrics.contains(r#"http_connections_total{protocol="http2"} 1"#),
         "{metrics}"
     );
+    for log in ["server", "access"] {
+        let series = format!(r#"log_lines_dropped_total{{log="{log}"}} 0"#);
+        assert!(metrics.contains(&series), "{metrics}");
+    }
     server.stop();
     let text = std::fs::read_to_string(&path).unwrap();
     let _ = std::fs::remove_file(&path);

@@ -45,7 +45,11 @@ async fn echo_id(req: Request) -> String {
 }
 
 fn start(configure: impl FnOnce(&mut nucleus::Config)) -> Running {
-    let metrics = Arc::new(Metrics::new());
+    start_with(Arc::new(Metrics::new()), configure)
+}
+
+/// A server exporting `metrics`; `configure` may replace the observer (keeping `metrics` in).
+fn start_with(metrics: Arc<Metrics>, configure: impl FnOnce(&mut nucleus::Config)) -> Running {
     let mut config = nucleus::Config::default();
     config.observer = Some(metrics.clone());
     configure(&mut config);
@@ -321,4 +325,36 @@ async fn request_ids_are_echoed_when_well_formed_and_replaced_otherwise() {
     .await
     .unwrap();
     assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn access_log_lines_dropped_when_its_buffer_is_full_are_exported() {
+    use nucleus::access_log::{AccessLog, Format, Target};
+    use nucleus_http::observe::Both;
+
+    let path = std::env::temp_dir().join(format!("nucleus-{}-dropped.log", std::process::id()));
+    // A one-byte buffer holds no line: every line is dropped and counted.
+    let log = Arc::new(
+        AccessLog::with_buffer_limit(Format::Common, Target::File(path.clone()), 1).unwrap(),
+    );
+    let metrics = Arc::new(Metrics::new());
+    let counted = log.clone();
+    metrics.count_dropped_lines("access", move || counted.dropped());
+    let observer = Arc::new(Both(metrics.clone(), log.clone()));
+    let server = start_with(metrics, move |config| config.observer = Some(observer));
+    for _ in 0..3 {
+        let answer = raw(
+            server.addr,
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    let samples = scrape(server.addr).await;
+    assert_eq!(
+        value(&samples, r#"log_lines_dropped_total{log="access"}"#),
+        3.0
+    );
+    // The scrape's own line was dropped after it rendered.
+    assert_eq!(log.dropped(), 4);
+    let _ = std::fs::remove_file(path);
 }

@@ -132,7 +132,11 @@ fn check(parts: &http::request::Parts, config: &Config) -> Option<Rejection> {
     }
     if parts.headers.len() > config.max_headers {
         let text = "too many header fields\n";
-        return Some((StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, text, "max_headers"));
+        return Some((
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            text,
+            "max_headers",
+        ));
     }
     if content_length(&parts.headers).is_some_and(|len| len > config.max_body_size) {
         let text = "payload too large\n";

@@ -33,6 +33,8 @@ pub(super) struct Snapshot {
     received: u64,
     sent: u64,
     events: [u64; EVENT_KINDS.len()],
+    /// Lines each lossy log dropped, by log name.
+    dropped: Vec<(&'static str, u64)>,
     process: Process,
 }
 
@@ -45,7 +47,7 @@ fn load_i(c: &AtomicI64) -> i64 {
 }
 
 impl Snapshot {
-    pub(super) fn take(store: &Store) -> Snapshot {
+    pub(super) fn take(store: &Store, dropped: Vec<(&'static str, u64)>) -> Snapshot {
         let routes = RouteId::all();
         let shards = store.shards();
         let mut pairs = Vec::new();
@@ -94,6 +96,7 @@ impl Snapshot {
             received: sum(&|s| load(&s.received)),
             sent: sum(&|s| load(&s.sent)),
             events: std::array::from_fn(|i| sum(&|s| s.events.get(i).map_or(0, load))),
+            dropped,
             process: process::read(),
         }
     }
@@ -196,6 +199,18 @@ impl Collector for Snapshot {
         )?;
         for (kind, n) in EVENT_KINDS.iter().zip(self.events) {
             ConstCounter::new(n).encode(family.encode_family(&[("kind", *kind)])?)?;
+        }
+        if !self.dropped.is_empty() {
+            let mut family = encoder.encode_descriptor(
+                "log_lines_dropped",
+                "Log lines dropped because the output could not keep up (the log is lossy \
+                 so that a slow output never stalls a request).",
+                None,
+                MetricType::Counter,
+            )?;
+            for (log, n) in &self.dropped {
+                ConstCounter::new(*n).encode(family.encode_family(&[("log", *log)])?)?;
+            }
         }
         self.encode_process(&mut encoder)
     }

@@ -15,6 +15,7 @@
 //! | `http_connections_total` | counter | `protocol` |
 //! | `http_received_bytes_total`, `http_sent_bytes_total` | counter | |
 //! | `http_errors_total` | counter | `kind` |
+//! | `log_lines_dropped_total` | counter | `log` (as given to [`Metrics::count_dropped_lines`]) |
 //! | `process_resident_memory_bytes`, `process_virtual_memory_bytes`, `process_cpu_seconds_total`, `process_open_fds`, `process_max_fds`, `process_start_time_seconds`, `process_threads` | | |
 //!
 //! `route` is the matched route template (`/users/{id}`), never the raw path; every request no
@@ -42,6 +43,7 @@ mod store;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 
 use http::header::{HeaderValue, CONTENT_TYPE};
 use nucleus_http::observe::{Completed, Event, Observe, Protocol, RequestInfo};
@@ -56,14 +58,44 @@ pub const CONTENT_TYPE_TEXT: &str = prometheus_client::encoding::prometheus_text
 /// Request, connection, error and process metrics for one server.
 pub struct Metrics {
     store: Store,
+    dropped: Mutex<Vec<(&'static str, DroppedLines)>>,
 }
+
+/// Reads how many lines a log has dropped so far.
+type DroppedLines = Box<dyn Fn() -> u64 + Send + Sync>;
 
 impl Metrics {
     /// Empty metrics.
     pub fn new() -> Metrics {
         Metrics {
             store: Store::new(),
+            dropped: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Exports the lines a lossy log has dropped as `log_lines_dropped_total{log="<log>"}`,
+    /// read from `dropped` at each scrape.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use nucleus::access_log::{AccessLog, Format, Target};
+    /// use nucleus::metrics::Metrics;
+    ///
+    /// let metrics = Metrics::new();
+    /// let log = Arc::new(AccessLog::new(Format::Combined, Target::Stderr)?);
+    /// metrics.count_dropped_lines("access", move || log.dropped());
+    /// assert!(metrics.render().contains(r#"log_lines_dropped_total{log="access"} 0"#));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn count_dropped_lines(
+        &self,
+        log: &'static str,
+        dropped: impl Fn() -> u64 + Send + Sync + 'static,
+    ) {
+        self.dropped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((log, Box::new(dropped)));
     }
 
     /// The current values in the Prometheus text format.
@@ -74,7 +106,15 @@ impl Metrics {
     /// ```
     pub fn render(&self) -> String {
         let mut registry = Registry::default();
-        registry.register_collector(Box::new(collector::Snapshot::take(&self.store)));
+        let dropped = self
+            .dropped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(log, read)| (*log, read()))
+            .collect();
+        let snapshot = collector::Snapshot::take(&self.store, dropped);
+        registry.register_collector(Box::new(snapshot));
         let mut out = String::with_capacity(4096);
         // Writing into a `String` cannot fail; an encoder error would only truncate.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry);
