@@ -225,38 +225,56 @@ fn sigusr1_reopens_the_access_log_file() {
     );
 }
 
-#[test]
-fn json_logs_are_json_lines_carrying_the_request_id() {
+/// A broken chunked body: a request-level error, logged with the request's context. The echo
+/// handler has nothing to answer with, so the connection is just cut.
+const BROKEN_CHUNKED: &str = "POST /echo HTTP/1.1\r\nHost: x\r\nX-Request-Id: trace-me-42\r\n\
+                              Transfer-Encoding: chunked\r\n\r\nzz\r\n";
+
+/// The JSON log lines (debug level) of a server started with `args` that was sent `requests`.
+fn json_log_lines(args: &[&str], requests: &[&str]) -> (Vec<serde_json::Value>, String) {
     let log = temp_path("stderr.log");
-    let server = start(
-        &[
-            "--log-format",
-            "json",
-            "--log-level",
-            "debug",
-            "--request-id-header",
-            "x-request-id",
-        ],
-        Stdio::from(std::fs::File::create(&log).unwrap()),
-        0,
-    );
-    // A broken chunked body: a request-level error, logged with the request's context. The
-    // echo handler has nothing to answer with, so the connection is just cut.
-    request(
-        server.addr,
-        "POST /echo HTTP/1.1\r\nHost: x\r\nX-Request-Id: trace-me-42\r\n\
-         Transfer-Encoding: chunked\r\n\r\nzz\r\n",
-    );
-    // A malformed head: logged with the rule and the escaped first bytes.
-    let answer = request(server.addr, "GET / HTTP/1.1\r\nHost x\r\n\r\n");
-    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let mut all = vec!["--log-format", "json", "--log-level", "debug"];
+    all.extend_from_slice(args);
+    let server = start(&all, Stdio::from(std::fs::File::create(&log).unwrap()), 0);
+    for raw in requests {
+        request(server.addr, raw);
+    }
     server.stop();
     let text = std::fs::read_to_string(&log).unwrap();
     let _ = std::fs::remove_file(&log);
-    let lines: Vec<serde_json::Value> = text
+    let lines = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
+    (lines, text)
+}
+
+#[test]
+fn request_log_lines_carry_method_and_route_even_with_everything_off() {
+    let (lines, text) = json_log_lines(&[], &[BROKEN_CHUNKED]);
+    let chunk = lines
+        .iter()
+        .find(|v| v["fields"]["rule"] == "chunk_size")
+        .unwrap_or_else(|| panic!("no chunk_size line in:\n{text}"));
+    assert_eq!(chunk["fields"]["method"], "POST");
+    assert_eq!(chunk["fields"]["route"], "/echo");
+    assert!(chunk["fields"]["peer"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
+    assert!(
+        chunk["fields"].get("request_id").is_none(),
+        "request IDs are off: {chunk}"
+    );
+}
+
+#[test]
+fn json_logs_are_json_lines_carrying_the_request_id() {
+    // The malformed head is logged with the rule and the escaped first bytes.
+    let (lines, text) = json_log_lines(
+        &["--request-id-header", "x-request-id"],
+        &[BROKEN_CHUNKED, "GET / HTTP/1.1\r\nHost x\r\n\r\n"],
+    );
     let chunk = lines
         .iter()
         .find(|v| v["fields"]["request_id"] == "trace-me-42")

@@ -340,6 +340,7 @@ where
     }
 
     /// Counts a new request and starts its record (and request ID).
+    #[inline(always)]
     fn begin(&mut self, head: &mut ParsedHead) {
         self.served += 1;
         let request_id = self

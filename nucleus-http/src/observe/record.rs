@@ -45,23 +45,36 @@ pub(crate) trait Record: Send + 'static {
     fn event(&self, event: &Event<'_>);
 }
 
-/// The record of a connection nobody observes: events are still logged, with the peer.
+/// The record of a connection nobody observes (no observer, no request IDs): it keeps only
+/// what a log line about the request needs, its method and route.
 pub(crate) struct Quiet {
     peer: Option<SocketAddr>,
+    active: bool,
+    method: Method,
+    route: Option<RouteId>,
 }
 
 impl Quiet {
     pub(crate) fn new(peer: Option<crate::PeerAddr>) -> Quiet {
         Quiet {
             peer: peer.map(|p| p.0),
+            active: false,
+            method: Method::GET,
+            route: None,
         }
     }
 }
 
 impl Record for Quiet {
-    const WANTS_ROUTE: bool = false;
+    const WANTS_ROUTE: bool = true;
     #[inline(always)]
-    fn begin(&mut self, _: &Method, _: Version, _: Option<RequestId>) {}
+    fn begin(&mut self, method: &Method, _: Version, _: Option<RequestId>) {
+        self.active = true;
+        if *method != self.method {
+            self.method = method.clone();
+        }
+        self.route = None;
+    }
     #[inline(always)]
     fn details(&mut self) -> Option<&mut Details> {
         None
@@ -71,7 +84,11 @@ impl Record for Quiet {
         None
     }
     #[inline(always)]
-    fn set_route(&mut self, _: Option<RouteId>) {}
+    fn set_route(&mut self, route: Option<RouteId>) {
+        if route.is_some() {
+            self.route = route;
+        }
+    }
     #[inline(always)]
     fn has_route(&self) -> bool {
         true
@@ -85,14 +102,19 @@ impl Record for Quiet {
     #[inline(always)]
     fn sent(&mut self, _: usize) {}
     #[inline(always)]
-    fn finish(&mut self, _: bool) {}
+    fn finish(&mut self, _: bool) {
+        self.active = false;
+    }
     #[inline(always)]
-    fn rejected(&mut self, _: StatusCode, _: usize) {}
+    fn rejected(&mut self, _: StatusCode, _: usize) {
+        self.active = false;
+    }
     fn event(&self, event: &Event<'_>) {
+        let active = self.active;
         let info = RequestInfo {
             peer: self.peer,
-            method: None,
-            route: None,
+            method: Some(&self.method).filter(|_| active),
+            route: self.route.filter(|_| active),
             request_id: None,
         };
         emit(None, event, &info);
