@@ -348,7 +348,13 @@ where
             .request_id_header
             .as_ref()
             .map(|name| request_id::for_request(name, &mut head.headers));
-        self.tally.begin(&head.method, head.version, request_id);
+        self.tally.begin(
+            &head.method,
+            head.version,
+            &head.uri,
+            &head.headers,
+            request_id,
+        );
     }
 
     /// Starts an idle wait: the keep-alive deadline, and the idle mark that lets a server
@@ -490,7 +496,6 @@ where
                         &mut self.read_buf,
                         &self.config,
                         &mut self.spare_headers,
-                        self.tally.details(),
                     );
                     match parsed {
                         Ok(Some(mut head)) => {

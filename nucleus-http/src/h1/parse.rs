@@ -8,7 +8,6 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Uri, Version};
 
 use crate::error::{Error, Kind, Parse};
-use crate::observe::Details;
 use crate::Config;
 
 /// Header slots kept on the stack; a `max_headers` above this uses the heap.
@@ -60,17 +59,15 @@ pub struct ParsedHead {
 /// A [`crate::Error`] whose `status()` is the response to send: 400, 413, 414, 417, 431,
 /// 501 or 505.
 pub fn parse_head(buf: &mut BytesMut, config: &Config) -> Result<Option<ParsedHead>, Error> {
-    parse_head_reusing(buf, config, &mut None, None)
+    parse_head_reusing(buf, config, &mut None)
 }
 
 /// [`parse_head`], filling `spare` (an empty map kept from an earlier exchange) instead of
-/// allocating a new header map when it is large enough, and `details` with what an access log
-/// wants of the head (target, `Referer`, `User-Agent`), found while walking the fields anyway.
+/// allocating a new header map when it is large enough.
 pub(crate) fn parse_head_reusing(
     buf: &mut BytesMut,
     config: &Config,
     spare: &mut Option<HeaderMap>,
-    mut details: Option<&mut Details>,
 ) -> Result<Option<ParsedHead>, Error> {
     let mut indices = Indices::new();
     let line = if config.max_headers <= STACK_HEADERS {
@@ -88,9 +85,6 @@ pub(crate) fn parse_head_reusing(
     // One freeze for the whole head; the URI and every header value share it.
     let head = buf.split_to(line.len).freeze();
     let uri = parse_uri(&head, line.path, &line.method)?;
-    if let Some(details) = details.as_deref_mut() {
-        details.capture_head(&head, line.path.0..line.path.1);
-    }
     let mut rules = HeadRules::default();
     let mut headers = match spare.take() {
         Some(map) if map.capacity() >= line.count => map,
@@ -103,9 +97,6 @@ pub(crate) fn parse_head_reusing(
         let value = HeaderValue::from_maybe_shared(head.slice(index.value_range()))
             .map_err(|_| Error::parse(Parse::HeaderValue))?;
         rules.observe(&name, &value, line.version)?;
-        if let Some(details) = details.as_deref_mut() {
-            details.capture_field(&name, index.value_range());
-        }
         headers.append(name, value);
     }
     rules

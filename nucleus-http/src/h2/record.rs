@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::{header, request, HeaderName, Method, StatusCode, Version};
+use http::{request, HeaderName, Method, StatusCode, Version};
 
 use crate::observe::record::{emit, Clock};
 use crate::observe::{
@@ -46,13 +46,9 @@ impl StreamRecord {
         if let Some(observer) = &observer {
             observer.request_started(Protocol::Http2);
             if observer.wants_details() {
-                let target = parts.uri.path_and_query().map_or("", |pq| pq.as_str());
-                let field = |name| parts.headers.get(name).map(|v| v.as_bytes());
-                details = Some(Details::copied(
-                    target.as_bytes(),
-                    field(header::REFERER),
-                    field(header::USER_AGENT),
-                ));
+                let mut captured = Details::default();
+                captured.capture(&parts.uri, &parts.headers, true);
+                details = Some(captured);
             }
             started = Some(Clock::now());
         }

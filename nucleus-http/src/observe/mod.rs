@@ -38,8 +38,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, StatusCode, Version};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
 pub use request_id::{RequestId, MAX_REQUEST_ID_LEN};
 pub use route::{RouteId, MAX_ROUTES};
@@ -212,82 +211,69 @@ pub struct Completed<'a> {
 /// What an access log needs from the request beyond the counters: the request target as the
 /// client sent it, `Referer` and `User-Agent`, as raw (untrusted) bytes.
 ///
-/// For HTTP/1.1 these are ranges of the request head the parser already holds, captured while
-/// it walks the fields: one reference count per request, no copy and no header lookup.
+/// The bytes are copied into a buffer the connection reuses from request to request: three
+/// short copies cost less than keeping the request's own buffers alive through reference
+/// counts (a clone and a drop through a vtable for each).
 #[derive(Debug, Clone, Default)]
 pub struct Details {
-    /// The request head (HTTP/1.1), or the three values copied together (HTTP/2).
-    bytes: Bytes,
+    bytes: Vec<u8>,
     target: Span,
     referer: Option<Span>,
     user_agent: Option<Span>,
 }
 
-/// A byte range of [`Details::bytes`]; `u32`: heads are bounded far below 4 GiB.
+/// A byte range of [`Details::bytes`].
 #[derive(Debug, Clone, Copy, Default)]
-struct Span(u32, u32);
+struct Span(usize, usize);
 
-impl Span {
-    fn of(range: std::ops::Range<usize>) -> Span {
-        let start = u32::try_from(range.start).unwrap_or(0);
-        let end = u32::try_from(range.end).unwrap_or(start);
-        Span(start, end.max(start))
-    }
-}
+/// A connection's details buffer grown past this by an odd request is not kept.
+const KEEP_DETAILS_BUFFER: usize = 1024;
 
 impl Details {
-    /// Details of a request whose values are not in one buffer already (HTTP/2).
-    pub(crate) fn copied(
-        target: &[u8],
-        referer: Option<&[u8]>,
-        user_agent: Option<&[u8]>,
-    ) -> Details {
-        let len = target.len() + referer.map_or(0, <[u8]>::len) + user_agent.map_or(0, <[u8]>::len);
-        let mut bytes = Vec::with_capacity(len);
-        let mut span = |value: &[u8]| {
-            let start = bytes.len();
-            bytes.extend_from_slice(value);
-            Span::of(start..bytes.len())
-        };
-        let target = span(target);
-        let referer = referer.map(&mut span);
-        let user_agent = user_agent.map(&mut span);
-        Details {
-            bytes: Bytes::from(bytes),
-            target,
-            referer,
-            user_agent,
+    /// Captures what the access log wants of a request head. `path_target`: the target was
+    /// sent as a path whatever the URI holds (HTTP/2's `:path`).
+    pub(crate) fn capture(&mut self, uri: &Uri, headers: &HeaderMap, path_target: bool) {
+        self.bytes.clear();
+        match (uri.scheme(), uri.path_and_query()) {
+            (None, Some(pq)) => self.bytes.extend_from_slice(pq.as_str().as_bytes()),
+            (Some(_), Some(pq)) if path_target => {
+                self.bytes.extend_from_slice(pq.as_str().as_bytes());
+            }
+            _ => {
+                use std::io::Write as _;
+                let _ = write!(self.bytes, "{uri}");
+            }
         }
-    }
-
-    /// Starts capturing from a new request head; `target` is the request target's range.
-    pub(crate) fn capture_head(&mut self, head: &Bytes, target: std::ops::Range<usize>) {
-        self.bytes = head.clone();
-        self.target = Span::of(target);
+        self.target = Span(0, self.bytes.len());
         self.referer = None;
         self.user_agent = None;
-    }
-
-    /// Notes a field of the head being captured, if it is one the access log wants.
-    #[inline]
-    pub(crate) fn capture_field(&mut self, name: &http::HeaderName, value: std::ops::Range<usize>) {
-        // The first of several, as nginx's `$http_user_agent` and `$http_referer`.
-        if name == http::header::USER_AGENT {
-            self.user_agent.get_or_insert(Span::of(value));
-        } else if name == http::header::REFERER {
-            self.referer.get_or_insert(Span::of(value));
+        // One walk over the fields, not a hashed lookup per name. The first of several, as
+        // nginx's `$http_user_agent` and `$http_referer`.
+        for (name, value) in headers {
+            let slot = if name == http::header::USER_AGENT {
+                &mut self.user_agent
+            } else if name == http::header::REFERER {
+                &mut self.referer
+            } else {
+                continue;
+            };
+            if slot.is_none() {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(value.as_bytes());
+                *slot = Some(Span(start, self.bytes.len()));
+            }
         }
     }
 
-    /// Lets go of the head, so that the read buffer it shares is not kept between requests.
+    /// Forgets the request, keeping the buffer unless an odd request grew it.
     pub(crate) fn release(&mut self) {
-        self.bytes = Bytes::new();
+        if self.bytes.capacity() > KEEP_DETAILS_BUFFER {
+            self.bytes = Vec::new();
+        }
     }
 
     fn get(&self, span: Span) -> &[u8] {
-        self.bytes
-            .get(span.0 as usize..span.1 as usize)
-            .unwrap_or_default()
+        self.bytes.get(span.0..span.1).unwrap_or_default()
     }
 
     /// The request target as sent (`/path?query`, or an absolute URI).

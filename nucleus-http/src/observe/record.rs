@@ -14,7 +14,7 @@ use quanta::Instant;
 /// The clock request durations are read from.
 pub(crate) type Clock = Instant;
 
-use http::{Method, StatusCode, Version};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
 use super::{Completed, Details, Event, Observe, Protocol, RequestId, RequestInfo, RouteId};
 
@@ -30,9 +30,14 @@ const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
 pub(crate) trait Record: Send + 'static {
     /// Whether a request's route is worth reading back from the router.
     const WANTS_ROUTE: bool;
-    fn begin(&mut self, method: &Method, version: Version, request_id: Option<RequestId>);
-    /// Where the parser should put the next head's [`Details`], if anywhere.
-    fn details(&mut self) -> Option<&mut Details>;
+    fn begin(
+        &mut self,
+        method: &Method,
+        version: Version,
+        uri: &Uri,
+        headers: &HeaderMap,
+        request_id: Option<RequestId>,
+    );
     fn request_id(&self) -> Option<&RequestId>;
     fn set_route(&mut self, route: Option<RouteId>);
     fn has_route(&self) -> bool;
@@ -68,16 +73,12 @@ impl Quiet {
 impl Record for Quiet {
     const WANTS_ROUTE: bool = true;
     #[inline(always)]
-    fn begin(&mut self, method: &Method, _: Version, _: Option<RequestId>) {
+    fn begin(&mut self, method: &Method, _: Version, _: &Uri, _: &HeaderMap, _: Option<RequestId>) {
         self.active = true;
         if *method != self.method {
             self.method = method.clone();
         }
         self.route = None;
-    }
-    #[inline(always)]
-    fn details(&mut self) -> Option<&mut Details> {
-        None
     }
     #[inline(always)]
     fn request_id(&self) -> Option<&RequestId> {
@@ -235,7 +236,14 @@ impl Record for Tally {
 
     /// Starts recording a request whose head was just parsed.
     #[inline]
-    fn begin(&mut self, method: &Method, version: Version, request_id: Option<RequestId>) {
+    fn begin(
+        &mut self,
+        method: &Method,
+        version: Version,
+        uri: &Uri,
+        headers: &HeaderMap,
+        request_id: Option<RequestId>,
+    ) {
         self.active = true;
         if *method != self.method {
             self.method = method.clone();
@@ -249,12 +257,10 @@ impl Record for Tally {
         }
         if self.observer.is_some() {
             self.start();
+            if self.wants_details {
+                self.details.capture(uri, headers, false);
+            }
         }
-    }
-
-    #[inline]
-    fn details(&mut self) -> Option<&mut Details> {
-        self.wants_details.then_some(&mut self.details)
     }
 
     #[inline]
