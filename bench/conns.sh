@@ -2,8 +2,9 @@
 # N concurrent connections served without error (NOT part of CI).
 #
 # usage: bench/conns.sh [SERVER...]
-#   SERVER: hyper | axum | actix | nucleus | NAME=/path/to/binary
-#           (default: hyper axum actix, + nucleus if target/release/nucleus exists)
+#   SERVER: hyper | axum | actix | xitca | may-minihttp | nucleus | NAME=/path/to/binary
+#           (default: hyper axum actix xitca may-minihttp, + nucleus if
+#           target/release/nucleus exists)
 # env:    N=10000        connections, all open at the same time
 #         R=1            requests per connection (sequential on a connection)
 #         URL_PATH=/     request target (GET)

@@ -2,8 +2,9 @@
 # Memory per idle keep-alive connection, from the server's RSS (NOT part of CI).
 #
 # usage: bench/idle.sh [SERVER...]
-#   SERVER: hyper | axum | actix | nucleus | NAME=/path/to/binary
-#           (default: hyper axum actix, + nucleus if target/release/nucleus exists)
+#   SERVER: hyper | axum | actix | xitca | may-minihttp | nucleus | NAME=/path/to/binary
+#           (default: hyper axum actix xitca may-minihttp, + nucleus if
+#           target/release/nucleus exists)
 # env:    N=10000        idle connections
 #         SETTLE=3       seconds the connections stay idle before the last RSS reading
 #                        (Nucleus frees an idle keep-alive connection's read and write

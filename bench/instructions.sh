@@ -2,8 +2,9 @@
 # User-space instructions per request, measured with callgrind (NOT part of CI).
 #
 # usage: bench/instructions.sh [SERVER...]
-#   SERVER: hyper | axum | actix | nucleus | NAME=/path/to/binary
-#           (default: hyper axum actix, + nucleus if target/release/nucleus exists)
+#   SERVER: hyper | axum | actix | xitca | may-minihttp | nucleus | NAME=/path/to/binary
+#           (default: hyper axum actix xitca may-minihttp, + nucleus if
+#           target/release/nucleus exists)
 # env:    N1=5000 N2=25000   request counts of the two runs
 #         CONNS=1            loadgen connections (1 = no batching: the most repeatable)
 #         SCENARIOS="get json echo4k"

@@ -2,8 +2,9 @@
 # Throughput/latency benchmark with wrk (NOT part of CI; run by hand).
 #
 # usage: bench/run.sh [SERVER...]
-#   SERVER: hyper | axum | actix | nucleus | NAME=/path/to/binary
-#           (default: hyper axum actix, + nucleus if target/release/nucleus exists)
+#   SERVER: hyper | axum | actix | xitca | may-minihttp | nucleus | NAME=/path/to/binary
+#           (default: hyper axum actix xitca may-minihttp, + nucleus if
+#           target/release/nucleus exists)
 # env:    DURATION=10      seconds per wrk run (after a 1 s warm-up)
 #         RUNS=1           repetitions; tables show the median of each column
 #         SCENARIOS="plaintext pipelined json close echo4k slow10"   subset/order

@@ -2,8 +2,9 @@
 # System calls per request, counted with `strace -f -c` (NOT part of CI).
 #
 # usage: bench/syscalls.sh [SERVER...]
-#   SERVER: hyper | axum | actix | nucleus | NAME=/path/to/binary
-#           (default: hyper axum actix, + nucleus if target/release/nucleus exists)
+#   SERVER: hyper | axum | actix | xitca | may-minihttp | nucleus | NAME=/path/to/binary
+#           (default: hyper axum actix xitca may-minihttp, + nucleus if
+#           target/release/nucleus exists)
 # env:    N=20000            requests per measurement
 #         SCENARIOS="c1 c64 c64p16 echo4k"
 #                            c1: GET /, 1 connection, sequential keep-alive;
