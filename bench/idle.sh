@@ -113,11 +113,11 @@ done
 {
   echo
   echo "## RSS with $N keep-alive connections (1 worker; GET / once each, then idle ${SETTLE}s; SERVER_ENV='${SERVER_ENV:-}')"
-  printf '%-10s %12s %12s %12s %14s %14s %9s  %s\n' server "before KiB" "loaded KiB" "idle KiB" "B/conn loaded" "B/conn idle" "fds idle" result
+  printf '%-12s %12s %12s %12s %14s %14s %9s  %s\n' server "before KiB" "loaded KiB" "idle KiB" "B/conn loaded" "B/conn idle" "fds idle" result
   for s in "${SERVERS[@]}"; do
     name=$(server_name "$s")
     read -r b l i p1 p2 f r <<<"${ROW[$name]}"
-    printf '%-10s %12s %12s %12s %14s %14s %9s  %s\n' "$name" "$b" "$l" "$i" "$p1" "$p2" "$f" "$r"
+    printf '%-12s %12s %12s %12s %14s %14s %9s  %s\n' "$name" "$b" "$l" "$i" "$p1" "$p2" "$f" "$r"
   done
 } | tee -a "$OUT"
 echo

@@ -84,12 +84,12 @@ done
 {
   echo
   echo "## user-space instructions per request (callgrind, (Ir(N2)-Ir(N1))/(N2-N1), N1=$N1 N2=$N2, $CONNS conn)"
-  printf '%-10s' server
+  printf '%-12s' server
   for scen in "${SCENARIO_LIST[@]}"; do printf ' %12s %9s' "$scen" "vs hyper"; done
   echo
   for s in "${SERVERS[@]}"; do
     name=$(server_name "$s")
-    printf '%-10s' "$name"
+    printf '%-12s' "$name"
     for scen in "${SCENARIO_LIST[@]}"; do
       v=${IPR[$scen.$name]:--} h=${IPR[$scen.hyper]:--}
       if [[ $v != - && $h != - && $h != 0 ]]; then

@@ -105,7 +105,7 @@ table() {
   hyper_rps=$(awk -v sc="$scen" '$1 == sc && $2 == "hyper" && $5 != "-" { print $5 }' "$OUT" | median)
   echo
   echo "## $scen: $(scenario_desc "$scen"); median of $RUNS run(s) x ${DURATION}s"
-  printf '%-10s %12s %10s %10s %14s %10s %10s %8s\n' server "req/s" "p50 ms" "p99 ms" "CPU us/req" "RSS MiB" "vs hyper" errors
+  printf '%-12s %12s %10s %10s %14s %10s %10s %8s\n' server "req/s" "p50 ms" "p99 ms" "CPU us/req" "RSS MiB" "vs hyper" errors
   local s name
   for s in "${SERVERS[@]}"; do
     name=$(server_name "$s")
@@ -113,7 +113,7 @@ table() {
     col() { awk -v sc="$scen" -v n="$name" -v c="$1" '$1 == sc && $2 == n && $5 != "failed" { print $c }' "$OUT" | median; }
     rps=$(col 5) p50=$(col 6) p99=$(col 7) cpu=$(col 8) rss=$(col 9) err=$(col 10)
     if [[ $rps == - ]]; then
-      printf '%-10s %12s\n' "$name" "failed"
+      printf '%-12s %12s\n' "$name" "failed"
       continue
     fi
     # wrk's latency under pipelining is per batch (and its p99 can read 0): not shown
@@ -122,7 +122,7 @@ table() {
         ratio = (h == "-" || h == 0) ? "-" : sprintf("%.2f", rps / h)
         ms50 = (p50 == "n/a") ? "n/a" : sprintf("%.2f", p50 / 1000)
         ms99 = (p99 == "n/a") ? "n/a" : sprintf("%.2f", p99 / 1000)
-        printf "%-10s %12.0f %10s %10s %14.2f %10.1f %10s %8d\n", n, rps, ms50, ms99, cpu, rss / 1024, ratio, err
+        printf "%-12s %12.0f %10s %10s %14.2f %10.1f %10s %8d\n", n, rps, ms50, ms99, cpu, rss / 1024, ratio, err
       }'
   done
 }

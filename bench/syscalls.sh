@@ -95,12 +95,12 @@ done
 {
   echo
   echo "## syscalls per request (strace -f -c, all threads, epoll_wait included; N=$N requests)"
-  printf '%-10s' server
+  printf '%-12s' server
   for scen in "${SCENARIO_LIST[@]}"; do printf ' %9s' "$scen"; done
   echo
   for s in "${SERVERS[@]}"; do
     name=$(server_name "$s")
-    printf '%-10s' "$name"
+    printf '%-12s' "$name"
     for scen in "${SCENARIO_LIST[@]}"; do printf ' %9s' "${PER_REQ[$scen.$name]}"; done
     echo
   done
@@ -109,7 +109,7 @@ done
   for scen in "${SCENARIO_LIST[@]}"; do
     for s in "${SERVERS[@]}"; do
       name=$(server_name "$s")
-      printf '%-7s %-10s %s\n' "$scen" "$name" "${TOP[$scen.$name]:--}"
+      printf '%-7s %-12s %s\n' "$scen" "$name" "${TOP[$scen.$name]:--}"
     done
   done
 } | tee -a "$OUT"
