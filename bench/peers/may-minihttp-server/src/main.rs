@@ -45,7 +45,11 @@ const ECHO_TYPES: &[&str] = &[
 
 fn echo_type_header(ctype: &[u8]) -> &'static str {
     let same = |h: &&&str| h.as_bytes()["Content-Type: ".len()..].eq_ignore_ascii_case(ctype);
-    ECHO_TYPES.iter().find(same).copied().unwrap_or(ECHO_TYPES[0])
+    ECHO_TYPES
+        .iter()
+        .find(same)
+        .copied()
+        .unwrap_or(ECHO_TYPES[0])
 }
 
 fn query_u64(query: &str, key: &str) -> u64 {
@@ -69,10 +73,18 @@ impl HttpService for Service {
             }
             ("GET", "/json") => {
                 rsp.header("Content-Type: application/json");
-                serde_json::to_writer(rsp.body_mut().writer(), &Message { message: "Hello, World!" })?;
+                serde_json::to_writer(
+                    rsp.body_mut().writer(),
+                    &Message {
+                        message: "Hello, World!",
+                    },
+                )?;
             }
             ("POST" | "PUT", "/echo") => {
-                let ctype = req.headers().iter().find(|h| h.name.eq_ignore_ascii_case("content-type"));
+                let ctype = req
+                    .headers()
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-type"));
                 if let Some(h) = ctype {
                     rsp.header(echo_type_header(h.value));
                 }
@@ -100,7 +112,8 @@ impl HttpService for Service {
                     std::thread::sleep(Duration::from_millis(ms));
                     let _ = tx.send(());
                 });
-                rx.recv().map_err(|_| io::Error::other("blocking thread died"))?;
+                rx.recv()
+                    .map_err(|_| io::Error::other("blocking thread died"))?;
                 rsp.header(TEXT).body("done");
             }
             ("GET", "/stream") => {
@@ -114,7 +127,9 @@ impl HttpService for Service {
                 rsp.header(TEXT).body("ok");
             }
             _ => {
-                rsp.status_code(404, "Not Found").header(TEXT).body("not found");
+                rsp.status_code(404, "Not Found")
+                    .header(TEXT)
+                    .body("not found");
             }
         }
         Ok(())
@@ -172,9 +187,11 @@ fn parse_args() -> (String, usize) {
 fn main() {
     let (listen, workers) = parse_args();
     // may_minihttp has no shutdown: exit(0) on SIGINT/SIGTERM so callgrind writes its output.
-    let mut signals =
-        signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
-            .expect("signal handler");
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .expect("signal handler");
     std::thread::spawn(move || {
         if signals.forever().next().is_some() {
             std::process::exit(0);

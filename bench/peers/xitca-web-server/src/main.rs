@@ -19,8 +19,8 @@ use xitca_http::util::middleware::SocketConfig;
 use xitca_http::HttpServiceBuilder;
 use xitca_web::body::{ResponseBody, StreamDataBody};
 use xitca_web::bytes::Bytes;
-use xitca_web::handler::json::Json;
 use xitca_web::handler::handler_service;
+use xitca_web::handler::json::Json;
 use xitca_web::http::header::CONTENT_TYPE;
 use xitca_web::http::WebResponse;
 use xitca_web::route::{get, post};
@@ -52,7 +52,9 @@ async fn root() -> &'static str {
 
 // serde_json::to_vec per request, `application/json`.
 async fn json() -> Json<Message> {
-    Json(Message { message: "Hello, World!" })
+    Json(Message {
+        message: "Hello, World!",
+    })
 }
 
 /// Streams the request body straight back (as hyper does), with the request's Content-Type.
@@ -86,7 +88,12 @@ async fn stream(ctx: &WebContext<'_>) -> WebResponse {
     // count (iter's size_hint) into an exact body *byte* length, so n=3 would be sent as
     // `content-length: 3` and truncated. `unfold` has no size hint -> chunked encoding.
     let chunks = futures_util::stream::unfold(0, move |i| async move {
-        (i < n).then(|| (Ok::<_, Infallible>(Bytes::from(format!("chunk {i}\n"))), i + 1))
+        (i < n).then(|| {
+            (
+                Ok::<_, Infallible>(Bytes::from(format!("chunk {i}\n"))),
+                i + 1,
+            )
+        })
     });
     let mut res = WebResponse::new(ResponseBody::boxed(StreamDataBody::new(chunks)));
     res.headers_mut()
@@ -104,10 +111,18 @@ fn parse_args() -> (SocketAddr, usize) {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--listen" => listen = args.next().expect("--listen ADDR").parse().expect("bad ADDR"),
+            "--listen" => {
+                listen = args
+                    .next()
+                    .expect("--listen ADDR")
+                    .parse()
+                    .expect("bad ADDR")
+            }
             "--workers" => workers = args.next().expect("--workers N").parse().expect("bad N"),
             other => {
-                eprintln!("usage: xitca-web-server [--listen ADDR] [--workers N] (unknown arg {other})");
+                eprintln!(
+                    "usage: xitca-web-server [--listen ADDR] [--workers N] (unknown arg {other})"
+                );
                 std::process::exit(2);
             }
         }
@@ -120,7 +135,10 @@ fn main() -> std::io::Result<()> {
     let service = App::new()
         .at("/", get(handler_service(root)))
         .at("/json", get(handler_service(json)))
-        .at("/echo", post(handler_service(echo)).put(handler_service(echo)))
+        .at(
+            "/echo",
+            post(handler_service(echo)).put(handler_service(echo)),
+        )
         .at("/slow", get(handler_service(slow)))
         .at("/blocking", get(handler_service(blocking)))
         .at("/stream", get(handler_service(stream)))
