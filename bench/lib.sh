@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # variables here are used by the scripts that source it
 # Shared helpers for bench/*.sh (sourced, not run). Not part of CI.
 #
 # Servers are named on the command line of each script:

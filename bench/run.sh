@@ -85,11 +85,11 @@ measure() {
   rss=$(peak_rss_kib "$SERVER_PID" 2>/dev/null) || rss=
   stop_server
   local line
-  line=$(grep '^RESULT' <<<"$res") && [[ -n $cpu1 && -n $rss ]] || {
+  if ! line=$(grep '^RESULT' <<<"$res") || [[ -z $cpu1 || -z $rss ]]; then
     log "run failed for $name/$scen (server exited? log: $SERVER_LOG): $res"
     echo "$scen $name $run failed - - - - - -" >>"$OUT"
     return 0
-  }
+  fi
   # RESULT requests=.. duration_us=.. p50_us=.. p99_us=.. *_err=..
   awk -v scen="$scen" -v name="$name" -v run="$run" -v cpu=$((cpu1 - cpu0)) -v rss="$rss" '{
       for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
@@ -109,7 +109,7 @@ table() {
   local s name
   for s in "${SERVERS[@]}"; do
     name=$(server_name "$s")
-    local col rps p50 p99 cpu rss err
+    local rps p50 p99 cpu rss err
     col() { awk -v sc="$scen" -v n="$name" -v c="$1" '$1 == sc && $2 == n && $5 != "failed" { print $c }' "$OUT" | median; }
     rps=$(col 5) p50=$(col 6) p99=$(col 7) cpu=$(col 8) rss=$(col 9) err=$(col 10)
     if [[ $rps == - ]]; then
