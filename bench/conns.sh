@@ -2,8 +2,9 @@
 # N concurrent connections served without error (NOT part of CI).
 #
 # usage: bench/conns.sh [SERVER...]
-#   SERVER: hyper | axum | actix | nucleus | NAME=/path/to/binary
-#           (default: hyper axum actix, + nucleus if target/release/nucleus exists)
+#   SERVER: hyper | axum | actix | xitca | may-minihttp | nucleus | NAME=/path/to/binary
+#           (default: hyper axum actix xitca may-minihttp, + nucleus if
+#           target/release/nucleus exists)
 # env:    N=10000        connections, all open at the same time
 #         R=1            requests per connection (sequential on a connection)
 #         URL_PATH=/     request target (GET)
@@ -109,11 +110,11 @@ done
 {
   echo
   echo "## $N concurrent connections, $R x GET $URL_PATH each (1 worker)"
-  printf '%-10s %9s %9s %7s %10s %11s %7s %9s %9s  %s\n' server connected ok failed connect_s requests_s wall_s "peak fds" "peak KiB" result
+  printf '%-12s %9s %9s %7s %10s %11s %7s %9s %9s  %s\n' server connected ok failed connect_s requests_s wall_s "peak fds" "peak KiB" result
   for s in "${SERVERS[@]}"; do
     name=$(server_name "$s")
     read -r c o f cs rs ws pf pr v <<<"${ROW[$name]}"
-    printf '%-10s %9s %9s %7s %10s %11s %7s %9s %9s  %s\n' "$name" "$c" "$o" "$f" "$cs" "$rs" "$ws" "$pf" "$pr" "$v"
+    printf '%-12s %9s %9s %7s %10s %11s %7s %9s %9s  %s\n' "$name" "$c" "$o" "$f" "$cs" "$rs" "$ws" "$pf" "$pr" "$v"
   done
 } | tee -a "$OUT"
 echo

@@ -2,8 +2,9 @@
 # Memory per idle keep-alive connection, from the server's RSS (NOT part of CI).
 #
 # usage: bench/idle.sh [SERVER...]
-#   SERVER: hyper | axum | actix | nucleus | NAME=/path/to/binary
-#           (default: hyper axum actix, + nucleus if target/release/nucleus exists)
+#   SERVER: hyper | axum | actix | xitca | may-minihttp | nucleus | NAME=/path/to/binary
+#           (default: hyper axum actix xitca may-minihttp, + nucleus if
+#           target/release/nucleus exists)
 # env:    N=10000        idle connections
 #         SETTLE=3       seconds the connections stay idle before the last RSS reading
 #                        (Nucleus frees an idle keep-alive connection's read and write
@@ -112,11 +113,11 @@ done
 {
   echo
   echo "## RSS with $N keep-alive connections (1 worker; GET / once each, then idle ${SETTLE}s; SERVER_ENV='${SERVER_ENV:-}')"
-  printf '%-10s %12s %12s %12s %14s %14s %9s  %s\n' server "before KiB" "loaded KiB" "idle KiB" "B/conn loaded" "B/conn idle" "fds idle" result
+  printf '%-12s %12s %12s %12s %14s %14s %9s  %s\n' server "before KiB" "loaded KiB" "idle KiB" "B/conn loaded" "B/conn idle" "fds idle" result
   for s in "${SERVERS[@]}"; do
     name=$(server_name "$s")
     read -r b l i p1 p2 f r <<<"${ROW[$name]}"
-    printf '%-10s %12s %12s %12s %14s %14s %9s  %s\n' "$name" "$b" "$l" "$i" "$p1" "$p2" "$f" "$r"
+    printf '%-12s %12s %12s %12s %14s %14s %9s  %s\n' "$name" "$b" "$l" "$i" "$p1" "$p2" "$f" "$r"
   done
 } | tee -a "$OUT"
 echo

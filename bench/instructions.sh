@@ -2,8 +2,9 @@
 # User-space instructions per request, measured with callgrind (NOT part of CI).
 #
 # usage: bench/instructions.sh [SERVER...]
-#   SERVER: hyper | axum | actix | nucleus | NAME=/path/to/binary
-#           (default: hyper axum actix, + nucleus if target/release/nucleus exists)
+#   SERVER: hyper | axum | actix | xitca | may-minihttp | nucleus | NAME=/path/to/binary
+#           (default: hyper axum actix xitca may-minihttp, + nucleus if
+#           target/release/nucleus exists)
 # env:    N1=5000 N2=25000   request counts of the two runs
 #         CONNS=1            loadgen connections (1 = no batching: the most repeatable)
 #         SCENARIOS="get json echo4k"
@@ -83,12 +84,12 @@ done
 {
   echo
   echo "## user-space instructions per request (callgrind, (Ir(N2)-Ir(N1))/(N2-N1), N1=$N1 N2=$N2, $CONNS conn)"
-  printf '%-10s' server
+  printf '%-12s' server
   for scen in "${SCENARIO_LIST[@]}"; do printf ' %12s %9s' "$scen" "vs hyper"; done
   echo
   for s in "${SERVERS[@]}"; do
     name=$(server_name "$s")
-    printf '%-10s' "$name"
+    printf '%-12s' "$name"
     for scen in "${SCENARIO_LIST[@]}"; do
       v=${IPR[$scen.$name]:--} h=${IPR[$scen.hyper]:--}
       if [[ $v != - && $h != - && $h != 0 ]]; then

@@ -1,10 +1,13 @@
+# shellcheck shell=bash disable=SC2034 # variables here are used by the scripts that source it
 # Shared helpers for bench/*.sh (sourced, not run). Not part of CI.
 #
 # Servers are named on the command line of each script:
-#   hyper | axum | actix      peers built from bench/peers (release)
+#   hyper | axum | actix | xitca | may-minihttp
+#                             peers built from bench/peers (release); xitca = xitca-web-server,
+#                             may-minihttp (alias minihttp) = may-minihttp-server
 #   nucleus                   $NUCLEUS_BIN or <repo>/target/release/nucleus (not built here)
 #   NAME=/path/to/binary      anything else taking `--listen ADDR --workers N`
-# With no names: hyper axum actix, plus nucleus when its binary exists and answers.
+# With no names: the five peers, plus nucleus when its binary exists.
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT_DIR=$(dirname "$BENCH_DIR")
@@ -32,26 +35,33 @@ server_bin() {
     hyper) echo "$REL/hyper-server" ;;
     axum) echo "$REL/axum-server" ;;
     actix) echo "$REL/actix-server" ;;
+    xitca) echo "$REL/xitca-web-server" ;;
+    may-minihttp | minihttp) echo "$REL/may-minihttp-server" ;;
     nucleus) echo "$NUCLEUS_BIN" ;;
     *=*) echo "${1#*=}" ;;
-    *) die "unknown server '$1' (hyper|axum|actix|nucleus|NAME=/path)" ;;
+    *) die "unknown server '$1' (hyper|axum|actix|xitca|may-minihttp|nucleus|NAME=/path)" ;;
   esac
 }
 
 server_name() { echo "${1%%=*}"; }
 
-# Fills the global SERVERS array from "$@" (or the defaults).
+# Fills the global SERVERS array from "$@" (or the defaults); `minihttp` becomes
+# `may-minihttp` so results and tables use one name.
 select_servers() {
-  SERVERS=("$@")
+  SERVERS=()
+  local s
+  for s in "$@"; do
+    [[ $s == minihttp ]] && s=may-minihttp
+    SERVERS+=("$s")
+  done
   if ((${#SERVERS[@]} == 0)); then
-    SERVERS=(hyper axum actix)
+    SERVERS=(hyper axum actix xitca may-minihttp)
     if [[ -x $NUCLEUS_BIN ]]; then
       SERVERS+=(nucleus)
     else
       log "nucleus: $NUCLEUS_BIN not built; skipping (cd $ROOT_DIR && cargo build --release)"
     fi
   fi
-  local s
   for s in "${SERVERS[@]}"; do
     [[ -x $(server_bin "$s") ]] || die "$(server_bin "$s") is not an executable"
   done

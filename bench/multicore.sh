@@ -1,58 +1,188 @@
 #!/usr/bin/env bash
-# Multi-core scaling on a machine with at least 16 CPUs: each server gets 8 workers pinned to
-# CPUs 0-7, wrk -t8 -c256 runs pinned to CPUs 8-15, 10 s per run. Compares Nucleus's two worker
-# models (per-core runtimes vs tokio work-stealing) with hyper and actix-web, plaintext and
-# pipelined x16, and Nucleus with 1 worker for the scaling factor.
+# Multi-core throughput on a machine with at least 16 CPUs (NOT part of CI): each server gets
+# WORKERS=8 workers pinned to SERVER_CPUS=0-7, wrk -t8 -c256 runs pinned to CLIENT_CPUS=8-15.
+# Servers: Nucleus (per-core workers), hyper, actix, axum, xitca, may-minihttp; scenarios
+# plaintext (GET /), json (GET /json) and pipelined (GET / x16 per write, lua/pipeline.lua);
+# then Nucleus with 1 worker, plaintext, for the scaling factor. Ends with a table of req/s,
+# Nucleus's ratio to each peer and the 8-vs-1-worker scaling factor.
 #
 # Usage: bench/multicore.sh DIR
-#   DIR holds the release binaries nucleus, hyper-server, actix-server and Debian's wrk (with
-#   its shared libraries in DIR/lib); bench/multicore-pack.sh fills it. Results go to $OUT (or
-#   DIR) as multicore.txt.
+#   DIR holds the stripped release binaries (nucleus, hyper-server, actix-server, axum-server,
+#   xitca-web-server, may-minihttp-server) and Debian's wrk with its shared libraries in
+#   DIR/lib; bench/multicore-pack.sh fills it. A missing binary or a server that does not
+#   start is reported and skipped. Results go to $OUT (or DIR) as multicore.txt.
+# env: DURATION=8 WARMUP=1   seconds of each measured wrk run and of the warm-up before it
+#      SERVER_CPUS=0-7 CLIENT_CPUS=8-15 WORKERS=8 THREADS=8 CONNS=256
+#      SERVERS="nucleus hyper actix axum xitca may-minihttp"   subset/order
+#      SCENARIOS="plaintext json pipelined"
+#      NUCLEUS_MODELS="per-core"   "per-core work-stealing" also measures Nucleus's tokio
+#                                  work-stealing model: 4 more runs, ~4 min in all
+#      The 1-worker run uses the same SERVER_CPUS as the others (the stricter choice: any
+#      helper thread of a 1-worker server may use the other CPUs).
+#      WRK=DIR/wrk  (falls back to wrk on PATH when DIR has none)
+# Time: WARMUP + DURATION + ~1.3 s per run (start, stop, 1 s pause), 19 runs: ~3.3 min at
+# the defaults (measured locally: 19 runs in 61 s at DURATION=1).
+# Smoke test on a small machine: SERVER_CPUS=0 CLIENT_CPUS=1 WORKERS=2 THREADS=1 CONNS=16 DURATION=1
 set -euo pipefail
 dir=$(cd "${1:?usage: multicore.sh DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$dir}
-duration=${DURATION:-10}
-export LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-wrk="$dir/wrk"
+duration=${DURATION:-8}
+warmup=${WARMUP:-1}
+server_cpus=${SERVER_CPUS:-0-7}
+client_cpus=${CLIENT_CPUS:-8-15}
+workers=${WORKERS:-8}
+threads=${THREADS:-8}
+conns=${CONNS:-256}
+read -r -a servers <<<"${SERVERS:-nucleus hyper actix axum xitca may-minihttp}"
+read -r -a scenarios <<<"${SCENARIOS:-plaintext json pipelined}"
+read -r -a models <<<"${NUCLEUS_MODELS:-per-core}"
+wrk=${WRK:-$dir/wrk}
+[[ -x $wrk ]] || wrk=$(command -v wrk) || { echo "no wrk in $dir or on PATH" >&2; exit 1; }
 port=19090
 report="$out/multicore.txt"
 : >"$report"
 say() { echo "$*" | tee -a "$report"; }
+tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
-say "# bench/multicore.sh $(date -u +%FT%TZ) on $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
-say "# server pinned to CPUs 0-7 (8 workers unless noted), wrk -t8 -c256 -d${duration}s pinned to CPUs 8-15"
+# Servers to run: nucleus expands to one entry per worker model.
+runs=()
+for s in "${servers[@]}"; do
+  if [[ $s == nucleus ]]; then
+    for m in "${models[@]}"; do runs+=("nucleus-$m"); done
+  else
+    runs+=("$s")
+  fi
+done
 
+# server_cmd NAME: sets CMD to the server's binary and arguments (before --listen/--workers)
+server_cmd() {
+  case "$1" in
+    nucleus-*) CMD=("$dir/nucleus" --worker-model "${1#nucleus-}") ;;
+    hyper | actix | axum) CMD=("$dir/$1-server") ;;
+    xitca) CMD=("$dir/xitca-web-server") ;;
+    may-minihttp) CMD=("$dir/may-minihttp-server") ;;
+    *) CMD=("$dir/unknown-server-$1") ;;
+  esac
+}
+
+# wait until the port accepts connections (bash's /dev/tcp: the device may lack curl)
 wait_up() {
+  local pid=$1 _
   for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
     sleep 0.05
   done
   return 1
 }
 
-run() { # name scenario workers cmd...
-  local name=$1 scenario=$2 workers=$3; shift 3
-  taskset -c 0-7 "$@" >/dev/null 2>&1 &
+# SIGINT, then SIGKILL after 5 s so a server that hangs on shutdown cannot stall the run
+stop() {
+  local pid=$1 _
+  kill -INT "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# utime+stime of all threads of PID, in microseconds
+cpu_us() {
+  local stat
+  stat=$(<"/proc/$1/stat") || { echo 0; return; }
+  awk -v tck="$tck" '{ printf "%d\n", ($12 + $13) * 1000000 / tck }' <<<"${stat##*) }"
+}
+
+declare -A RPS
+# run NAME SCENARIO WORKERS: one measurement; prints a line and sets RPS[SCENARIO.NAME:WORKERS]
+run() {
+  local name=$1 scenario=$2 n=$3 key="$2.$1:$3"
+  local path=/ script=()
+  RPS[$key]=-
+  server_cmd "$name"
+  if [[ ! -x ${CMD[0]} ]]; then
+    say "$(printf '%-22s %-10s workers=%-2s missing %s' "$name" "$scenario" "$n" "${CMD[0]}")"
+    return 0
+  fi
+  case "$scenario" in
+    json) path=/json ;;
+    pipelined) script=(-s "$here/lua/pipeline.lua") ;;
+  esac
+  port=$((port + 1)) # a fresh port: no clash with a server that is still going away
+  taskset -c "$server_cpus" "${CMD[@]}" --listen "127.0.0.1:$port" --workers "$n" >/dev/null 2>&1 &
   local pid=$!
-  if ! wait_up; then say "$name $scenario: did not start"; kill $pid 2>/dev/null || true; return; fi
-  local script=()
-  [ "$scenario" = pipelined ] && script=(-s "$here/lua/pipeline.lua")
-  taskset -c 8-15 "$wrk" -t8 -c256 -d2s "${script[@]}" "http://127.0.0.1:$port/" >/dev/null 2>&1 || true
-  local rps
-  rps=$(taskset -c 8-15 "$wrk" -t8 -c256 -d"${duration}s" "${script[@]}" "http://127.0.0.1:$port/" 2>&1 \
-        | awk '/Requests\/sec/ {print $2}')
-  kill -INT $pid 2>/dev/null || true
-  wait $pid 2>/dev/null || true
-  say "$(printf '%-22s %-10s workers=%-2s req/s=%s' "$name" "$scenario" "$workers" "${rps:-n/a}")"
+  if ! wait_up "$pid"; then
+    say "$(printf '%-22s %-10s workers=%-2s did not start' "$name" "$scenario" "$n")"
+    stop "$pid"
+    return 0
+  fi
+  local url="http://127.0.0.1:$port$path" res cpu0 cpu1
+  LD_LIBRARY_PATH="$dir/lib" taskset -c "$client_cpus" "$wrk" -t"$threads" -c"$conns" -d"${warmup}s" \
+    "${script[@]}" "$url" >/dev/null 2>&1 || true
+  cpu0=$(cpu_us "$pid")
+  res=$(LD_LIBRARY_PATH="$dir/lib" taskset -c "$client_cpus" "$wrk" -t"$threads" -c"$conns" \
+    -d"${duration}s" "${script[@]}" "$url" 2>&1) || true
+  cpu1=$(cpu_us "$pid")
+  stop "$pid"
+  # req/s, requests, and errors (socket errors + non-2xx/3xx responses)
+  local rps reqs errs cpu_per_req
+  rps=$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' <<<"$res")
+  reqs=$(awk '/requests in/ { print $1 }' <<<"$res")
+  errs=$(awk '/Socket errors/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 } /Non-2xx/ { e += $NF } END { print e + 0 }' <<<"$res")
+  cpu_per_req=$(awk -v c=$((cpu1 - cpu0)) -v r="${reqs:-0}" 'BEGIN { if (r > 0) printf "%.2f", c / r; else print "-" }')
+  RPS[$key]=${rps:--}
+  say "$(printf '%-22s %-10s workers=%-2s req/s=%-9s server_cpu_us/req=%-6s errors=%s' \
+    "$name" "$scenario" "$n" "${rps:-n/a}" "$cpu_per_req" "$errs")"
   sleep 1
 }
 
-for scenario in plaintext pipelined; do
-  run nucleus-per-core "$scenario" 8 "$dir/nucleus" --listen 127.0.0.1:$port --workers 8 --worker-model per-core
-  run nucleus-work-stealing "$scenario" 8 "$dir/nucleus" --listen 127.0.0.1:$port --workers 8 --worker-model work-stealing
-  run hyper "$scenario" 8 "$dir/hyper-server" --listen 127.0.0.1:$port --workers 8
-  run actix "$scenario" 8 "$dir/actix-server" --listen 127.0.0.1:$port --workers 8
+say "# bench/multicore.sh $(date -u +%FT%TZ) on $(nproc) CPUs:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+say "# servers pinned to CPUs $server_cpus ($workers workers unless noted), wrk -t$threads -c$conns" \
+  "-d${duration}s (after ${warmup}s warm-up) pinned to CPUs $client_cpus"
+say "# $((${#runs[@]} * ${#scenarios[@]} + ${#models[@]})) runs, about $(((${#runs[@]} * ${#scenarios[@]} + ${#models[@]}) * (warmup + duration + 2) / 60 + 1)) min"
+
+for scenario in "${scenarios[@]}"; do
+  for s in "${runs[@]}"; do run "$s" "$scenario" "$workers"; done
 done
-run nucleus-per-core plaintext 1 "$dir/nucleus" --listen 127.0.0.1:$port --workers 1 --worker-model per-core
-run nucleus-work-stealing plaintext 1 "$dir/nucleus" --listen 127.0.0.1:$port --workers 1 --worker-model work-stealing
+has_nucleus=0
+[[ " ${servers[*]} " == *" nucleus "* ]] && has_nucleus=1
+if ((has_nucleus)); then
+  for m in "${models[@]}"; do run "nucleus-$m" plaintext 1; done
+fi
+
+# ratio A/B of two req/s values, or "-"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+
+{
+  echo
+  echo "## req/s ($workers workers on CPUs $server_cpus; wrk -t$threads -c$conns -d${duration}s on $client_cpus)"
+  printf '%-10s' scenario
+  for s in "${runs[@]}"; do printf ' %22s' "$s"; done
+  echo
+  for scenario in "${scenarios[@]}"; do
+    printf '%-10s' "$scenario"
+    for s in "${runs[@]}"; do printf ' %22s' "${RPS[$scenario.$s:$workers]:--}"; done
+    echo
+  done
+  for m in "${models[@]}"; do
+    ((has_nucleus)) || break
+    echo
+    echo "## nucleus-$m req/s / peer req/s (>= 1.00: Nucleus at least as fast)"
+    printf '%-10s' scenario
+    for s in "${runs[@]}"; do [[ $s == nucleus-* ]] || printf ' %12s' "$s"; done
+    echo
+    for scenario in "${scenarios[@]}"; do
+      printf '%-10s' "$scenario"
+      for s in "${runs[@]}"; do
+        [[ $s == nucleus-* ]] || printf ' %12s' "$(ratio "${RPS[$scenario.nucleus-$m:$workers]:--}" "${RPS[$scenario.$s:$workers]:--}")"
+      done
+      echo
+    done
+    echo "scaling nucleus-$m plaintext: $workers workers ${RPS[plaintext.nucleus-$m:$workers]:--} req/s" \
+      "/ 1 worker ${RPS[plaintext.nucleus-$m:1]:--} req/s = $(ratio "${RPS[plaintext.nucleus-$m:$workers]:--}" "${RPS[plaintext.nucleus-$m:1]:--}")" \
+      "(target >= 6.5 at 8 workers)"
+  done
+} | tee -a "$report"

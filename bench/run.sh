@@ -2,8 +2,9 @@
 # Throughput/latency benchmark with wrk (NOT part of CI; run by hand).
 #
 # usage: bench/run.sh [SERVER...]
-#   SERVER: hyper | axum | actix | nucleus | NAME=/path/to/binary
-#           (default: hyper axum actix, + nucleus if target/release/nucleus exists)
+#   SERVER: hyper | axum | actix | xitca | may-minihttp | nucleus | NAME=/path/to/binary
+#           (default: hyper axum actix xitca may-minihttp, + nucleus if
+#           target/release/nucleus exists)
 # env:    DURATION=10      seconds per wrk run (after a 1 s warm-up)
 #         RUNS=1           repetitions; tables show the median of each column
 #         SCENARIOS="plaintext pipelined json close echo4k slow10"   subset/order
@@ -84,11 +85,11 @@ measure() {
   rss=$(peak_rss_kib "$SERVER_PID" 2>/dev/null) || rss=
   stop_server
   local line
-  line=$(grep '^RESULT' <<<"$res") && [[ -n $cpu1 && -n $rss ]] || {
+  if ! line=$(grep '^RESULT' <<<"$res") || [[ -z $cpu1 || -z $rss ]]; then
     log "run failed for $name/$scen (server exited? log: $SERVER_LOG): $res"
     echo "$scen $name $run failed - - - - - -" >>"$OUT"
     return 0
-  }
+  fi
   # RESULT requests=.. duration_us=.. p50_us=.. p99_us=.. *_err=..
   awk -v scen="$scen" -v name="$name" -v run="$run" -v cpu=$((cpu1 - cpu0)) -v rss="$rss" '{
       for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
@@ -104,15 +105,15 @@ table() {
   hyper_rps=$(awk -v sc="$scen" '$1 == sc && $2 == "hyper" && $5 != "-" { print $5 }' "$OUT" | median)
   echo
   echo "## $scen: $(scenario_desc "$scen"); median of $RUNS run(s) x ${DURATION}s"
-  printf '%-10s %12s %10s %10s %14s %10s %10s %8s\n' server "req/s" "p50 ms" "p99 ms" "CPU us/req" "RSS MiB" "vs hyper" errors
+  printf '%-12s %12s %10s %10s %14s %10s %10s %8s\n' server "req/s" "p50 ms" "p99 ms" "CPU us/req" "RSS MiB" "vs hyper" errors
   local s name
   for s in "${SERVERS[@]}"; do
     name=$(server_name "$s")
-    local col rps p50 p99 cpu rss err
+    local rps p50 p99 cpu rss err
     col() { awk -v sc="$scen" -v n="$name" -v c="$1" '$1 == sc && $2 == n && $5 != "failed" { print $c }' "$OUT" | median; }
     rps=$(col 5) p50=$(col 6) p99=$(col 7) cpu=$(col 8) rss=$(col 9) err=$(col 10)
     if [[ $rps == - ]]; then
-      printf '%-10s %12s\n' "$name" "failed"
+      printf '%-12s %12s\n' "$name" "failed"
       continue
     fi
     # wrk's latency under pipelining is per batch (and its p99 can read 0): not shown
@@ -121,7 +122,7 @@ table() {
         ratio = (h == "-" || h == 0) ? "-" : sprintf("%.2f", rps / h)
         ms50 = (p50 == "n/a") ? "n/a" : sprintf("%.2f", p50 / 1000)
         ms99 = (p99 == "n/a") ? "n/a" : sprintf("%.2f", p99 / 1000)
-        printf "%-10s %12.0f %10s %10s %14.2f %10.1f %10s %8d\n", n, rps, ms50, ms99, cpu, rss / 1024, ratio, err
+        printf "%-12s %12.0f %10s %10s %14.2f %10.1f %10s %8d\n", n, rps, ms50, ms99, cpu, rss / 1024, ratio, err
       }'
   done
 }

@@ -2,8 +2,9 @@
 # System calls per request, counted with `strace -f -c` (NOT part of CI).
 #
 # usage: bench/syscalls.sh [SERVER...]
-#   SERVER: hyper | axum | actix | nucleus | NAME=/path/to/binary
-#           (default: hyper axum actix, + nucleus if target/release/nucleus exists)
+#   SERVER: hyper | axum | actix | xitca | may-minihttp | nucleus | NAME=/path/to/binary
+#           (default: hyper axum actix xitca may-minihttp, + nucleus if
+#           target/release/nucleus exists)
 # env:    N=20000            requests per measurement
 #         SCENARIOS="c1 c64 c64p16 echo4k"
 #                            c1: GET /, 1 connection, sequential keep-alive;
@@ -94,12 +95,12 @@ done
 {
   echo
   echo "## syscalls per request (strace -f -c, all threads, epoll_wait included; N=$N requests)"
-  printf '%-10s' server
+  printf '%-12s' server
   for scen in "${SCENARIO_LIST[@]}"; do printf ' %9s' "$scen"; done
   echo
   for s in "${SERVERS[@]}"; do
     name=$(server_name "$s")
-    printf '%-10s' "$name"
+    printf '%-12s' "$name"
     for scen in "${SCENARIO_LIST[@]}"; do printf ' %9s' "${PER_REQ[$scen.$name]}"; done
     echo
   done
@@ -108,7 +109,7 @@ done
   for scen in "${SCENARIO_LIST[@]}"; do
     for s in "${SERVERS[@]}"; do
       name=$(server_name "$s")
-      printf '%-7s %-10s %s\n' "$scen" "$name" "${TOP[$scen.$name]:--}"
+      printf '%-7s %-12s %s\n' "$scen" "$name" "${TOP[$scen.$name]:--}"
     done
   done
 } | tee -a "$OUT"
