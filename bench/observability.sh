@@ -15,11 +15,12 @@ run() {
   printf '%-44s %s\n' "$label" "$line"
 }
 
-off=(NUCLEUS_METRICS_PATH=off NUCLEUS_ACCESS_LOG=off NUCLEUS_REQUEST_ID_HEADER=off)
-run "all off" "${off[@]}"
+# Everything is off by default; each setting turns on what it names.
+run "all off (the defaults)"
 export SKIP_BUILD=1
-run "metrics" NUCLEUS_ACCESS_LOG=off NUCLEUS_REQUEST_ID_HEADER=off
-run "metrics + access log (combined, file)" NUCLEUS_ACCESS_LOG=combined \
-  NUCLEUS_ACCESS_LOG_FILE=/dev/null NUCLEUS_REQUEST_ID_HEADER=off
-run "request IDs" NUCLEUS_METRICS_PATH=off NUCLEUS_ACCESS_LOG=off
-run "defaults (metrics + request IDs)"
+run "metrics" NUCLEUS_METRICS_PATH=/metrics
+run "metrics + access log (combined, /dev/null)" NUCLEUS_METRICS_PATH=/metrics \
+  NUCLEUS_ACCESS_LOG=combined NUCLEUS_ACCESS_LOG_FILE=/dev/null
+run "metrics + access log (json, /dev/null)" NUCLEUS_METRICS_PATH=/metrics \
+  NUCLEUS_ACCESS_LOG=json NUCLEUS_ACCESS_LOG_FILE=/dev/null
+run "request IDs" NUCLEUS_REQUEST_ID_HEADER=x-request-id

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Throughput cost of observability (issue 4's "<= 5 % on the plaintext bench"): Nucleus with one
+# worker pinned to SERVER_CPU, wrk pinned to CLIENT_CPUS, `GET /`, with observability off,
+# with metrics, and with metrics plus a combined access log (written to /dev/null: the write
+# calls are still made). The settings are interleaved (off, metrics, both, off, ...) ROUNDS
+# times, so that drift in the machine hits each alike; the report gives each setting's median
+# req/s and its ratio to "off". Meant for a quiet machine (the device), with the binaries that
+# bench/multicore-pack.sh packs.
+#
+# Usage: bench/obs-throughput.sh DIR      (DIR holds nucleus and wrk, as multicore.sh's)
+# env: SERVER_CPU=0 CLIENT_CPUS=8-11 THREADS=4 CONNS=64 DURATION=8 ROUNDS=3
+set -euo pipefail
+dir=$(cd "${1:?usage: obs-throughput.sh DIR}" && pwd)
+out=${OUT:-$dir}
+export LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+wrk=${WRK:-$dir/wrk}
+[[ -x $wrk ]] || wrk=$(command -v wrk) || { echo "no wrk in $dir or on PATH" >&2; exit 1; }
+server_cpu=${SERVER_CPU:-0}
+client_cpus=${CLIENT_CPUS:-8-11}
+threads=${THREADS:-4}
+conns=${CONNS:-64}
+duration=${DURATION:-8}
+rounds=${ROUNDS:-3}
+report="$out/obs-throughput.txt"
+: >"$report"
+say() { echo "$*" | tee -a "$report"; }
+
+declare -A settings=(
+  [off]=""
+  [metrics]="--metrics-path /metrics"
+  [both]="--metrics-path /metrics --access-log combined --access-log-file /dev/null"
+)
+order=(off metrics both)
+declare -A results=()
+port=19500
+
+say "# bench/obs-throughput.sh $(date -u +%FT%TZ): nucleus --workers 1 on CPU $server_cpu," \
+  "wrk -t$threads -c$conns -d${duration}s on CPUs $client_cpus, $rounds rounds"
+for ((round = 1; round <= rounds; round++)); do
+  for name in "${order[@]}"; do
+    port=$((port + 1))
+    # shellcheck disable=SC2086 # the settings are words on purpose
+    taskset -c "$server_cpu" "$dir/nucleus" --listen "127.0.0.1:$port" --workers 1 \
+      ${settings[$name]} >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+      sleep 0.05
+    done
+    taskset -c "$client_cpus" "$wrk" -t"$threads" -c"$conns" -d1s "http://127.0.0.1:$port/" >/dev/null 2>&1 || true
+    rps=$(taskset -c "$client_cpus" "$wrk" -t"$threads" -c"$conns" -d"${duration}s" \
+      "http://127.0.0.1:$port/" 2>&1 | awk '/Requests\/sec/ {print $2}')
+    kill -INT "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    say "round $round $name req/s=${rps:-n/a}"
+    results[$name]+="${rps:-0} "
+  done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+base=$(echo "${results[off]}" | median)
+say "# medians"
+for name in "${order[@]}"; do
+  m=$(echo "${results[$name]}" | median)
+  say "$(printf '%-8s %12s req/s  %s x off' "$name" "$m" "$(awk -v a="$m" -v b="$base" 'BEGIN {printf "%.3f", (b > 0) ? a / b : 0}')")"
+done
