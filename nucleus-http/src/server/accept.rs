@@ -10,6 +10,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use super::lifecycle::{ConnContext, Lifecycle};
+use super::listener;
 use super::protocol::{self, Scheme};
 use super::DrainReport;
 use crate::observe::record::{self, Quiet, Record, Tally};
@@ -143,11 +144,9 @@ impl<S: HttpService> AcceptLoop<S> {
             match accepted {
                 Ok((stream, peer)) => {
                     backoff.reset();
-                    // Responses are small and latency-bound; Nagle would hold back the tail of
-                    // every response that does not fill a segment.
-                    let _ = stream.set_nodelay(true);
-                    if let Some(size) = self.config.send_buffer_size {
-                        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(size);
+                    if !listener::ACCEPTED_INHERIT_OPTIONS {
+                        let socket = socket2::SockRef::from(&stream);
+                        listener::tune_accepted(socket, self.config.send_buffer_size);
                     }
                     let service = self.service.clone();
                     let config = self.config.clone();
