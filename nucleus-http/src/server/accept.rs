@@ -151,11 +151,13 @@ impl<S: HttpService> AcceptLoop<S> {
                     let service = self.service.clone();
                     let config = self.config.clone();
                     let ctx = self.ctx.clone();
-                    let scheme = self.scheme.clone();
                     let peer = PeerAddr(peer);
                     // Plain HTTP gets one task type per kind of record (see
-                    // `h1::is_quiet`): a branch inside the task would cost every poll.
-                    match (&*scheme, crate::h1::is_quiet(&config)) {
+                    // `h1::is_quiet`): a branch inside the task would cost every poll. Each
+                    // scheme has its own task type too: a task's future is as large as its
+                    // largest state, and spawning copies it several times, so a TLS
+                    // connection's states must not weigh on plain ones, nor the other way.
+                    match (&*self.scheme, crate::h1::is_quiet(&config)) {
                         (Scheme::Http, true) => {
                             let record = Quiet::new(Some(peer));
                             spawn_http(
@@ -182,11 +184,19 @@ impl<S: HttpService> AcceptLoop<S> {
                                 permit,
                             );
                         }
-                        _ => {
+                        #[cfg(feature = "tls")]
+                        (Scheme::Https(acceptor), _) => {
+                            let acceptor = acceptor.clone();
+                            self.connections.spawn(async move {
+                                let _ = acceptor.serve(stream, peer, service, config, ctx).await;
+                                drop(permit);
+                            });
+                        }
+                        (Scheme::RedirectToHttps(port), _) => {
+                            let port = *port;
                             self.connections.spawn(async move {
                                 let _ =
-                                    protocol::serve(stream, peer, service, config, ctx, &scheme)
-                                        .await;
+                                    protocol::serve_redirect(stream, peer, port, config, ctx).await;
                                 drop(permit);
                             });
                         }
