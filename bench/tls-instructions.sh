@@ -19,18 +19,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 N1=${N1:-200}
 N2=${N2:-1000}
 command -v valgrind >/dev/null || die "valgrind not installed (apt-get install -y valgrind)"
-command -v openssl >/dev/null || die "openssl not installed"
 build_bench
-SERVERS=("$@")
-((${#SERVERS[@]})) || SERVERS=(hyper nucleus)
+select_h2_servers "$@"
 CLIENT_ARGS=()
 [[ ${TLS12:-0} == 1 ]] && CLIENT_ARGS+=(--tls12)
 
-CERT="$LOG_DIR/cert.pem"
-KEY="$LOG_DIR/key.pem"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-  -keyout "$KEY" -out "$CERT" 2>/dev/null
+make_cert
 CG_DIR="$BENCH_DIR/results/callgrind"
 mkdir -p "$CG_DIR"
 
