@@ -17,8 +17,7 @@ N2=${N2:-60000}
 command -v valgrind >/dev/null || die "valgrind not installed (apt-get install -y valgrind)"
 command -v h2load >/dev/null || die "h2load not installed (apt-get install -y nghttp2-client)"
 build_bench
-SERVERS=("$@")
-((${#SERVERS[@]})) || SERVERS=(hyper nucleus)
+select_h2_servers "$@"
 export READY_TIMEOUT=60 STOP_TIMEOUT=120
 
 # ir SERVER N: total Ir of a server run that answered N requests.

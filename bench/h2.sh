@@ -31,16 +31,10 @@ read -r -a SCENARIO_LIST <<<"${SCENARIOS:-h2c h2c-json h2-tls h1-tls handshake}"
 
 command -v h2load >/dev/null || die "h2load not installed (apt-get install -y nghttp2-client)"
 command -v wrk >/dev/null || die "wrk not installed (apt-get install -y wrk)"
-command -v openssl >/dev/null || die "openssl not installed"
 build_bench
-SERVERS=("$@")
-((${#SERVERS[@]})) || SERVERS=(hyper nucleus)
+select_h2_servers "$@"
 
-CERT="$LOG_DIR/cert.pem"
-KEY="$LOG_DIR/key.pem"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-  -keyout "$KEY" -out "$CERT" 2>/dev/null
+make_cert
 
 # start SERVER tls|h2c: like lib.sh's start_server, with the flags each server needs.
 start() {

@@ -7,7 +7,9 @@
 #           target/release/nucleus exists)
 # env:    N1=5000 N2=25000   request counts of the two runs
 #         CONNS=1            loadgen connections (1 = no batching: the most repeatable)
-#         SCENARIOS="get json echo4k"
+#         SCENARIOS="get json echo4k"  (also: close, GET / with `Connection: close`, a new
+#                            connection per request: accept, set-up and close are then part
+#                            of every request; N1=1000 N2=5000 is plenty)
 #         SKIP_BUILD=1
 #
 # For each server and scenario the server (--workers 1) runs twice under
@@ -37,7 +39,8 @@ scenario_args() {
     get) echo "--path /" ;;
     json) echo "--path /json" ;;
     echo4k) echo "--method POST --path /echo --body-size 4096" ;;
-    *) die "unknown scenario $1 (get json echo4k)" ;;
+    close) echo "--close --path /" ;;
+    *) die "unknown scenario $1 (get json echo4k close)" ;;
   esac
 }
 

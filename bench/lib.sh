@@ -67,6 +67,23 @@ select_servers() {
   done
 }
 
+# The HTTP/2 and TLS scripts compare hyper and nucleus unless told otherwise: fills SERVERS.
+select_h2_servers() {
+  SERVERS=("$@")
+  ((${#SERVERS[@]})) || SERVERS=(hyper nucleus)
+}
+
+# make_cert: a P-256 self-signed certificate for localhost/127.0.0.1 in $LOG_DIR; sets CERT
+# and KEY (the same for every server of a run).
+make_cert() {
+  command -v openssl >/dev/null || die "openssl not installed"
+  CERT="$LOG_DIR/cert.pem"
+  KEY="$LOG_DIR/key.pem"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -keyout "$KEY" -out "$CERT" 2>/dev/null
+}
+
 # wait_ready PORT [TIMEOUT_S]: until GET /health (or GET /) answers with any HTTP status.
 wait_ready() {
   local port=$1 timeout=${2:-10} t0=$SECONDS

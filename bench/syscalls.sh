@@ -6,7 +6,9 @@
 #           (default: hyper axum actix xitca may-minihttp, + nucleus if
 #           target/release/nucleus exists)
 # env:    N=20000            requests per measurement
-#         SCENARIOS="c1 c64 c64p16 echo4k"
+#         SCENARIOS="c1 c64 c64p16 echo4k" (also: close1 and close64, GET / with
+#                            `Connection: close` on 1 or 64 connections at a time:
+#                            syscalls per connection)
 #                            c1: GET /, 1 connection, sequential keep-alive;
 #                            c64: GET /, 64 keep-alive connections, not pipelined;
 #                            c64p16: GET /, 64 connections, 16 pipelined per write;
@@ -36,7 +38,9 @@ scenario_args() {
     c64) echo "-c 64" ;;
     c64p16) echo "-c 64 -p 16" ;;
     echo4k) echo "-c 64 --method POST --path /echo --body-size 4096" ;;
-    *) die "unknown scenario $1 (c1 c64 c64p16 echo4k)" ;;
+    close1) echo "-c 1 --close" ;;
+    close64) echo "-c 64 --close" ;;
+    *) die "unknown scenario $1 (c1 c64 c64p16 echo4k close1 close64)" ;;
   esac
 }
 

@@ -117,10 +117,17 @@ pub(crate) struct Args {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) h2_max_cancelled_streams: Option<u32>,
 
-    /// Send an HTTP/2 PING this often (close if unanswered for 20 s), or `off` [default: off].
+    /// Send an HTTP/2 PING this often (close if unanswered for `--h2-keep-alive-timeout`),
+    /// or `off` [default: off].
     #[arg(long, value_name = "DURATION|off", help_heading = "HTTP/2")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) h2_keep_alive_interval: Option<OrOff<Secs>>,
+
+    /// How long an HTTP/2 keep-alive PING may go unanswered before the connection is closed
+    /// [default: 20s].
+    #[arg(long, value_name = "DURATION", help_heading = "HTTP/2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) h2_keep_alive_timeout: Option<Secs>,
 
     /// Worker threads, or `auto` for the number of CPUs [default: auto].
     #[arg(long, value_name = "N", help_heading = "Server")]

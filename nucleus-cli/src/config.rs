@@ -81,8 +81,10 @@ pub(crate) struct Config {
     /// connection is closed with GOAWAY (Rapid Reset defence). Default 200.
     pub(crate) h2_max_cancelled_streams: u32,
     /// Send an HTTP/2 PING this often and close the connection if it goes unanswered for
-    /// 20 s; `off` sends none. Default `off`.
+    /// `h2_keep_alive_timeout`; `off` sends none. Default `off`.
     pub(crate) h2_keep_alive_interval: OrOff<Secs>,
+    /// How long a keep-alive PING may go unanswered. Default 20 s.
+    pub(crate) h2_keep_alive_timeout: Secs,
     /// Worker threads; `auto` (default) is the number of CPUs available.
     pub(crate) workers: OrAuto<usize>,
     /// How connections are spread over workers. Default `per-core`.
@@ -278,6 +280,7 @@ impl Config {
             h2.max_frame_size = to_u32(self.h2_max_frame_size);
             h2.max_cancelled_streams = self.h2_max_cancelled_streams;
             h2.keep_alive_interval = self.h2_keep_alive_interval.0.map(|s| s.0);
+            h2.keep_alive_timeout = self.h2_keep_alive_timeout.0;
             h2
         });
         engine
@@ -373,6 +376,7 @@ impl Config {
             ("header_read_timeout", &self.header_read_timeout),
             ("keep_alive_timeout", &self.keep_alive_timeout),
             ("handler_timeout", &self.handler_timeout),
+            ("h2_keep_alive_interval", &self.h2_keep_alive_interval),
         ] {
             if value.0 == Some(Secs(Duration::ZERO)) {
                 return bad(key, value, "must be more than 0; use `off` to disable it");
@@ -542,6 +546,12 @@ impl Config {
                 )));
             }
         }
+        if self.h2_keep_alive_timeout.0.is_zero() {
+            return Err(ConfigError(format!(
+                "invalid `h2_keep_alive_timeout = 0` ({}): must be more than 0",
+                origins.describe("h2_keep_alive_timeout")
+            )));
+        }
         if self.h2_max_concurrent_streams == 0 {
             return Err(ConfigError(format!(
                 "invalid `h2_max_concurrent_streams = 0` ({}): must be at least 1; set \
@@ -586,6 +596,7 @@ impl Default for Config {
             h2_max_frame_size: Size(u64::from(h2.max_frame_size)),
             h2_max_cancelled_streams: h2.max_cancelled_streams,
             h2_keep_alive_interval: OrOff(h2.keep_alive_interval.map(Secs)),
+            h2_keep_alive_timeout: Secs(h2.keep_alive_timeout),
             workers: OrAuto(None),
             worker_model: Model::PerCore,
             backlog: DEFAULT_BACKLOG,
@@ -873,6 +884,28 @@ mod tests {
         assert_eq!(config.max_body_size, Size(1 << 20));
         assert!(config.ipv6_only);
         assert_eq!(config.send_min_rate, OrOff(None));
+    }
+
+    #[test]
+    fn http2_keep_alive_reaches_the_engine_and_zero_is_refused() {
+        let flags = [
+            "--h2-keep-alive-interval",
+            "30s",
+            "--h2-keep-alive-timeout",
+            "5s",
+        ];
+        let h2 = load(&flags, &[]).unwrap().engine().http2.unwrap();
+        assert_eq!(h2.keep_alive_interval, Some(Duration::from_secs(30)));
+        assert_eq!(h2.keep_alive_timeout, Duration::from_secs(5));
+        let h2 = load(&[], &[]).unwrap().engine().http2.unwrap();
+        assert_eq!(h2.keep_alive_interval, None);
+        assert_eq!(h2.keep_alive_timeout, Duration::from_secs(20));
+        let err = load(&[], &[("NUCLEUS_H2_KEEP_ALIVE_TIMEOUT", "0")])
+            .unwrap_err()
+            .0;
+        assert!(err.contains("h2_keep_alive_timeout"), "{err}");
+        let err = load(&["--h2-keep-alive-interval", "0"], &[]).unwrap_err().0;
+        assert!(err.contains("h2_keep_alive_interval"), "{err}");
     }
 
     #[test]

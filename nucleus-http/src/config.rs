@@ -173,7 +173,7 @@ pub struct Http2Config {
     /// that cancels nearly everything it asks for is made to stop. A browser cancelling a
     /// few requests while it also completes others never reaches it.
     pub max_cancelled_streams: u32,
-    /// Send a `PING` after this long without frames from the client, and close the
+    /// Send a `PING` this long after the handshake and after each answer, and close the
     /// connection if no answer comes within `keep_alive_timeout`. Default `None` (off): the
     /// idle timeout already closes quiet connections; turn it on to detect dead peers behind
     /// NATs during long responses.

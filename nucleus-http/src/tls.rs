@@ -132,7 +132,8 @@ impl TlsBuilder {
     }
 
     /// Longest time from accept to a finished handshake; then the connection is closed.
-    /// Default 10 s.
+    /// Default 10 s. Accurate to about a quarter of a second, like the header and idle
+    /// timeouts (it runs on the same coarse timer).
     pub fn handshake_timeout(mut self, timeout: Duration) -> TlsBuilder {
         self.handshake_timeout = Some(timeout);
         self

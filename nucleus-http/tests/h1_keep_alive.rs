@@ -151,6 +151,40 @@ fn request_cap_closes_after_the_last_allowed_request() {
     assert_eq!(raw.matches("connection: close").count(), 1);
 }
 
+/// The server closes (its request cap) while a large response is still queued for a client
+/// that has already sent its next request: without the lingering read, closing a socket
+/// with unread bytes sends a reset, which discards the unsent rest of the response.
+#[test]
+fn a_server_side_close_lingers_so_late_bytes_do_not_cut_the_response() {
+    let mut config = Config::default();
+    config.max_requests_per_connection = Some(1);
+    let server = start_with(config, WorkerModel::PerCore);
+    // A small receive window keeps most of the response queued in the server's kernel until
+    // after the server has closed.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(32 * 1024).unwrap();
+    socket.connect(&server.addr.into()).unwrap();
+    let mut stream: std::net::TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let n = 8 << 20;
+    stream
+        .write_all(format!("GET /big?n={n} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    // The server fills the socket buffers and waits for us to read; the next request
+    // arrives after its last read of the first one.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    let read = std::io::Read::read_to_end(&mut stream, &mut raw);
+    assert!(read.is_ok(), "{read:?} after {} bytes", raw.len());
+    assert!(raw.ends_with(&[b'z'; 64]), "{} bytes", raw.len());
+    assert!(raw.len() > n);
+}
+
 #[test]
 fn responses_carry_date_and_versionless_server() {
     let server = start();

@@ -510,14 +510,6 @@ fn a_continuation_flood_is_cut_off() {
     stream
         .set_write_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let frame = |kind: u8, flags: u8, stream_id: u32, payload: &[u8]| {
-        let len = payload.len() as u32;
-        let mut out = len.to_be_bytes()[1..].to_vec();
-        out.extend([kind, flags]);
-        out.extend(stream_id.to_be_bytes());
-        out.extend(payload);
-        out
-    };
     // A literal header field without indexing, new name (RFC 7541 §6.2.2): short strings.
     let field = |name: &str, value: &str| {
         let mut out = vec![0x00, name.len() as u8];
@@ -526,10 +518,10 @@ fn a_continuation_flood_is_cut_off() {
         out.extend(value.as_bytes());
         out
     };
-    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    hello.extend(frame(0x4, 0, 0, &[])); // SETTINGS
-                                         // :method GET, :scheme http, :path / (static table indices 2, 6, 4).
-                                         // HEADERS with END_STREAM and without END_HEADERS: the block goes on in CONTINUATION.
+    let mut hello = PREFACE.to_vec();
+    hello.extend(frame(SETTINGS, 0, 0, &[]));
+    // :method GET, :scheme http, :path / (static table indices 2, 6, 4).
+    // HEADERS with END_STREAM and without END_HEADERS: the block goes on in CONTINUATION.
     hello.extend(frame(0x1, 0x1, 1, &[0x82, 0x86, 0x84]));
     stream.write_all(&hello).unwrap();
     let block: Vec<u8> = (0..150)
@@ -553,15 +545,123 @@ fn a_continuation_flood_is_cut_off() {
     assert_eq!(goaway_code(&rest), Some(0xb), "GOAWAY(ENHANCE_YOUR_CALM)");
 }
 
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const SETTINGS: u8 = 0x4;
+const PING: u8 = 0x6;
+const GOAWAY: u8 = 0x7;
+const ACK: u8 = 0x1;
+
+/// One HTTP/2 frame on the wire (RFC 9113 §4.1).
+fn frame(kind: u8, flags: u8, stream_id: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut out = len.to_be_bytes()[1..].to_vec();
+    out.extend([kind, flags]);
+    out.extend(stream_id.to_be_bytes());
+    out.extend(payload);
+    out
+}
+
+/// The first complete frame in `bytes`: its type, flags, payload, and its length on the wire.
+fn split_frame(bytes: &[u8]) -> Option<(u8, u8, &[u8], usize)> {
+    let head = bytes.get(..9)?;
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let payload = bytes.get(9..9 + len)?;
+    Some((head[3], head[4], payload, 9 + len))
+}
+
 /// The error code of the first GOAWAY frame in `bytes` (server frames, no preface).
 fn goaway_code(mut bytes: &[u8]) -> Option<u32> {
-    while bytes.len() >= 9 {
-        let len = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]) as usize;
-        let (kind, payload) = (bytes[3], bytes.get(9..9 + len)?);
-        if kind == 0x7 {
+    while let Some((kind, _, payload, used)) = split_frame(bytes) {
+        if kind == GOAWAY {
             return Some(u32::from_be_bytes(payload.get(4..8)?.try_into().ok()?));
         }
-        bytes = &bytes[9 + len..];
+        bytes = &bytes[used..];
     }
     None
+}
+
+/// A server that sends a keep-alive PING `interval_ms` after the handshake and after each
+/// answer, and closes a connection whose PING is unanswered for `timeout_ms`.
+fn start_pinging(interval_ms: u64, timeout_ms: u64) -> support::TestServer {
+    let mut config = Config::default();
+    let h2 = config.http2.get_or_insert_with(Http2Config::default);
+    h2.keep_alive_interval = Some(Duration::from_millis(interval_ms));
+    h2.keep_alive_timeout = Duration::from_millis(timeout_ms);
+    start_with(config, WorkerModel::PerCore)
+}
+
+/// A raw HTTP/2 client: the preface, an empty SETTINGS and the ACK of the server's, then it
+/// reads the server's frames for `watch`, answering each PING if `answer`. Returns the PINGs
+/// seen and, if the server closed the connection, when (from the end of the handshake).
+fn watch_pings(addr: SocketAddr, answer: bool, watch: Duration) -> (usize, Option<Duration>) {
+    use std::io::{ErrorKind, Read, Write};
+    let mut stream = support::connect(addr);
+    stream
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut hello = PREFACE.to_vec();
+    hello.extend(frame(SETTINGS, 0, 0, &[]));
+    hello.extend(frame(SETTINGS, ACK, 0, &[]));
+    stream.write_all(&hello).unwrap();
+    let started = Instant::now();
+    let (mut received, mut pings) = (Vec::new(), 0);
+    while started.elapsed() < watch {
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk) {
+            Ok(0) => return (pings, Some(started.elapsed())),
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                return (pings, Some(started.elapsed()))
+            }
+            Err(e) => panic!("reading frames: {e}"),
+        }
+        while let Some((kind, flags, payload, used)) = split_frame(&received) {
+            if kind == PING && flags & ACK == 0 {
+                pings += 1;
+                if answer {
+                    stream.write_all(&frame(PING, ACK, 0, payload)).unwrap();
+                }
+            }
+            received.drain(..used);
+        }
+    }
+    (pings, None)
+}
+
+#[tokio::test]
+async fn a_client_that_answers_pings_keeps_its_connection_past_many_intervals() {
+    let server = start_pinging(100, 300);
+    // The h2 client answers PINGs by itself.
+    let (send, conn) = h2c(server.addr).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(!conn.is_finished(), "closed: {:?}", conn.await);
+    let mut send = send.ready().await.unwrap();
+    let (res, _) = send.send_request(get(server.addr, "/"), true).unwrap();
+    assert_eq!(
+        read_body(res.await.unwrap()).await,
+        (StatusCode::OK, "Hello, World!".into())
+    );
+}
+
+#[test]
+fn pings_come_every_interval_while_answered() {
+    let server = start_pinging(100, 300);
+    let (pings, closed) = watch_pings(server.addr, true, Duration::from_millis(1000));
+    assert_eq!(closed, None, "closed although every PING was answered");
+    // About one per 100 ms; a loaded machine may stretch the intervals.
+    assert!((3..=11).contains(&pings), "{pings} PINGs in 1 s");
+}
+
+#[test]
+fn a_client_that_never_answers_pings_is_closed_after_interval_and_timeout() {
+    let server = start_pinging(200, 300);
+    let (pings, closed) = watch_pings(server.addr, false, Duration::from_secs(10));
+    let closed = closed.expect("still open after 10 s");
+    assert_eq!(pings, 1, "one PING, unanswered, then the close");
+    // The PING goes out 200 ms in, the close 300 ms after it.
+    assert!(
+        closed >= Duration::from_millis(450) && closed < Duration::from_secs(5),
+        "{closed:?}"
+    );
 }

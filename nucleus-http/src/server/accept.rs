@@ -10,6 +10,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use super::lifecycle::{ConnContext, Lifecycle};
+use super::listener;
 use super::protocol::{self, Scheme};
 use super::DrainReport;
 use crate::observe::record::{self, Quiet, Record, Tally};
@@ -143,20 +144,20 @@ impl<S: HttpService> AcceptLoop<S> {
             match accepted {
                 Ok((stream, peer)) => {
                     backoff.reset();
-                    // Responses are small and latency-bound; Nagle would hold back the tail of
-                    // every response that does not fill a segment.
-                    let _ = stream.set_nodelay(true);
-                    if let Some(size) = self.config.send_buffer_size {
-                        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(size);
+                    if !listener::ACCEPTED_INHERIT_OPTIONS {
+                        let socket = socket2::SockRef::from(&stream);
+                        listener::tune_accepted(socket, self.config.send_buffer_size);
                     }
                     let service = self.service.clone();
                     let config = self.config.clone();
                     let ctx = self.ctx.clone();
-                    let scheme = self.scheme.clone();
                     let peer = PeerAddr(peer);
                     // Plain HTTP gets one task type per kind of record (see
-                    // `h1::is_quiet`): a branch inside the task would cost every poll.
-                    match (&*scheme, crate::h1::is_quiet(&config)) {
+                    // `h1::is_quiet`): a branch inside the task would cost every poll. Each
+                    // scheme has its own task type too: a task's future is as large as its
+                    // largest state, and spawning copies it several times, so a TLS
+                    // connection's states must not weigh on plain ones, nor the other way.
+                    match (&*self.scheme, crate::h1::is_quiet(&config)) {
                         (Scheme::Http, true) => {
                             let record = Quiet::new(Some(peer));
                             spawn_http(
@@ -183,11 +184,19 @@ impl<S: HttpService> AcceptLoop<S> {
                                 permit,
                             );
                         }
-                        _ => {
+                        #[cfg(feature = "tls")]
+                        (Scheme::Https(acceptor), _) => {
+                            let acceptor = acceptor.clone();
+                            self.connections.spawn(async move {
+                                let _ = acceptor.serve(stream, peer, service, config, ctx).await;
+                                drop(permit);
+                            });
+                        }
+                        (Scheme::RedirectToHttps(port), _) => {
+                            let port = *port;
                             self.connections.spawn(async move {
                                 let _ =
-                                    protocol::serve(stream, peer, service, config, ctx, &scheme)
-                                        .await;
+                                    protocol::serve_redirect(stream, peer, port, config, ctx).await;
                                 drop(permit);
                             });
                         }

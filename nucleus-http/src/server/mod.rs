@@ -185,6 +185,7 @@ impl Builder {
                 count: sockets_per_addr,
                 backlog: self.backlog,
                 v6_only: self.v6_only,
+                send_buffer_size: self.config.send_buffer_size,
             };
             listeners.push((listener::bind_group(*addr, &options)?, scheme));
         }

@@ -66,27 +66,19 @@ where
     serve_http_auto(io, peer, service, config, ConnContext::standalone()).await
 }
 
-/// One accepted TCP connection on a listener of `scheme`.
-pub(crate) async fn serve<S: HttpService>(
+/// One accepted TCP connection on a listener that redirects to HTTPS.
+pub(crate) async fn serve_redirect(
     stream: TcpStream,
     peer: PeerAddr,
-    service: S,
+    port: u16,
     config: Arc<Config>,
     ctx: ConnContext,
-    scheme: &Scheme,
 ) -> Result<(), Error> {
-    match scheme {
-        Scheme::Http => serve_http_auto(stream, Some(peer), service, config, ctx).await,
-        #[cfg(feature = "tls")]
-        Scheme::Https(acceptor) => acceptor.serve(stream, peer, service, config, ctx).await,
-        Scheme::RedirectToHttps(port) => {
-            let redirect = Redirect { port: *port };
-            let record = Quiet::new(Some(peer));
-            crate::h1::serve(stream, Some(peer), redirect, config, ctx, record)
-                .await
-                .map(drop)
-        }
-    }
+    let redirect = Redirect { port };
+    let record = Quiet::new(Some(peer));
+    crate::h1::serve(stream, Some(peer), redirect, config, ctx, record)
+        .await
+        .map(drop)
 }
 
 /// [`serve_http`] with the record the configuration asks for (see `h1::is_quiet`). Plain

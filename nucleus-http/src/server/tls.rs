@@ -1,19 +1,18 @@
 //! The TLS side of an HTTPS listener: the handshake under its deadline, plain HTTP told
 //! apart from TLS, and ALPN choosing the protocol.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use http::{header, HeaderValue, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use super::lifecycle::ConnContext;
+use super::lifecycle::{ConnContext, Signal};
 use crate::error::{Error, Kind, Timeout};
 use crate::tls::{TlsConfig, TlsError};
 use crate::{stats, Body, Config, HttpService, PeerAddr};
@@ -60,16 +59,35 @@ impl Acceptor {
         config: Arc<Config>,
         ctx: ConnContext,
     ) -> Result<(), Error> {
-        let deadline = Instant::now() + self.tls.handshake_timeout();
-        let stream = match tokio::time::timeout_at(deadline, self.handshake(stream)).await {
-            Ok(Ok(Some(stream))) => stream,
-            Ok(Ok(None)) => return Ok(()),
-            Ok(Err(err)) => {
+        // The deadline on the worker's coarse timer, as HTTP/1.1's: arming a tokio timer
+        // wakes the runtime's driver (an eventfd write and one more `epoll_wait` for every
+        // connection).
+        let signal = ctx.registry.register();
+        let timeout = self.tls.handshake_timeout();
+        signal.set_deadline(Some(ctx.registry.deadline_after(timeout)));
+        let mut handshake = pin!(self.handshake(stream));
+        let finished = poll_fn(|cx| {
+            if let Poll::Ready(done) = handshake.as_mut().poll(cx) {
+                return Poll::Ready(Some(done));
+            }
+            match signal.poll(cx) {
+                Some(Signal::Expired) => Poll::Ready(None),
+                // Shutdown and pressure release idle connections; a handshake is not idle,
+                // and its deadline bounds it.
+                _ => Poll::Pending,
+            }
+        })
+        .await;
+        drop(signal);
+        let stream = match finished {
+            Some(Ok(Some(stream))) => stream,
+            Some(Ok(None)) => return Ok(()),
+            Some(Err(err)) => {
                 stats::count(&stats::TLS_HANDSHAKE_FAILURES);
                 tracing::debug!(error = %err, "TLS handshake failed");
                 return Err(err);
             }
-            Err(_) => {
+            None => {
                 stats::count(&stats::TLS_HANDSHAKE_FAILURES);
                 tracing::debug!("TLS handshake timed out");
                 return Err(Error::new(Kind::Timeout(Timeout::TlsHandshake)));
@@ -89,7 +107,7 @@ impl Acceptor {
     }
 
     /// `None`: the client closed, or spoke plain HTTP and got its answer.
-    async fn handshake(&self, stream: TcpStream) -> Result<Option<TlsStream<TcpStream>>, Error> {
+    async fn handshake(&self, stream: TcpStream) -> Result<Option<Tls>, Error> {
         let mut first = [0u8; 1];
         if stream.peek(&mut first).await.map_err(Error::io)? == 0 {
             return Ok(None);
@@ -97,19 +115,27 @@ impl Acceptor {
         if first[0] != HANDSHAKE_RECORD {
             stats::count(&stats::TLS_HANDSHAKE_FAILURES);
             tracing::debug!("plain HTTP on an HTTPS port");
-            answer_plain_http(stream).await;
+            // Boxed: its scratch buffer would otherwise sit in every TLS connection's future.
+            Box::pin(answer_plain_http(stream)).await;
             return Ok(None);
         }
         self.acceptor
             .accept(stream)
             .await
-            .map(Some)
+            .map(|stream| Some(Box::new(stream)))
             .map_err(|err| Error::new(Kind::Tls).with(err))
     }
 }
 
+/// An established TLS connection, boxed: rustls's connection state is over a kilobyte, and
+/// every `async fn` layer that takes the stream by value keeps its own copy of it in its
+/// future (the argument's slot stays reserved after the value moves on). Inline, the
+/// connection's task future was 37 KB, copied several times on every spawn: about 100,000
+/// instructions per TLS connection (callgrind, bench/tls-instructions.sh).
+type Tls = Box<TlsStream<TcpStream>>;
+
 async fn dispatch<S: HttpService>(
-    stream: TlsStream<TcpStream>,
+    stream: Tls,
     h2: bool,
     peer: PeerAddr,
     service: S,
@@ -118,7 +144,9 @@ async fn dispatch<S: HttpService>(
 ) -> Result<(), Error> {
     #[cfg(feature = "http2")]
     if h2 {
-        return crate::h2::serve(stream, Some(peer), service, config, ctx).await;
+        // Boxed, as after an h2c preface: the HTTP/2 server's future is several KiB, which
+        // HTTP/1.1 connections should not carry.
+        return Box::pin(crate::h2::serve(stream, Some(peer), service, config, ctx)).await;
     }
     let _ = h2;
     super::protocol::serve_http_auto(stream, Some(peer), service, config, ctx).await
