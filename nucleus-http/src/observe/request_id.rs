@@ -41,7 +41,22 @@ pub struct RequestId {
 
 thread_local! {
     static CURRENT_ID: Cell<Option<RequestId>> = const { Cell::new(None) };
-    static GENERATOR: Cell<(u8, u64)> = const { Cell::new((0, 0)) };
+    static GENERATOR: Cell<Generator> = const {
+        Cell::new(Generator { thread: 0, count: 0, second: u64::MAX, prefix: [b'0'; PREFIX_LEN] })
+    };
+}
+
+/// Hex digits before the counter: second (8), salt (6), thread (2).
+const PREFIX_LEN: usize = 16;
+
+/// A thread's ID generator: its number, its counter, and the first 16 digits of its IDs,
+/// rendered once a second rather than once an ID.
+#[derive(Clone, Copy)]
+struct Generator {
+    thread: u8,
+    count: u64,
+    second: u64,
+    prefix: [u8; PREFIX_LEN],
 }
 
 /// Distinguishes threads in generated IDs; wraps at 256, which the counter keeps unique
@@ -71,29 +86,30 @@ impl RequestId {
 
     /// A new unique ID.
     pub fn generate() -> RequestId {
-        let (thread, count) = GENERATOR.with(|g| {
-            let (mut thread, count) = g.get();
-            if count == 0 {
-                thread = NEXT_THREAD.fetch_add(1, Ordering::Relaxed) as u8;
-            }
-            g.set((thread, count + 1));
-            (thread, count)
-        });
+        let mut generator = GENERATOR.with(Cell::get);
+        if generator.count == 0 {
+            generator.thread = NEXT_THREAD.fetch_add(1, Ordering::Relaxed) as u8;
+        }
+        let second = crate::date::now_second();
+        if second != generator.second || generator.count == 0 {
+            let mut prefix = [0; PREFIX_LEN];
+            let (time, rest) = prefix.split_at_mut(8);
+            let (salted, thread) = rest.split_at_mut(6);
+            write_hex(time, second);
+            write_hex(salted, u64::from(salt()));
+            write_hex(thread, u64::from(generator.thread));
+            generator.prefix = prefix;
+            generator.second = second;
+        }
+        let count = generator.count;
+        generator.count += 1;
+        GENERATOR.with(|g| g.set(generator));
         let mut bytes = [0; MAX_REQUEST_ID_LEN];
-        let mut at = 0;
-        let mut hex = |value: u64, digits: usize| {
-            for shift in (0..digits).rev() {
-                let nibble = ((value >> (shift * 4)) & 0xf) as usize;
-                if let Some(slot) = bytes.get_mut(at) {
-                    *slot = HEX.get(nibble).copied().unwrap_or(b'0');
-                }
-                at += 1;
-            }
-        };
-        hex(crate::date::now_second(), 8);
-        hex(u64::from(salt()), 6);
-        hex(u64::from(thread), 2);
-        hex(count, 10);
+        let (prefix, rest) = bytes.split_at_mut(PREFIX_LEN);
+        prefix.copy_from_slice(&generator.prefix);
+        if let Some(counter) = rest.get_mut(..GENERATED_LEN - PREFIX_LEN) {
+            write_hex(counter, count);
+        }
         RequestId {
             len: GENERATED_LEN as u8,
             bytes,
@@ -137,6 +153,14 @@ pub(crate) fn for_request(name: &http::HeaderName, headers: &mut http::HeaderMap
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The low `out.len()` hex digits of `value`, most significant first.
+fn write_hex(out: &mut [u8], mut value: u64) {
+    for slot in out.iter_mut().rev() {
+        *slot = HEX.get((value & 0xf) as usize).copied().unwrap_or(b'0');
+        value >>= 4;
+    }
+}
 
 /// 24 bits that differ between runs: the process ID mixed with the start time's nanoseconds.
 fn salt() -> u32 {
