@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use http::{Method, StatusCode, Version};
 use nucleus_http::observe::{Completed, Details, RouteId};
@@ -213,7 +214,7 @@ fn write_json(out: &mut Vec<u8>, cache: &mut LineCache, done: &Completed<'_>) {
     if done.route == RouteId::UNMATCHED {
         out.extend_from_slice(b"null");
     } else {
-        json_str(out, Some(done.route.template().as_bytes()));
+        json_str(out, Some(cache.template(done.route).as_bytes()));
     }
     out.extend_from_slice(b",\"target\":");
     json_str(out, done.details.map(Details::target));
@@ -273,11 +274,25 @@ struct LineCache {
     ip_text: Vec<u8>,
     /// `$remote_addr - - [$time_local] "` for `prefix_for`.
     clf_prefix: Vec<u8>,
+    /// Route templates by [`RouteId::index`], fetched once per thread: `RouteId::template`
+    /// takes the interner's lock, which every worker would contend for once a line.
+    templates: Vec<Option<Arc<str>>>,
     /// The peer address and second `clf_prefix` was made for; `None` before the first.
     prefix_for: Option<(Option<IpAddr>, u64)>,
 }
 
 impl LineCache {
+    fn template(&mut self, route: RouteId) -> &str {
+        let index = route.index();
+        if self.templates.len() <= index {
+            self.templates.resize(index + 1, None);
+        }
+        match self.templates.get_mut(index) {
+            Some(slot) => slot.get_or_insert_with(|| route.template()),
+            None => "",
+        }
+    }
+
     /// Everything of a Common or Combined line before the request line, for `peer` now.
     fn clf_prefix(&mut self, peer: Option<SocketAddr>) -> &[u8] {
         let key = (peer.map(|p| p.ip()), self.second);
@@ -324,6 +339,7 @@ thread_local! {
             ip: None,
             ip_text: Vec::new(),
             clf_prefix: Vec::new(),
+            templates: Vec::new(),
             prefix_for: None,
         })
     };
@@ -386,6 +402,7 @@ mod tests {
             ip: None,
             ip_text: Vec::new(),
             clf_prefix: Vec::new(),
+            templates: Vec::new(),
             prefix_for: None,
         };
         // 2026-11-27T05:01:43Z, the issue's example.
@@ -432,6 +449,7 @@ mod tests {
             ip: None,
             ip_text: Vec::new(),
             clf_prefix: Vec::new(),
+            templates: Vec::new(),
             prefix_for: None,
         };
         let mut out = Vec::new();
