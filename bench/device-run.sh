@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Everything a device session measures, in one call of about 7 minutes (the device is lent for
+# 15 minutes, start-up included): bench/multicore.sh (8 workers against the peers, and the
+# scaling factor), bench/obs-throughput.sh (issue 4's throughput bar), bench/run.sh on one
+# core (issue 6's single-core bars: plaintext, JSON, pipelined, Connection: close, p99) and
+# bench/h2-device.sh (issue 5's HTTP/2 and handshake bars). A part that fails does not stop
+# the others. Reports go to $OUT.
+#
+# Usage (on the device, after bench/multicore-pack.sh filled DIR here):
+#   OUT=$OUT bench/device-run.sh bench/.device
+# env: PARTS="multicore obs single h2"
+set -uo pipefail
+dir=$(cd "${1:?usage: device-run.sh DIR}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+out=${OUT:-$dir}
+export OUT=$out
+export LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PATH="$dir:$PATH"
+read -r -a parts <<<"${PARTS:-multicore obs single h2}"
+log() { echo "[$(date -u +%T)] $*" | tee -a "$out/device-run.log"; }
+
+log "device: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), kernel $(uname -r)"
+for part in "${parts[@]}"; do
+  log "start $part"
+  case $part in
+    multicore) DURATION=${MC_DURATION:-6} "$here/multicore.sh" "$dir" ;;
+    obs) DURATION=5 ROUNDS=3 "$here/obs-throughput.sh" "$dir" ;;
+    single)
+      SKIP_BUILD=1 NUCLEUS_BIN="$dir/nucleus" DURATION=4 RUNS=1 SERVER_CPU=0 CLIENT_CPU=8 \
+        SCENARIOS="plaintext json pipelined close" "$here/run.sh" \
+        "hyper=$dir/hyper-server" "actix=$dir/actix-server" "xitca=$dir/xitca-web-server" \
+        "may-minihttp=$dir/may-minihttp-server" nucleus
+      cp "$here"/results/*.txt "$out/" 2>/dev/null
+      ;;
+    h2) "$here/h2-device.sh" "$dir" ;;
+    *) log "unknown part $part" ;;
+  esac
+  log "end $part (status $?)"
+done
