@@ -2,9 +2,10 @@
 # User-space instructions per HTTP/2 request (h2c, GET /), measured with callgrind
 # (NOT part of CI; run by hand).
 #
-# usage: bench/h2-instructions.sh [SERVER...]   (default: hyper nucleus)
+# usage: bench/h2-instructions.sh [SERVER...]   (default: hyper nucleus; hyper =
+#                                                bench/h2-peer's hyper-h2-server)
 # env:   N1=20000 N2=60000   request counts of the two runs
-#        SKIP_BUILD=1
+#        SKIP_BUILD=1       do not build hyper-h2-server (bench/h2-peer)
 #
 # As bench/instructions.sh, with h2load as the client: each server (--workers 1; hyper with
 # --h2c) runs under callgrind twice, for N1 and N2 requests of `h2load -c 4 -m 16`, and
@@ -16,7 +17,7 @@ N1=${N1:-20000}
 N2=${N2:-60000}
 command -v valgrind >/dev/null || die "valgrind not installed (apt-get install -y valgrind)"
 command -v h2load >/dev/null || die "h2load not installed (apt-get install -y nghttp2-client)"
-build_bench
+build_h2_peer
 select_h2_servers "$@"
 export READY_TIMEOUT=60 STOP_TIMEOUT=120
 
@@ -28,7 +29,7 @@ ir() {
   out="$LOG_DIR/cg.$name.$n"
   SERVER_PORT=$((SERVER_PORT + 1))
   NUCLEUS_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out" \
-    "$(server_bin "$s")" --listen "$HOST:$SERVER_PORT" --workers 1 "${extra[@]}" \
+    "$(h2_server_bin "$s")" --listen "$HOST:$SERVER_PORT" --workers 1 "${extra[@]}" \
     >"$LOG_DIR/$name.log" 2>&1 &
   SERVER_PID=$!
   wait_ready "$SERVER_PORT" "$READY_TIMEOUT" || die "$name did not start"

@@ -2,11 +2,12 @@
 # HTTP/2 and TLS benchmark (NOT part of CI; run by hand).
 #
 # usage: bench/h2.sh [SERVER...]     SERVER: hyper | nucleus | NAME=/path (default: hyper nucleus)
+#                                    (hyper = bench/h2-peer's hyper-h2-server)
 # env:   DURATION=10                 seconds per measured run (h2load -D, wrk -d)
 #        RUNS=1                      repetitions; the table shows the median
 #        SCENARIOS="h2c h2c-json h2-tls h1-tls handshake"   subset/order
 #        SERVER_CPU=0 CLIENT_CPU=1   taskset cores for the server and the client
-#        SKIP_BUILD=1                do not build the bench workspace
+#        SKIP_BUILD=1                do not build hyper-h2-server (bench/h2-peer)
 #
 # Scenarios (every server runs with --workers 1, pinned to SERVER_CPU):
 #   h2c        h2load, HTTP/2 with prior knowledge, GET /, 16 connections × 32 streams
@@ -17,9 +18,10 @@
 #              no resumption: wrk does not resume) per request, 64 connections
 #
 # The servers need the same certificate: a P-256 self-signed one is made with openssl in the
-# log directory. hyper is the bench peer with `--h2c` (hyper-util's auto builder, HTTP/1.1
-# and HTTP/2 on one port) or `--tls-cert/--tls-key` (the same rustls configuration as
-# Nucleus). Results: bench/results/h2-<date-time>.txt.
+# log directory. hyper is hyper-h2-server (bench/h2-peer, a workspace of its own so that
+# hyper's `http2` feature stays out of the HTTP/1.1 peer hyper-server) with `--h2c`
+# (hyper-util's auto builder, HTTP/1.1 and HTTP/2 on one port) or `--tls-cert/--tls-key`
+# (the same rustls configuration as Nucleus). Results: bench/results/h2-<date-time>.txt.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -31,7 +33,7 @@ read -r -a SCENARIO_LIST <<<"${SCENARIOS:-h2c h2c-json h2-tls h1-tls handshake}"
 
 command -v h2load >/dev/null || die "h2load not installed (apt-get install -y nghttp2-client)"
 command -v wrk >/dev/null || die "wrk not installed (apt-get install -y wrk)"
-build_bench
+build_h2_peer
 select_h2_servers "$@"
 
 make_cert
@@ -39,7 +41,7 @@ make_cert
 # start SERVER tls|h2c: like lib.sh's start_server, with the flags each server needs.
 start() {
   local s=$1 mode=$2 bin name args
-  bin=$(server_bin "$s")
+  bin=$(h2_server_bin "$s")
   name=$(server_name "$s")
   SERVER_PORT=$((SERVER_PORT + 1))
   args=(--listen "$HOST:$SERVER_PORT" --workers 1)

@@ -5,6 +5,9 @@
 #   hyper | axum | actix | xitca | may-minihttp
 #                             peers built from bench/peers (release); xitca = xitca-web-server,
 #                             may-minihttp (alias minihttp) = may-minihttp-server
+#   hyper-h2                  bench/h2-peer's hyper-h2-server (hyper with `http2`, rustls; its
+#                             own workspace, built by build_h2_peer). The HTTP/2 and TLS
+#                             scripts (h2_server_bin) take `hyper` to mean this one.
 #   nucleus                   $NUCLEUS_BIN or <repo>/target/release/nucleus (not built here)
 #   NAME=/path/to/binary      anything else taking `--listen ADDR --workers N`
 # With no names: the five peers, plus nucleus when its binary exists.
@@ -14,6 +17,7 @@ ROOT_DIR=$(dirname "$BENCH_DIR")
 REL="$BENCH_DIR/target/release"
 NUCLEUS_BIN=${NUCLEUS_BIN:-$ROOT_DIR/target/release/nucleus}
 LOADGEN="$REL/loadgen"
+H2_BIN="$BENCH_DIR/h2-peer/target/release/hyper-h2-server"
 HOST=127.0.0.1
 PORT_BASE=${PORT_BASE:-18080}
 SERVER_PORT=$PORT_BASE
@@ -30,16 +34,26 @@ build_bench() {
   cargo build --release --quiet --manifest-path "$BENCH_DIR/Cargo.toml"
 }
 
+# Build hyper-h2-server (release), the HTTP/2 + TLS hyper peer. A workspace of its own
+# (bench/h2-peer, own Cargo.lock and target dir): in the bench workspace, Cargo's feature
+# unification would compile hyper's `http2` into the HTTP/1.1 peer `hyper-server` too.
+build_h2_peer() {
+  [[ ${SKIP_BUILD:-0} == 1 ]] && return 0
+  log "cargo build --release (bench/h2-peer workspace: hyper-h2-server)"
+  cargo build --release --quiet --manifest-path "$BENCH_DIR/h2-peer/Cargo.toml"
+}
+
 server_bin() {
   case "$1" in
     hyper) echo "$REL/hyper-server" ;;
+    hyper-h2) echo "$H2_BIN" ;;
     axum) echo "$REL/axum-server" ;;
     actix) echo "$REL/actix-server" ;;
     xitca) echo "$REL/xitca-web-server" ;;
     may-minihttp | minihttp) echo "$REL/may-minihttp-server" ;;
     nucleus) echo "$NUCLEUS_BIN" ;;
     *=*) echo "${1#*=}" ;;
-    *) die "unknown server '$1' (hyper|axum|actix|xitca|may-minihttp|nucleus|NAME=/path)" ;;
+    *) die "unknown server '$1' (hyper|hyper-h2|axum|actix|xitca|may-minihttp|nucleus|NAME=/path)" ;;
   esac
 }
 
@@ -71,6 +85,19 @@ select_servers() {
 select_h2_servers() {
   SERVERS=("$@")
   ((${#SERVERS[@]})) || SERVERS=(hyper nucleus)
+  local s
+  for s in "${SERVERS[@]}"; do
+    [[ -x $(h2_server_bin "$s") ]] || die "$(h2_server_bin "$s") is not an executable"
+  done
+}
+
+# h2_server_bin SERVER: server_bin for the HTTP/2 and TLS scripts, where `hyper` is
+# hyper-h2-server (the HTTP/1.1 peer hyper-server has no --h2c or --tls-cert).
+h2_server_bin() {
+  case "$1" in
+    hyper) echo "$H2_BIN" ;;
+    *) server_bin "$1" ;;
+  esac
 }
 
 # make_cert: a P-256 self-signed certificate for localhost/127.0.0.1 in $LOG_DIR; sets CERT

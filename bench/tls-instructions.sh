@@ -2,10 +2,11 @@
 # User-space instructions per new TLS connection (full handshake + one `GET /` with
 # `Connection: close`), measured with callgrind (NOT part of CI; run by hand).
 #
-# usage: bench/tls-instructions.sh [SERVER...]   (default: hyper nucleus)
+# usage: bench/tls-instructions.sh [SERVER...]   (default: hyper nucleus; hyper =
+#                                                 bench/h2-peer's hyper-h2-server)
 # env:   N1=200 N2=1000   connection counts of the two runs
 #        TLS12=1          cap the client at TLS 1.2 (default: TLS 1.3)
-#        SKIP_BUILD=1
+#        SKIP_BUILD=1     do not build hyper-h2-server (bench/h2-peer)
 #
 # As bench/instructions.sh, with bench/tls_client.py as the client (one connection at a time,
 # a full handshake each, no resumption; Python's OpenSSL: X25519, AES-256-GCM): each server
@@ -19,7 +20,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 N1=${N1:-200}
 N2=${N2:-1000}
 command -v valgrind >/dev/null || die "valgrind not installed (apt-get install -y valgrind)"
-build_bench
+build_h2_peer
 select_h2_servers "$@"
 CLIENT_ARGS=()
 [[ ${TLS12:-0} == 1 ]] && CLIENT_ARGS+=(--tls12)
@@ -34,7 +35,7 @@ ir() {
   name=$(server_name "$s")
   SERVER_PORT=$((SERVER_PORT + 1))
   NUCLEUS_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out" \
-    "$(server_bin "$s")" --listen "$HOST:$SERVER_PORT" --workers 1 \
+    "$(h2_server_bin "$s")" --listen "$HOST:$SERVER_PORT" --workers 1 \
     --tls-cert "$CERT" --tls-key "$KEY" >"$LOG_DIR/$name.log" 2>&1 &
   SERVER_PID=$!
   until curl -ks -o /dev/null --max-time 2 "https://$HOST:$SERVER_PORT/health"; do

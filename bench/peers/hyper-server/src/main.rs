@@ -1,10 +1,6 @@
-//! Peer server for the Nucleus benchmarks: hyper 1.x + hyper-util.
+//! Peer server for the Nucleus benchmarks: hyper 1.x + hyper-util, HTTP/1.1 only.
 //!
-//! `hyper-server [--listen ADDR] [--workers N] [--h2c] [--tls-cert FILE --tls-key FILE]`
-//! (defaults 127.0.0.1:8080, 1). HTTP/1.1 only by default (`http1::Builder`); `--h2c` serves
-//! HTTP/1.1 and HTTP/2 with prior knowledge on the port (hyper-util's `auto::Builder`, as
-//! Nucleus does); `--tls-cert`/`--tls-key` serve HTTPS with the same rustls configuration as
-//! Nucleus (ring, TLS 1.3 + 1.2, server cipher order, tickets, ALPN h2 + http/1.1).
+//! `hyper-server [--listen ADDR] [--workers N]` (defaults 127.0.0.1:8080, 1).
 //! Routes are identical to Nucleus's demo app (see bench/README.md).
 
 use std::convert::Infallible;
@@ -89,88 +85,37 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     Ok(res)
 }
 
-struct Args {
-    listen: SocketAddr,
-    workers: usize,
-    h2c: bool,
-    cert: Option<String>,
-    key: Option<String>,
-}
-
-fn parse_args() -> Args {
-    let mut a = Args { listen: "127.0.0.1:8080".parse().unwrap(), workers: 1, h2c: false, cert: None, key: None };
+fn parse_args() -> (SocketAddr, usize) {
+    let mut listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    let mut workers = 1usize;
     let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--listen" => a.listen = args.next().expect("--listen ADDR").parse().expect("bad ADDR"),
-            "--workers" => a.workers = args.next().expect("--workers N").parse().expect("bad N"),
-            "--h2c" => a.h2c = true,
-            "--tls-cert" => a.cert = Some(args.next().expect("--tls-cert FILE")),
-            "--tls-key" => a.key = Some(args.next().expect("--tls-key FILE")),
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--listen" => listen = args.next().expect("--listen ADDR").parse().expect("bad ADDR"),
+            "--workers" => workers = args.next().expect("--workers N").parse().expect("bad N"),
             other => {
-                eprintln!(
-                    "usage: hyper-server [--listen ADDR] [--workers N] [--h2c] \
-                     [--tls-cert FILE --tls-key FILE] (unknown arg {other})"
-                );
+                eprintln!("usage: hyper-server [--listen ADDR] [--workers N] (unknown arg {other})");
                 std::process::exit(2);
             }
         }
     }
-    a.workers = a.workers.max(1);
-    a
+    (listen, workers.max(1))
 }
 
-fn tls_acceptor(cert: &str, key: &str) -> tokio_rustls::TlsAcceptor {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(cert).expect("cert file").map(|c| c.expect("cert")).collect();
-    let key = PrivateKeyDer::from_pem_file(key).expect("key file");
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("certificate and key");
-    config.ignore_client_order = true;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    config.ticketer = rustls::crypto::ring::Ticketer::new().unwrap();
-    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
-}
-
-async fn serve(args: Args) {
-    let listener = tokio::net::TcpListener::bind(args.listen).await.expect("bind");
-    eprintln!("hyper-server listening on {}", args.listen);
-    let tls = match (&args.cert, &args.key) {
-        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)),
-        _ => None,
-    };
-    let h2c = args.h2c;
+async fn serve(listen: SocketAddr) {
+    let listener = tokio::net::TcpListener::bind(listen).await.expect("bind");
+    eprintln!("hyper-server listening on {listen}");
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
             Err(_) => continue,
         };
         let _ = stream.set_nodelay(true);
-        let tls = tls.clone();
         tokio::spawn(async move {
-            let auto = || hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            match tls {
-                Some(tls) => {
-                    let Ok(stream) = tls.accept(stream).await else { return };
-                    let _ = auto().serve_connection(TokioIo::new(stream), service_fn(handle)).await;
-                }
-                None if h2c => {
-                    let _ = auto().serve_connection(TokioIo::new(stream), service_fn(handle)).await;
-                }
-                None => {
-                    let _ = http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service_fn(handle))
-                        .await;
-                }
-            }
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service_fn(handle))
+                .await;
         });
     }
 }
@@ -184,8 +129,7 @@ async fn shutdown_signal() {
 }
 
 fn main() {
-    let args = parse_args();
-    let workers = args.workers;
+    let (listen, workers) = parse_args();
     let rt = if workers == 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
@@ -193,7 +137,7 @@ fn main() {
     }
     .expect("runtime");
     rt.block_on(async {
-        tokio::select! { _ = serve(args) => {}, _ = shutdown_signal() => {} }
+        tokio::select! { _ = serve(listen) => {}, _ = shutdown_signal() => {} }
     });
     std::process::exit(0);
 }
