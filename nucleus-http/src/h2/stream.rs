@@ -62,7 +62,8 @@ pub(super) async fn serve<S: HttpService>(
     }
     // HTTP/1.1 handlers read the authority from `Host`; HTTP/2 carries it in `:authority`
     // (RFC 9113 §8.3.1). Copy it over so that a handler need not care which protocol it got.
-    if !parts.headers.contains_key(header::HOST) {
+    // A walk over the (few) names compares integers; `contains_key` would hash.
+    if !parts.headers.keys().any(|name| name == header::HOST) {
         if let Some(host) = parts
             .uri
             .authority()
@@ -267,6 +268,10 @@ where
     let (mut parts, body) = response.into_parts();
     let mut body = pin!(body);
     let has = Present::scan(&parts.headers);
+    // Room for `content-length` and `date` at once: a response built for HTTP/1.1 has a map
+    // just big enough for its own fields (HTTP/1.1 writes those two straight to the wire),
+    // and growing it once per insert cost two reallocations per response.
+    parts.headers.reserve(2);
     if has.connection_specific {
         // Malformed in HTTP/2 (RFC 9113 §8.2.2); a handler written for HTTP/1.1 may set them.
         for name in CONNECTION_SPECIFIC {
