@@ -26,7 +26,7 @@ for part in "${parts[@]}"; do
   log "start $part"
   case $part in
     multicore) DURATION=${MC_DURATION:-6} "$here/multicore.sh" "$dir" ;;
-    obs) DURATION=${OBS_DURATION:-5} ROUNDS=3 "$here/obs-throughput.sh" "$dir" ;;
+    obs) DURATION=${OBS_DURATION:-5} ROUNDS=${OBS_ROUNDS:-3} "$here/obs-throughput.sh" "$dir" ;;
     single)
       SKIP_BUILD=1 NUCLEUS_BIN="$dir/nucleus" DURATION=${SINGLE_DURATION:-4} RUNS=1 SERVER_CPU=0 \
         CLIENT_CPU=${SINGLE_CLIENT_CPU:-8} \
@@ -35,7 +35,7 @@ for part in "${parts[@]}"; do
         "may-minihttp=$dir/may-minihttp-server" nucleus
       cp "$here"/results/*.txt "$out/" 2>/dev/null
       ;;
-    h2) DURATION=${H2_DURATION:-5} "$here/h2-device.sh" "$dir" ;;
+    h2) DURATION=${H2_DURATION:-5} ROUNDS=${H2_ROUNDS:-3} "$here/h2-device.sh" "$dir" ;;
     *) log "unknown part $part" ;;
   esac
   log "end $part (status $?)"

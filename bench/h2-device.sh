@@ -107,6 +107,7 @@ for scenario in "${scenarios[@]}"; do
   for server in nucleus hyper; do
     rate=$(tr ' ' '\n' <<<"${rates[$scenario.$server]:-}" | grep -E '^[0-9]' | median)
     cpu=$(tr ' ' '\n' <<<"${cpus[$scenario.$server]:-}" | grep -E '^[0-9]' | median)
-    say "$(printf '%-10s %-8s %12s %14s   runs: %s' "$scenario" "$server" "$rate" "$cpu" "${rates[$scenario.$server]:-}")"
+    say "$(printf '%-10s %-8s %12s %14s   runs: %s/ %s' "$scenario" "$server" "$rate" "$cpu" \
+      "${rates[$scenario.$server]:-}" "${cpus[$scenario.$server]:-}")"
   done
 done

@@ -31,7 +31,14 @@ declare -A settings=(
   [both]="--metrics-path /metrics --access-log combined --access-log-file /dev/null"
 )
 order=(off metrics both)
-declare -A results=()
+declare -A results=() cpus=()
+# Server CPU time (utime + stime) in microseconds, from /proc.
+cpu_us() {
+  local stat rest
+  stat=$(<"/proc/$1/stat")
+  rest=${stat##*) }
+  awk -v tck="$(getconf CLK_TCK)" '{ printf "%d\n", ($12 + $13) * 1000000 / tck }' <<<"$rest"
+}
 port=19500
 
 say "# bench/obs-throughput.sh $(date -u +%FT%TZ): nucleus --workers 1 on CPU $server_cpu," \
@@ -48,19 +55,27 @@ for ((round = 1; round <= rounds; round++)); do
       sleep 0.05
     done
     taskset -c "$client_cpus" "$wrk" -t"$threads" -c"$conns" -d1s "http://127.0.0.1:$port/" >/dev/null 2>&1 || true
+    before=$(cpu_us "$pid")
     rps=$(taskset -c "$client_cpus" "$wrk" -t"$threads" -c"$conns" -d"${duration}s" \
       "http://127.0.0.1:$port/" 2>&1 | awk '/Requests\/sec/ {print $2}')
+    after=$(cpu_us "$pid")
     kill -INT "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    say "round $round $name req/s=${rps:-n/a}"
+    cpu=$(awk -v r="${rps:-0}" -v d="$duration" -v c=$((after - before)) 'BEGIN {printf "%.2f", (r > 0) ? c / (r * d) : 0}')
+    say "round $round $name req/s=${rps:-n/a} server_cpu_us/req=$cpu"
     results[$name]+="${rps:-0} "
+    cpus[$name]+="$cpu "
   done
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 base=$(echo "${results[off]}" | median)
-say "# medians"
+base_cpu=$(echo "${cpus[off]}" | median)
+say "# medians (server CPU per request is the steadier figure on a machine that is not quiet)"
 for name in "${order[@]}"; do
   m=$(echo "${results[$name]}" | median)
-  say "$(printf '%-8s %12s req/s  %s x off' "$name" "$m" "$(awk -v a="$m" -v b="$base" 'BEGIN {printf "%.3f", (b > 0) ? a / b : 0}')")"
+  c=$(echo "${cpus[$name]}" | median)
+  ratio=$(awk -v a="$m" -v b="$base" 'BEGIN {printf "%.3f", (b > 0) ? a / b : 0}')
+  cpu_ratio=$(awk -v a="$c" -v b="$base_cpu" 'BEGIN {printf "%.3f", (b > 0) ? a / b : 0}')
+  say "$(printf '%-8s %12s req/s  %s x off   %s us/req  %s x off' "$name" "$m" "$ratio" "$c" "$cpu_ratio")"
 done
