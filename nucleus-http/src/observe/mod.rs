@@ -60,8 +60,8 @@ pub fn report_panic(message: &str) -> bool {
 /// Receives the engine's observations. Every method has an empty default.
 pub trait Observe: fmt::Debug + Send + Sync + 'static {
     /// Whether [`Completed::details`] should be filled (request target, `Referer`,
-    /// `User-Agent`), which costs a few reference-count increments per request. An access
-    /// log wants them; counters do not.
+    /// `User-Agent`), which costs a walk over the request's fields and a copy of those three
+    /// values per request (about 100 instructions). An access log wants them; counters do not.
     fn wants_details(&self) -> bool {
         false
     }
@@ -222,7 +222,7 @@ pub struct Details {
     user_agent: Option<Span>,
 }
 
-/// A byte range of [`Details::bytes`].
+/// A byte range of the details' buffer.
 #[derive(Debug, Clone, Copy, Default)]
 struct Span(usize, usize);
 
