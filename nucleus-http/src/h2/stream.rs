@@ -57,7 +57,10 @@ pub(super) async fn serve<S: HttpService>(
     if let Some((status, text)) =
         crate::server::health_answer(config, &shared.lifecycle, &parts.method, parts.uri.path())
     {
-        record.set_route(RouteId::intern(parts.uri.path()));
+        if config.observer.is_some() {
+            // Interning takes a lock: only when something counts by route.
+            record.set_route(RouteId::intern(parts.uri.path()));
+        }
         return send_text(&mut respond, status, text, is_head, &mut record, config);
     }
     // HTTP/1.1 handlers read the authority from `Host`; HTTP/2 carries it in `:authority`

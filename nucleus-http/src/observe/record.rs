@@ -7,16 +7,16 @@
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
 // quanta reads the CPU's time-stamp counter where it is reliable (an OS clock otherwise): two
 // `std::time::Instant` reads and the subtraction cost ~240 instructions per request.
 use quanta::Instant;
 
+use super::{Completed, Details, Event, Observe, Protocol, RequestId, RequestInfo, RouteId};
+
 /// The clock request durations are read from.
 pub(crate) type Clock = Instant;
-
-use http::{HeaderMap, Method, StatusCode, Uri, Version};
-
-use super::{Completed, Details, Event, Observe, Protocol, RequestId, RequestInfo, RouteId};
 
 /// The status of a request whose client left before a response head went out: nginx's 499.
 const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
@@ -145,7 +145,7 @@ pub(crate) struct Tally {
     status: StatusCode,
     body_bytes: u64,
     request_id: Option<RequestId>,
-    /// Whether the observer wants [`Details`]: then the parser fills `details`.
+    /// Whether the observer wants [`Details`]: then `begin` copies them into `details`.
     wants_details: bool,
     details: Details,
 }
