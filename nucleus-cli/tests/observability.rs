@@ -44,6 +44,16 @@ fn start(args: &[&str], stderr: Stdio, banner_lines: usize) -> Nucleus {
     }
 }
 
+/// A server a test forgot to stop, or whose test failed first, must not outlive the test run.
+impl Drop for Nucleus {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Nucleus {
     /// SIGTERM, then wait for a clean exit (which flushes the logs).
     fn stop(mut self) {
@@ -316,6 +326,7 @@ fn by_default_there_is_no_metrics_endpoint_and_no_request_id() {
         !hello.to_ascii_lowercase().contains("x-request-id"),
         "{hello}"
     );
+    server.stop();
 }
 
 #[test]
