@@ -102,14 +102,12 @@ fn run(
             }
         })
         .chain(config.redirect_listen.iter().map(|_| "http"));
-    for (addr, scheme) in server.local_addrs().into_iter().zip(schemes) {
-        println!("nucleus listening on {scheme}://{addr}");
-    }
-    tracing::info!(
-        workers = server.workers(),
-        max_connections = server.max_connections(),
-        "serving the demo app"
-    );
+    let banner: Vec<String> = server
+        .local_addrs()
+        .into_iter()
+        .zip(schemes)
+        .map(|(addr, scheme)| format!("nucleus listening on {scheme}://{addr}"))
+        .collect();
     let mut app = demo::app();
     let mut handles = vec![server.shutdown_handle()];
     let mut metrics_thread = None;
@@ -124,6 +122,16 @@ fn run(
         }
     }
     stop_on_signal(handles, observers.access_log.clone(), tls)?;
+    // Only now: whoever waits for this line may signal the server right after it, and the
+    // handlers are in place (a SIGTERM before them would kill the process outright).
+    for line in banner {
+        println!("{line}");
+    }
+    tracing::info!(
+        workers = server.workers(),
+        max_connections = server.max_connections(),
+        "serving the demo app"
+    );
     let served = server.run(app);
     if let Some(thread) = metrics_thread {
         let _ = thread.join();
@@ -183,24 +191,32 @@ fn stop_on_signal(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // The handlers are installed here, before this returns, not when the thread gets to them.
+    #[cfg(unix)]
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let _entered = runtime.enter();
+        let usr1 = access_log
+            .is_some()
+            .then(|| signal(SignalKind::user_defined1()));
+        (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+            usr1,
+        )
+    };
     std::thread::Builder::new()
         .name("nucleus-signals".into())
         .spawn(move || {
             runtime.block_on(async {
                 #[cfg(unix)]
                 {
-                    use tokio::signal::unix::{signal, SignalKind};
-                    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-                        signal(SignalKind::terminate()),
-                        signal(SignalKind::interrupt()),
-                        signal(SignalKind::hangup()),
-                    ) else {
+                    let (Ok(mut term), Ok(mut int), Ok(mut hup), usr1) = signals else {
                         tracing::error!("cannot listen for signals; stop with SIGKILL");
                         return;
                     };
-                    if let (Some(log), Ok(mut usr1)) =
-                        (access_log, signal(SignalKind::user_defined1()))
-                    {
+                    if let (Some(log), Some(Ok(mut usr1))) = (access_log, usr1) {
                         tokio::spawn(async move {
                             while usr1.recv().await.is_some() {
                                 tracing::info!("SIGUSR1 received, reopening the access log");
