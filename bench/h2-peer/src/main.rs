@@ -11,87 +11,17 @@
 //! changes hyper's HTTP/1 code, so its plain HTTP/1.1 mode is NOT the HTTP/1.1 yardstick;
 //! that is `bench/peers/hyper-server` (hyper with `http1` only).
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::time::Duration;
+// The demo routes and signal handling, shared with the HTTP/1.1 peer.
+#[path = "../../peers/hyper-server/src/routes.rs"]
+mod routes;
 
-use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use std::net::SocketAddr;
+
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::Serialize;
 
-type Body = BoxBody<Bytes, hyper::Error>;
-
-#[derive(Serialize)]
-struct Message {
-    message: &'static str,
-}
-
-fn full(status: StatusCode, ctype: &'static str, b: impl Into<Bytes>) -> Response<Body> {
-    let mut res = Response::new(Full::new(b.into()).map_err(|e: Infallible| match e {}).boxed());
-    *res.status_mut() = status;
-    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
-    res
-}
-
-fn query_u64(req: &Request<Incoming>, key: &str) -> u64 {
-    req.uri()
-        .query()
-        .and_then(|q| {
-            q.split('&').find_map(|kv| {
-                let (k, v) = kv.split_once('=')?;
-                (k == key).then(|| v.parse().ok()).flatten()
-            })
-        })
-        .unwrap_or(0)
-}
-
-async fn handle(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
-    const TEXT: &str = "text/plain; charset=utf-8";
-    let res = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/") => full(StatusCode::OK, TEXT, "Hello, World!"),
-        (&Method::GET, "/json") => {
-            let body = serde_json::to_vec(&Message { message: "Hello, World!" }).unwrap();
-            full(StatusCode::OK, "application/json", body)
-        }
-        (&Method::POST | &Method::PUT, "/echo") => {
-            let ctype = req.headers().get(CONTENT_TYPE).cloned();
-            let mut res = Response::new(req.into_body().boxed());
-            if let Some(ct) = ctype {
-                res.headers_mut().insert(CONTENT_TYPE, ct);
-            }
-            res
-        }
-        (&Method::GET, "/slow") => {
-            tokio::time::sleep(Duration::from_millis(query_u64(&req, "ms"))).await;
-            full(StatusCode::OK, TEXT, "done")
-        }
-        (&Method::GET, "/blocking") => {
-            let ms = query_u64(&req, "ms");
-            tokio::task::spawn_blocking(move || std::thread::sleep(Duration::from_millis(ms)))
-                .await
-                .unwrap();
-            full(StatusCode::OK, TEXT, "done")
-        }
-        (&Method::GET, "/stream") => {
-            let n = query_u64(&req, "n");
-            let chunks = futures_util::stream::iter(
-                (0..n).map(|i| Ok::<_, hyper::Error>(Frame::data(Bytes::from(format!("chunk {i}\n"))))),
-            );
-            let mut res = Response::new(StreamBody::new(chunks).boxed());
-            res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(TEXT));
-            res
-        }
-        (&Method::GET, "/health") => full(StatusCode::OK, TEXT, "ok"),
-        _ => full(StatusCode::NOT_FOUND, TEXT, "not found"),
-    };
-    Ok(res)
-}
+use routes::{handle, shutdown_signal};
 
 struct Args {
     listen: SocketAddr,
@@ -150,41 +80,47 @@ async fn serve(args: Args) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)),
         _ => None,
     };
-    let h2c = args.h2c;
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
             Err(_) => continue,
         };
         let _ = stream.set_nodelay(true);
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let auto = || hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            match tls {
-                Some(tls) => {
-                    let Ok(stream) = tls.accept(stream).await else { return };
-                    let _ = auto().serve_connection(TokioIo::new(stream), service_fn(handle)).await;
-                }
-                None if h2c => {
-                    let _ = auto().serve_connection(TokioIo::new(stream), service_fn(handle)).await;
-                }
-                None => {
-                    let _ = http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service_fn(handle))
-                        .await;
-                }
+        // One task type per kind of connection: a task's future is as large as its largest
+        // state and spawning copies it, so a TLS handshake's state inside every h2c task would
+        // make this peer slower than hyper is (and flatter whoever is compared with it).
+        match (&tls, args.h2c) {
+            (Some(tls), _) => {
+                tokio::spawn(serve_tls(tls.clone(), stream));
             }
-        });
+            (None, true) => {
+                tokio::spawn(serve_h2c(stream));
+            }
+            (None, false) => {
+                tokio::spawn(serve_http1(stream));
+            }
+        }
     }
 }
 
-/// Exit cleanly (status 0) on SIGINT/SIGTERM so valgrind/callgrind write their output.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+fn auto() -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
+    hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+}
+
+async fn serve_tls(tls: tokio_rustls::TlsAcceptor, stream: tokio::net::TcpStream) {
+    let Ok(stream) = tls.accept(stream).await else { return };
+    let _ = auto().serve_connection(TokioIo::new(stream), service_fn(handle)).await;
+}
+
+async fn serve_h2c(stream: tokio::net::TcpStream) {
+    let _ = auto().serve_connection(TokioIo::new(stream), service_fn(handle)).await;
+}
+
+async fn serve_http1(stream: tokio::net::TcpStream) {
+    let _ = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service_fn(handle))
+        .await;
 }
 
 fn main() {
