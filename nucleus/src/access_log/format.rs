@@ -282,6 +282,20 @@ struct LineCache {
 }
 
 impl LineCache {
+    /// An empty cache: its first line renders the time and the address.
+    const fn new() -> LineCache {
+        LineCache {
+            second: u64::MAX,
+            clf: [b' '; 26],
+            iso: [b' '; 20],
+            ip: None,
+            ip_text: Vec::new(),
+            clf_prefix: Vec::new(),
+            templates: Vec::new(),
+            prefix_for: None,
+        }
+    }
+
     fn template(&mut self, route: RouteId) -> &str {
         let index = route.index();
         if self.templates.len() <= index {
@@ -331,18 +345,7 @@ impl LineCache {
 }
 
 thread_local! {
-    static CACHE: RefCell<LineCache> = const {
-        RefCell::new(LineCache {
-            second: u64::MAX,
-            clf: [b' '; 26],
-            iso: [b' '; 20],
-            ip: None,
-            ip_text: Vec::new(),
-            clf_prefix: Vec::new(),
-            templates: Vec::new(),
-            prefix_for: None,
-        })
-    };
+    static CACHE: RefCell<LineCache> = const { RefCell::new(LineCache::new()) };
 }
 
 fn with_cache(f: impl FnOnce(&mut LineCache)) {
@@ -395,16 +398,7 @@ mod tests {
 
     #[test]
     fn renders_both_time_formats() {
-        let mut stamp = LineCache {
-            second: 0,
-            clf: [0; 26],
-            iso: [0; 20],
-            ip: None,
-            ip_text: Vec::new(),
-            clf_prefix: Vec::new(),
-            templates: Vec::new(),
-            prefix_for: None,
-        };
+        let mut stamp = LineCache::new();
         // 2026-11-27T05:01:43Z, the example.
         render(&mut stamp, 1_795_755_703);
         assert_eq!(&stamp.clf, b"27/Nov/2026:05:01:43 +0000");
@@ -442,16 +436,7 @@ mod tests {
 
     #[test]
     fn caches_the_address_until_it_changes() {
-        let mut cache = LineCache {
-            second: 0,
-            clf: [0; 26],
-            iso: [0; 20],
-            ip: None,
-            ip_text: Vec::new(),
-            clf_prefix: Vec::new(),
-            templates: Vec::new(),
-            prefix_for: None,
-        };
+        let mut cache = LineCache::new();
         let mut out = Vec::new();
         for peer in ["10.0.0.255:1", "10.0.0.255:2", "[::1]:3", "192.168.1.2:4"] {
             cache.write_addr(&mut out, peer.parse().ok());

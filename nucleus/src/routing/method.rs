@@ -18,7 +18,7 @@ pub(crate) struct Endpoint {
 
 /// The methods of RFC 9110 §9.3, in the order `Allow` lists them. Registered handlers for
 /// these live in a fixed array indexed by position: no hashing, no allocation per lookup.
-const STANDARD: [Method; 9] = [
+pub(crate) const STANDARD: [Method; 9] = [
     Method::GET,
     Method::HEAD,
     Method::POST,

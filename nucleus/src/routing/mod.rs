@@ -15,6 +15,7 @@
 
 mod future;
 mod method;
+pub(crate) use method::STANDARD as STANDARD_METHODS;
 pub(crate) mod params;
 mod tree;
 
