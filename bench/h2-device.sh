@@ -13,6 +13,9 @@
 #   cert.pem/key.pem, as bench/multicore-pack.sh leaves them.
 # env: SERVER_CPU=0 CLIENT_CPU=8 DURATION=5 ROUNDS=3 SCENARIOS="h2c h2c-json handshake"
 set -uo pipefail
+# cpu_us and median
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 dir=$(cd "${1:?usage: h2-device.sh DIR}" && pwd)
 out=${OUT:-$dir}
 export LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -26,13 +29,6 @@ report="$out/h2-device.txt"
 say() { echo "$*" | tee -a "$report"; }
 port=19700
 
-cpu_us() {
-  local stat rest
-  stat=$(<"/proc/$1/stat")
-  rest=${stat##*) }
-  awk -v tck="$(getconf CLK_TCK)" '{ printf "%d\n", ($12 + $13) * 1000000 / tck }' <<<"$rest"
-}
-median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 # start SERVER MODE: MODE h2c or tls; sets pid
 start() {

@@ -165,7 +165,8 @@ stop_server() {
 # CPU time (utime+stime, all threads) of PID in microseconds.
 cpu_us() {
   local stat rest
-  stat=$(<"/proc/$1/stat")
+  # A server that already exited has no CPU left to count.
+  stat=$(<"/proc/$1/stat") 2>/dev/null || { echo 0; return; }
   rest=${stat##*) }
   # fields after "comm)": state=1 ... utime=12 stime=13
   awk -v tck="$(getconf CLK_TCK)" '{ printf "%d\n", ($12 + $13) * 1000000 / tck }' <<<"$rest"

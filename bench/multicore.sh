@@ -24,6 +24,9 @@
 # the defaults (measured locally: 19 runs in 61 s at DURATION=1).
 # Smoke test on a small machine: SERVER_CPUS=0 CLIENT_CPUS=1 WORKERS=2 THREADS=1 CONNS=16 DURATION=1
 set -euo pipefail
+# cpu_us
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 dir=$(cd "${1:?usage: multicore.sh DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$dir}
@@ -43,7 +46,6 @@ port=19090
 report="$out/multicore.txt"
 : >"$report"
 say() { echo "$*" | tee -a "$report"; }
-tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 # Servers to run: nucleus expands to one entry per worker model.
 runs=()
@@ -89,12 +91,6 @@ stop() {
   wait "$pid" 2>/dev/null || true
 }
 
-# utime+stime of all threads of PID, in microseconds
-cpu_us() {
-  local stat
-  stat=$(<"/proc/$1/stat") || { echo 0; return; }
-  awk -v tck="$tck" '{ printf "%d\n", ($12 + $13) * 1000000 / tck }' <<<"${stat##*) }"
-}
 
 declare -A RPS
 # run NAME SCENARIO WORKERS: one measurement; prints a line and sets RPS[SCENARIO.NAME:WORKERS]

@@ -10,6 +10,9 @@
 # Usage: bench/obs-throughput.sh DIR      (DIR holds nucleus and wrk, as multicore.sh's)
 # env: SERVER_CPU=0 CLIENT_CPUS=8-11 THREADS=4 CONNS=64 DURATION=8 ROUNDS=3
 set -euo pipefail
+# cpu_us and median
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 dir=$(cd "${1:?usage: obs-throughput.sh DIR}" && pwd)
 out=${OUT:-$dir}
 export LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -32,13 +35,6 @@ declare -A settings=(
 )
 order=(off metrics both)
 declare -A results=() cpus=()
-# Server CPU time (utime + stime) in microseconds, from /proc.
-cpu_us() {
-  local stat rest
-  stat=$(<"/proc/$1/stat")
-  rest=${stat##*) }
-  awk -v tck="$(getconf CLK_TCK)" '{ printf "%d\n", ($12 + $13) * 1000000 / tck }' <<<"$rest"
-}
 port=19500
 
 say "# bench/obs-throughput.sh $(date -u +%FT%TZ): nucleus --workers 1 on CPU $server_cpu," \
@@ -68,13 +64,14 @@ for ((round = 1; round <= rounds; round++)); do
   done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-base=$(echo "${results[off]}" | median)
-base_cpu=$(echo "${cpus[off]}" | median)
+# The median of a space-separated list.
+median_of() { tr ' ' '\n' <<<"$1" | grep -E '^[0-9]' | median; }
+base=$(median_of "${results[off]}")
+base_cpu=$(median_of "${cpus[off]}")
 say "# medians (server CPU per request is the steadier figure on a machine that is not quiet)"
 for name in "${order[@]}"; do
-  m=$(echo "${results[$name]}" | median)
-  c=$(echo "${cpus[$name]}" | median)
+  m=$(median_of "${results[$name]}")
+  c=$(median_of "${cpus[$name]}")
   ratio=$(awk -v a="$m" -v b="$base" 'BEGIN {printf "%.3f", (b > 0) ? a / b : 0}')
   cpu_ratio=$(awk -v a="$c" -v b="$base_cpu" 'BEGIN {printf "%.3f", (b > 0) ? a / b : 0}')
   say "$(printf '%-8s %12s req/s  %s x off   %s us/req  %s x off' "$name" "$m" "$ratio" "$c" "$cpu_ratio")"
