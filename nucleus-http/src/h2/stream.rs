@@ -123,11 +123,11 @@ pub(super) async fn serve<S: HttpService>(
     send(response, respond, is_head, config, &mut record).await
 }
 
-/// The limits HTTP/1.1 enforces while parsing, for a head `h2` has already decoded (the header
-/// list size itself is bounded inside `h2` by `max_head_size`).
 /// The answer, and the configuration key of the limit it enforces.
 type Rejection = (StatusCode, &'static str, &'static str);
 
+/// The limits HTTP/1.1 enforces while parsing, for a head `h2` has already decoded (the header
+/// list size itself is bounded inside `h2` by `max_head_size`).
 fn check(parts: &http::request::Parts, config: &Config) -> Option<Rejection> {
     let target_len = parts.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
     if target_len > config.max_uri_len {
