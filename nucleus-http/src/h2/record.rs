@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use http::{request, HeaderName, Method, StatusCode, Version};
 
-use crate::observe::record::{emit, Clock};
+use crate::observe::clock::Stamp;
+use crate::observe::record::emit;
 use crate::observe::{
     request_id, Completed, Details, Event, Observe, Protocol, RequestId, RequestInfo, RouteId,
 };
@@ -24,7 +25,7 @@ pub(super) struct StreamRecord {
     received: u64,
     request_id: Option<RequestId>,
     details: Option<Details>,
-    started: Option<Clock>,
+    started: Option<Stamp>,
     finished: bool,
 }
 
@@ -50,7 +51,7 @@ impl StreamRecord {
                 captured.capture(&parts.uri, &parts.headers, true);
                 details = Some(captured);
             }
-            started = Some(Clock::now());
+            started = Some(Stamp::now());
         }
         StreamRecord {
             observer,

@@ -28,6 +28,7 @@
 //! config.observer = Some(Arc::new(ServerErrors::default()));
 //! ```
 
+pub(crate) mod clock;
 pub(crate) mod request_id;
 mod route;
 
@@ -289,6 +290,12 @@ impl Details {
     /// The `User-Agent` field's value (the first, if several).
     pub fn user_agent(&self) -> Option<&[u8]> {
         self.user_agent.map(|span| self.get(span))
+    }
+
+    /// The bytes captured: target, referer and user agent together. What a line holding all
+    /// three needs, before any escaping.
+    pub fn captured_len(&self) -> usize {
+        self.bytes.len()
     }
 }
 

@@ -8,15 +8,9 @@ use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::{HeaderMap, Method, StatusCode, Uri, Version};
-// quanta reads the CPU's time-stamp counter where it is reliable (an OS clock otherwise): two
-// `std::time::Instant` reads and the subtraction cost ~240 instructions per request.
-use quanta::Instant;
-
+use super::clock::Stamp;
 use super::{Completed, Details, Event, Observe, Protocol, RequestId, RequestInfo, RouteId};
-
-/// The clock request durations are read from.
-pub(crate) type Clock = Instant;
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
 /// The status of a request whose client left before a response head went out: nginx's 499.
 const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
@@ -122,11 +116,6 @@ impl Record for Quiet {
     }
 }
 
-/// Calibrates the clock request durations are read from (a few milliseconds, once).
-pub(crate) fn start_clock() {
-    let _ = Instant::now();
-}
-
 pub(crate) struct Tally {
     observer: Option<Arc<dyn Observe>>,
     protocol: Protocol,
@@ -134,11 +123,11 @@ pub(crate) struct Tally {
     received: u64,
     sent: u64,
     /// When the connection became ready for its next head: the start of a rejected one.
-    idle_since: Option<Instant>,
+    idle_since: Option<Stamp>,
     // The request being answered, kept in place field by field: building and moving a
     // ~300-byte struct per request showed up as memcpy in callgrind.
     active: bool,
-    started: Option<Instant>,
+    started: Option<Stamp>,
     method: Method,
     version: Version,
     route: Option<RouteId>,
@@ -163,7 +152,7 @@ impl Tally {
     ) -> Tally {
         let idle_since = observer.as_ref().map(|o| {
             o.connection_opened(protocol);
-            Instant::now()
+            Stamp::now()
         });
         let wants_details = observer.as_ref().is_some_and(|o| o.wants_details());
         Tally {
@@ -190,7 +179,7 @@ impl Tally {
     fn start(&mut self) {
         if let Some(observer) = &self.observer {
             observer.request_started(self.protocol);
-            self.started = Some(Instant::now());
+            self.started = Some(Stamp::now());
         }
     }
 
@@ -199,8 +188,8 @@ impl Tally {
         let Some(observer) = &self.observer else {
             return;
         };
-        let now = Instant::now();
-        let duration = self.started.map(|s| now - s).unwrap_or_default();
+        let now = Stamp::now();
+        let duration = self.started.map(|s| s.until(now)).unwrap_or_default();
         observer.request_completed(&Completed {
             protocol: self.protocol,
             method: Some(&self.method),
@@ -235,7 +224,7 @@ impl Record for Tally {
     const WANTS_ROUTE: bool = true;
 
     /// Starts recording a request whose head was just parsed.
-    #[inline]
+    #[inline(always)]
     fn begin(
         &mut self,
         method: &Method,

@@ -328,7 +328,7 @@ impl Server {
     pub fn run<S: HttpService>(self, service: S) -> io::Result<()> {
         if self.config.observer.is_some() {
             // Calibrates the request clock now rather than in the first request.
-            crate::observe::record::start_clock();
+            crate::observe::clock::start();
         }
         match self.model {
             WorkerModel::PerCore => self.run_per_core(service),

@@ -37,17 +37,9 @@ const LINE_OVERHEAD: usize = 160;
 
 fn write_clf(out: &mut Vec<u8>, cache: &mut LineCache, done: &Completed<'_>, combined: bool) {
     let details = done.details;
-    let referer = details.and_then(Details::referer);
-    let user_agent = details.and_then(Details::user_agent);
-    out.reserve(
-        LINE_OVERHEAD
-            + details.map_or(0, |d| d.target().len())
-            + if combined {
-                referer.map_or(0, <[u8]>::len) + user_agent.map_or(0, <[u8]>::len)
-            } else {
-                0
-            },
-    );
+    // Everything captured (target, referer, user agent) in one figure: escaping may still
+    // grow the line, but rarely.
+    out.reserve(LINE_OVERHEAD + details.map_or(0, Details::captured_len));
     // Few pieces, most of them of a fixed size: each copy of a length known only at run time
     // is a `memcpy` call, about 25 instructions even for three bytes.
     out.extend_from_slice(cache.clf_prefix(done.peer));
@@ -59,13 +51,11 @@ fn write_clf(out: &mut Vec<u8>, cache: &mut LineCache, done: &Completed<'_>, com
         }
         _ => out.extend_from_slice(b"-\" "),
     }
-    out.extend_from_slice(&status_digits(done.status));
-    out.push(b' ');
-    out.extend_from_slice(itoa::Buffer::new().format(done.body_bytes).as_bytes());
+    write_status_and_bytes(out, done.status, done.body_bytes);
     if combined {
-        match (referer, user_agent) {
-            (None, None) => out.extend_from_slice(b" \"-\" \"-\""),
-            _ => {
+        match details.map(|d| (d.referer(), d.user_agent())) {
+            None | Some((None, None)) => out.extend_from_slice(b" \"-\" \"-\""),
+            Some((referer, user_agent)) => {
                 out.extend_from_slice(b" \"");
                 escape_or_dash(out, referer);
                 out.extend_from_slice(b"\" \"");
@@ -74,6 +64,34 @@ fn write_clf(out: &mut Vec<u8>, cache: &mut LineCache, done: &Completed<'_>, com
             }
         }
     }
+}
+
+/// `$status $body_bytes_sent`. Written as one fixed-size piece and cut back to the digits
+/// used: a fixed-size copy is a few moves, where `itoa`'s variable-length output needs a
+/// `memcpy` call.
+fn write_status_and_bytes(out: &mut Vec<u8>, status: StatusCode, bytes: u64) {
+    const DIGITS: usize = 20; // u64::MAX has 20
+    let mut piece = [b' '; 4 + DIGITS];
+    let (code, rest) = piece.split_at_mut(4);
+    code.copy_from_slice(&status_and_space(status));
+    let used = write_digits(rest, bytes);
+    out.extend_from_slice(&piece);
+    out.truncate(out.len() - (DIGITS - used.min(DIGITS)));
+}
+
+/// Writes `n` in decimal at the start of `out` (at least 20 bytes long); returns how many
+/// bytes it took.
+fn write_digits(out: &mut [u8], n: u64) -> usize {
+    let len = n.checked_ilog10().map_or(1, |log| log as usize + 1);
+    let Some(digits) = out.get_mut(..len) else {
+        return 0;
+    };
+    let mut n = n;
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    len
 }
 
 /// The method and a space. A method is a token: no quote, backslash or control byte to
@@ -106,13 +124,33 @@ fn write_version(out: &mut Vec<u8>, version: Version) {
 
 /// A status code's three digits, as an array: a fixed-size copy needs no `memcpy` call.
 fn status_digits(status: StatusCode) -> [u8; 3] {
-    let code = status.as_u16();
-    [
-        b'0' + (code / 100 % 10) as u8,
-        b'0' + (code / 10 % 10) as u8,
-        b'0' + (code % 10) as u8,
-    ]
+    let [a, b, c, _] = status_and_space(status);
+    [a, b, c]
 }
+
+/// A status code's three digits and a space, looked up rather than divided out.
+fn status_and_space(status: StatusCode) -> [u8; 4] {
+    STATUS_TEXT
+        .get(usize::from(status.as_u16()))
+        .copied()
+        .unwrap_or(*b"500 ")
+}
+
+/// `"NNN "` for every code `http::StatusCode` can hold (100 to 999), 4 KiB.
+static STATUS_TEXT: [[u8; 4]; 1000] = {
+    let mut table = [*b"000 "; 1000];
+    let mut code = 0;
+    while code < 1000 {
+        table[code] = [
+            b'0' + (code / 100) as u8,
+            b'0' + (code / 10 % 10) as u8,
+            b'0' + (code % 10) as u8,
+            b' ',
+        ];
+        code += 1;
+    }
+    table
+};
 
 fn version(version: Version) -> &'static str {
     match version {
@@ -145,13 +183,19 @@ fn escape_or_dash(out: &mut Vec<u8>, value: Option<&[u8]>) {
 
 /// nginx's log escaping: `"`, `\`, control bytes and bytes above 0x7e become `\xHH`, so a
 /// client cannot forge a field or a line.
+#[inline]
 fn escape(out: &mut Vec<u8>, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     if is_plain(bytes) {
         // The usual case, one copy.
         out.extend_from_slice(bytes);
-        return;
+    } else {
+        escape_each(out, bytes);
     }
+}
+
+#[cold]
+fn escape_each(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in bytes {
         if is_plain_byte(b) {
             out.push(b);
@@ -277,8 +321,8 @@ struct LineCache {
     /// Route templates by [`RouteId::index`], fetched once per thread: `RouteId::template`
     /// takes the interner's lock, which every worker would contend for once a line.
     templates: Vec<Option<Arc<str>>>,
-    /// The peer address and second `clf_prefix` was made for; `None` before the first.
-    prefix_for: Option<(Option<IpAddr>, u64)>,
+    /// The second and peer address `clf_prefix` was made for (`u64::MAX` before the first).
+    prefix_for: (u64, PeerKey),
 }
 
 impl LineCache {
@@ -292,7 +336,7 @@ impl LineCache {
             ip_text: Vec::new(),
             clf_prefix: Vec::new(),
             templates: Vec::new(),
-            prefix_for: None,
+            prefix_for: (u64::MAX, (0, 0)),
         }
     }
 
@@ -309,8 +353,8 @@ impl LineCache {
 
     /// Everything of a Common or Combined line before the request line, for `peer` now.
     fn clf_prefix(&mut self, peer: Option<SocketAddr>) -> &[u8] {
-        let key = (peer.map(|p| p.ip()), self.second);
-        if self.prefix_for != Some(key) {
+        let key = (self.second, peer_key(peer));
+        if self.prefix_for != key {
             let mut prefix = std::mem::take(&mut self.clf_prefix);
             prefix.clear();
             self.write_addr(&mut prefix, peer);
@@ -318,7 +362,7 @@ impl LineCache {
             prefix.extend_from_slice(&self.clf);
             prefix.extend_from_slice(b"] \"");
             self.clf_prefix = prefix;
-            self.prefix_for = Some(key);
+            self.prefix_for = key;
         }
         &self.clf_prefix
     }
@@ -341,6 +385,18 @@ impl LineCache {
             self.ip = Some(ip);
         }
         out.extend_from_slice(&self.ip_text);
+    }
+}
+
+/// A peer address without its port, as plain integers: comparing two costs a few
+/// instructions, where `Option<IpAddr>` compares variant by variant.
+type PeerKey = (u8, u128);
+
+fn peer_key(peer: Option<SocketAddr>) -> PeerKey {
+    match peer.map(|p| p.ip()) {
+        None => (0, 0),
+        Some(IpAddr::V4(ip)) => (4, u128::from(ip.to_bits())),
+        Some(IpAddr::V6(ip)) => (6, ip.to_bits()),
     }
 }
 
@@ -405,6 +461,24 @@ mod tests {
         assert_eq!(&stamp.iso, b"2026-11-27T05:01:43Z");
         render(&mut stamp, 951_782_400);
         assert_eq!(&stamp.iso, b"2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn writes_status_and_bytes_of_every_width() {
+        for (status, bytes, text) in [
+            (200, 0, "200 0"),
+            (404, 9, "404 9"),
+            (101, 10, "101 10"),
+            (599, 13, "599 13"),
+            (999, 1_000_000, "999 1000000"),
+            (500, u64::MAX, "500 18446744073709551615"),
+        ] {
+            let mut out = b"x".to_vec();
+            let status = StatusCode::from_u16(status).unwrap();
+            write_status_and_bytes(&mut out, status, bytes);
+            assert_eq!(out, format!("x{text}").as_bytes());
+            assert_eq!(&status_digits(status), &text.as_bytes()[..3]);
+        }
     }
 
     #[test]
