@@ -9,6 +9,7 @@
 # Usage (on the device, after bench/multicore-pack.sh filled DIR here):
 #   OUT=$OUT bench/device-run.sh bench/.device
 # env: PARTS="multicore obs single h2"
+#      SINGLE_RUNS=1 SINGLE_SCENARIOS="plaintext json pipelined close" (the single-core part)
 #      A smoke test on a small machine: SERVER_CPUS=0 CLIENT_CPUS=1 WORKERS=2 THREADS=1 CONNS=16
 #      SINGLE_CLIENT_CPU=1 CLIENT_CPU=1 MC_DURATION=1 OBS_DURATION=1 SINGLE_DURATION=1 H2_DURATION=1
 set -uo pipefail
@@ -28,9 +29,9 @@ for part in "${parts[@]}"; do
     multicore) DURATION=${MC_DURATION:-6} "$here/multicore.sh" "$dir" ;;
     obs) DURATION=${OBS_DURATION:-5} ROUNDS=${OBS_ROUNDS:-3} "$here/obs-throughput.sh" "$dir" ;;
     single)
-      SKIP_BUILD=1 NUCLEUS_BIN="$dir/nucleus" DURATION=${SINGLE_DURATION:-4} RUNS=1 SERVER_CPU=0 \
-        CLIENT_CPU=${SINGLE_CLIENT_CPU:-8} \
-        SCENARIOS="plaintext json pipelined close" "$here/run.sh" \
+      SKIP_BUILD=1 NUCLEUS_BIN="$dir/nucleus" DURATION=${SINGLE_DURATION:-4} \
+        RUNS=${SINGLE_RUNS:-1} SERVER_CPU=0 CLIENT_CPU=${SINGLE_CLIENT_CPU:-8} \
+        SCENARIOS=${SINGLE_SCENARIOS:-"plaintext json pipelined close"} "$here/run.sh" \
         "hyper=$dir/hyper-server" "actix=$dir/actix-server" "xitca=$dir/xitca-web-server" \
         "may-minihttp=$dir/may-minihttp-server" nucleus
       cp "$here"/results/*.txt "$out/" 2>/dev/null
