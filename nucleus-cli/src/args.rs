@@ -263,7 +263,7 @@ pub(crate) struct Args {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) write_buffer_watermark: Option<Size>,
 
-    /// Body chunks at least this large are written without a copy [default: 16KiB].
+    /// Body chunks at least this large are written without a copy [default: 4KiB].
     #[arg(long, value_name = "BYTES", help_heading = "Tuning")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) write_copy_threshold: Option<Size>,

@@ -59,7 +59,7 @@ pub struct Config {
     /// requests are waiting. Default 64 KiB.
     pub write_buffer_watermark: usize,
     /// Response body chunks at least this large are written from their own buffer
-    /// (vectored write) rather than copied. Default 16 KiB.
+    /// (vectored write) rather than copied. Default 4 KiB.
     pub write_copy_threshold: usize,
     /// Also put the peer's [`PeerAddr`](crate::PeerAddr) into every request's extensions,
     /// for middleware that reads it there. Off by default: it costs three allocations per
@@ -239,7 +239,7 @@ impl Default for Config {
             max_drain: 256 * 1024,
             read_buffer_size: 8 * 1024,
             write_buffer_watermark: 64 * 1024,
-            write_copy_threshold: 16 * 1024,
+            write_copy_threshold: 4 * 1024,
             peer_addr_extension: false,
             header_read_timeout: Some(Duration::from_secs(10)),
             keep_alive_timeout: Some(Duration::from_secs(15)),

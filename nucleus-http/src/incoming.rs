@@ -86,26 +86,38 @@ impl Sender {
         state.wanted || state.receiver_gone
     }
 
-    pub(crate) fn send_data(&mut self, data: Bytes) {
-        self.put(Ok(Frame::data(data)), false);
+    pub(crate) fn send_data(&mut self, data: Bytes, cx: &Context<'_>) {
+        self.put(Ok(Frame::data(data)), false, cx);
     }
 
-    pub(crate) fn send_trailers(&mut self, trailers: HeaderMap) {
-        self.put(Ok(Frame::trailers(trailers)), true);
+    /// The last bytes of the body and its end, in one step.
+    pub(crate) fn send_last_data(&mut self, data: Bytes, cx: &Context<'_>) {
+        self.put(Ok(Frame::data(data)), true, cx);
     }
 
-    pub(crate) fn send_error(&mut self, err: Error) {
-        self.put(Err(err), true);
+    pub(crate) fn send_trailers(&mut self, trailers: HeaderMap, cx: &Context<'_>) {
+        self.put(Ok(Frame::trailers(trailers)), true, cx);
     }
 
-    pub(crate) fn finish(&mut self) {
+    pub(crate) fn send_error(&mut self, err: Error, cx: &Context<'_>) {
+        self.put(Err(err), true, cx);
+    }
+
+    pub(crate) fn finish(&mut self, cx: &Context<'_>) {
         let mut state = self.shared.lock();
         state.finished = true;
         self.done = true;
-        wake(&mut state.receiver);
+        wake_other(&mut state.receiver, cx);
     }
 
-    fn put(&mut self, item: Result<Frame<Bytes>, Error>, last: bool) {
+    /// Whether the consumer has asked for bytes that have not come yet.
+    pub(crate) fn wants(&self) -> bool {
+        let state = self.shared.lock();
+        state.wanted && state.slot.is_none() && !state.receiver_gone
+    }
+
+    /// Called from the connection's task, polled with `cx`.
+    fn put(&mut self, item: Result<Frame<Bytes>, Error>, last: bool, cx: &Context<'_>) {
         let mut state = self.shared.lock();
         state.slot = Some(item);
         state.wanted = false;
@@ -113,7 +125,7 @@ impl Sender {
             state.finished = true;
             self.done = true;
         }
-        wake(&mut state.receiver);
+        wake_other(&mut state.receiver, cx);
     }
 }
 
@@ -164,7 +176,7 @@ impl Incoming {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => state.receiver = Some(cx.waker().clone()),
         }
-        wake(&mut state.sender);
+        wake_other(&mut state.sender, cx);
         Poll::Pending
     }
 
@@ -187,12 +199,28 @@ impl Drop for Incoming {
     fn drop(&mut self) {
         let mut state = self.shared.lock();
         state.receiver_gone = true;
-        wake(&mut state.sender);
+        // A finished sender has nothing left to discard: no need to wake it.
+        if !state.finished {
+            wake(&mut state.sender);
+        }
     }
 }
 
 fn wake(waker: &mut Option<Waker>) {
     if let Some(w) = waker.take() {
         w.wake();
+    }
+}
+
+/// Wakes `waker` unless it is the task polled with `cx`, which is running and acts on the
+/// change itself. Both ends usually live in the connection's task (a handler reading its
+/// body, or a body streamed back as the response): the engine feeds and polls them in turn,
+/// and a self-wake would only poll the whole connection once more for nothing (about 700
+/// instructions of a 4 KiB echo).
+fn wake_other(waker: &mut Option<Waker>, cx: &Context<'_>) {
+    if let Some(w) = waker.take() {
+        if !w.will_wake(cx.waker()) {
+            w.wake();
+        }
     }
 }

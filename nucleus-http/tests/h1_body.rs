@@ -298,3 +298,58 @@ fn unread_body_applies_backpressure_to_the_client() {
         "server accepted {written} bytes of an unread body"
     );
 }
+
+/// Sends a body in pieces with pauses, so that the server has to wait on the socket
+/// between them, and returns the response.
+fn post_in_pieces(path: &str, pieces: &[&[u8]], chunked: bool) -> String {
+    let server = start();
+    let mut stream = connect(server.addr);
+    let total: usize = pieces.iter().map(|p| p.len()).sum();
+    let framing = if chunked {
+        "Transfer-Encoding: chunked".to_owned()
+    } else {
+        format!("Content-Length: {total}")
+    };
+    let writer = {
+        let mut s = stream.try_clone().unwrap();
+        let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n");
+        let pieces: Vec<Vec<u8>> = pieces.iter().map(|p| p.to_vec()).collect();
+        std::thread::spawn(move || {
+            s.write_all(head.as_bytes()).unwrap();
+            for piece in pieces {
+                std::thread::sleep(Duration::from_millis(30));
+                if chunked {
+                    s.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                        .unwrap();
+                    s.write_all(&piece).unwrap();
+                    s.write_all(b"\r\n").unwrap();
+                } else {
+                    s.write_all(&piece).unwrap();
+                }
+            }
+            if chunked {
+                s.write_all(b"0\r\n\r\n").unwrap();
+            }
+        })
+    };
+    let res = read_response(&mut BufReader::new(&mut stream), false).unwrap();
+    writer.join().unwrap();
+    assert_eq!(res.status, 200, "{path}: {}", res.text());
+    res.text()
+}
+
+#[test]
+fn bodies_that_arrive_in_pieces_reach_handlers_in_the_connections_task_and_in_others() {
+    let pieces: [&[u8]; 3] = [&[b'a'; 10], &[b'b'; 20_000], &[b'c'; 5]];
+    for chunked in [false, true] {
+        for path in ["/collect", "/collect-spawned"] {
+            let text = post_in_pieces(path, &pieces, chunked);
+            assert!(
+                text.starts_with("20015 bytes"),
+                "{path} chunked={chunked}: {text}"
+            );
+        }
+        let echoed = post_in_pieces("/echo", &pieces, chunked);
+        assert_eq!(echoed.len(), 20_015, "echo chunked={chunked}");
+    }
+}

@@ -209,6 +209,17 @@ struct Feed {
     expect: Expect,
     state: FeedState,
     rate: Option<RateGuard>,
+    /// The last `poll_feed` stopped on a socket with nothing to read while the consumer
+    /// was asking for bytes: the socket, not the consumer, wakes the task next.
+    waiting: bool,
+}
+
+impl Feed {
+    /// Whether the consumer waits for body bytes this feed has not offered yet.
+    #[cold]
+    fn asks(&self) -> bool {
+        self.state == FeedState::Reading && self.sender.wants()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -656,6 +667,7 @@ where
             },
             state: FeedState::Reading,
             rate: self.config.body_min_rate.map(RateGuard::new),
+            waiting: false,
         };
         (Some(Box::new(feed)), Body::incoming(incoming))
     }
@@ -682,8 +694,11 @@ where
         };
         // A plain `poll_fn`, not an `async fn`: the response is moved out once, not twice.
         poll_fn(move |cx| {
+            // Whether the handler had already asked for body bytes that have not come.
+            let mut asked = false;
             if let Some(feed) = ex.feed.as_mut() {
                 self.poll_feed(cx, feed, false)?;
+                asked = feed.waiting;
             }
             if timed && self.handler_timer.poll_expired(cx) {
                 self.handler_timer.disarm();
@@ -701,7 +716,15 @@ where
             // may live across an await.
             // Each arm returns at once: binding the response first costs a copy of it.
             match polled {
-                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Pending) => {
+                    // The request body does not wake the task it is read in (see
+                    // `incoming::wake_other`): a handler that has just asked for body bytes
+                    // gets this task polled again, to feed it.
+                    if !asked && ex.feed.as_ref().is_some_and(|feed| feed.asks()) {
+                        cx.waker().wake_by_ref();
+                    }
+                    Poll::Pending
+                }
                 Ok(Poll::Ready(Ok(response))) => {
                     if timed {
                         self.handler_timer.disarm();
@@ -919,6 +942,7 @@ where
         head_written: bool,
     ) -> Result<bool, Error> {
         let mut progressed = false;
+        feed.waiting = false;
         while feed.state == FeedState::Reading {
             match feed.sender.poll_want(cx) {
                 Want::No | Want::Gone => return Ok(progressed),
@@ -949,29 +973,28 @@ where
                             limit: "max_body_size",
                         });
                         feed.sender
-                            .send_error(Error::new(Kind::BodyTooLarge(feed.limit)));
+                            .send_error(Error::new(Kind::BodyTooLarge(feed.limit)), cx);
                         feed.state = FeedState::Broken;
                     } else if feed.decoder.is_done() {
                         // The last bytes of a sized body: end the stream in the same step, so
                         // the consumer need not come back just to learn it is over.
-                        feed.sender.send_data(data);
-                        feed.sender.finish();
+                        feed.sender.send_last_data(data, cx);
                         feed.state = FeedState::Complete;
                     } else {
-                        feed.sender.send_data(data);
+                        feed.sender.send_data(data, cx);
                     }
                 }
                 Ok(Decoded::Trailers(trailers)) => {
-                    feed.sender.send_trailers(trailers);
+                    feed.sender.send_trailers(trailers, cx);
                     feed.state = FeedState::Complete;
                 }
                 Ok(Decoded::Done) => {
-                    feed.sender.finish();
+                    feed.sender.finish(cx);
                     feed.state = FeedState::Complete;
                 }
                 Ok(Decoded::NeedMore) => {
                     if self.read_closed {
-                        feed.sender.send_error(Error::new(Kind::Incomplete));
+                        feed.sender.send_error(Error::new(Kind::Incomplete), cx);
                         feed.state = FeedState::Broken;
                         progressed = true;
                         continue;
@@ -995,7 +1018,7 @@ where
                             kind: TimeoutKind::BodyRate,
                         });
                         feed.sender
-                            .send_error(Error::new(Kind::Timeout(Timeout::BodyRate)));
+                            .send_error(Error::new(Kind::Timeout(Timeout::BodyRate)), cx);
                         feed.state = FeedState::Broken;
                         progressed = true;
                         continue;
@@ -1007,12 +1030,13 @@ where
                                 rate.start_waiting(&mut self.read_timer);
                                 let _ = self.read_timer.poll_expired(cx);
                             }
+                            feed.waiting = true;
                             return Ok(progressed);
                         }
                         Poll::Ready(Ok(0)) => self.read_closed = true,
                         Poll::Ready(Ok(_)) => {}
                         Poll::Ready(Err(err)) => {
-                            feed.sender.send_error(Error::io(err));
+                            feed.sender.send_error(Error::io(err), cx);
                             feed.state = FeedState::Broken;
                             progressed = true;
                         }
@@ -1020,7 +1044,7 @@ where
                 }
                 Err(err) => {
                     self.parse_event(&err, &[]);
-                    feed.sender.send_error(err);
+                    feed.sender.send_error(err, cx);
                     feed.state = FeedState::Broken;
                 }
             }

@@ -108,6 +108,18 @@ async fn route(mut req: Request<Body>) -> Result<Response<Body>, Infallible> {
             Err(err) if err.is_body_too_large() => text(StatusCode::PAYLOAD_TOO_LARGE, "too large"),
             Err(err) => text(err.status(), "bad body"),
         },
+        // The body read by another task than the connection's: its wakes must cross tasks.
+        "/collect-spawned" => {
+            let body = req.into_body();
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            tokio::spawn(async move {
+                let _ = tx.send(body.collect().await.map(|c| c.to_bytes().len()));
+            });
+            match rx.await {
+                Ok(Ok(n)) => text(StatusCode::OK, format!("{n} bytes")),
+                _ => text(StatusCode::BAD_REQUEST, "bad body"),
+            }
+        }
         "/ignore-body" => text(StatusCode::OK, "ignored"),
         "/panic" => panic!("handler exploded"),
         "/slow" => {
