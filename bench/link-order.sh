@@ -5,7 +5,7 @@
 # usage: bench/link-order.sh           (env: SKIP_BUILD=1 to use target/release/nucleus)
 #
 # Runs the release binary under callgrind (mangled names), starts it with the defaults,
-# serves a spread of demo requests, and lists every function of the binary that ran:
+# serves a spread of demo requests, and lists (sorted) every function of the binary that ran:
 # start-up and the serving path. The linker places those first, side by side, so the pages
 # a running server touches are few and dense. The kernel maps a file-backed page fault's
 # 64 KiB neighbourhood at once, so code scattered over the whole text section made almost
@@ -34,14 +34,15 @@ done
 "$LOADGEN" --addr "$addr" -n 100 -c 1 --close --quiet
 STOP_TIMEOUT=60 stop_server
 
-# Function names in the order callgrind first lists them, for the binary's own object only
-# (`ob=`), without callgrind's recursion suffixes ('2), each once.
+# The names of the functions that ran, for the binary's own object only (`ob=`), without
+# callgrind's recursion suffixes ('2), each once. Sorted: what matters is that they sit
+# together, and a sorted list changes only where the code did.
 awk -v bin="$(basename "$NUCLEUS_BIN")" '
   /^ob=\(/ { id = $1; sub(/^ob=/, "", id); if (NF > 1) { name = $2; objs[id] = name } ours = (objs[id] ~ ("/" bin "$")) ; next }
   /^c?ob=\(/ { id = $1; sub(/^c?ob=/, "", id); if (NF > 1) objs[id] = $2; next }
   /^cfn=\(/ { id = $1; sub(/^cfn=/, "", id); if (NF > 1) fns[id] = $2; next }
   /^fn=\(/ { id = $1; sub(/^fn=/, "", id); if (NF > 1) fns[id] = $2; f = fns[id]; sub(/'"'"'[0-9]+$/, "", f); if (ours && f != "" && !seen[f]++) print f }
-' "$PROFILE" >"$OUT_FILE.new"
+' "$PROFILE" | LC_ALL=C sort -u >"$OUT_FILE.new"
 mv "$OUT_FILE.new" "$OUT_FILE"
 listed=$(wc -l <"$OUT_FILE")
 present=$(nm --defined-only "$NUCLEUS_BIN" | awk '{print $3}' | sort -u | comm -12 - <(sort -u "$OUT_FILE") | wc -l)
