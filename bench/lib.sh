@@ -126,6 +126,28 @@ wait_ready() {
   return 1
 }
 
+# limit_cpu PID: with CPU_QUOTA set (a percentage of one CPU), moves process PID, and every
+# thread it starts later, into a cgroup that holds it to that share (cgroup v1 or v2 cpu
+# controller; needs root). On a machine where the load generator has a single core of its
+# own, this keeps the server the bottleneck, so that req/s measures the server. Latency
+# percentiles then include the quota's stalls and mean nothing.
+limit_cpu() {
+  [[ -n ${CPU_QUOTA:-} ]] || return 0
+  local cgroup quota=$((CPU_QUOTA * 1000))
+  if [[ -d /sys/fs/cgroup/cpu ]]; then
+    cgroup=/sys/fs/cgroup/cpu/nucleus-bench
+    mkdir -p "$cgroup"
+    echo 100000 >"$cgroup/cpu.cfs_period_us"
+    echo "$quota" >"$cgroup/cpu.cfs_quota_us"
+  else
+    cgroup=/sys/fs/cgroup/nucleus-bench
+    echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+    mkdir -p "$cgroup"
+    echo "$quota 100000" >"$cgroup/cpu.max"
+  fi
+  echo "$1" >"$cgroup/cgroup.procs"
+}
+
 # start_server SERVER [WRAPPER...]: runs `WRAPPER... BIN --listen HOST:PORT --workers 1`
 # on a fresh port; sets SERVER_PID (the wrapper must exec the server: taskset, valgrind).
 # Returns 1 (after cleaning up) if it does not answer within READY_TIMEOUT seconds.
@@ -139,6 +161,7 @@ start_server() {
   SERVER_LOG="$LOG_DIR/$name.$SERVER_PORT.log"
   "$@" "$bin" --listen "$HOST:$SERVER_PORT" --workers 1 >"$SERVER_LOG" 2>&1 &
   SERVER_PID=$!
+  limit_cpu "$SERVER_PID"
   if ! wait_ready "$SERVER_PORT" "${READY_TIMEOUT:-10}"; then
     log "$name did not answer on $HOST:$SERVER_PORT (log: $SERVER_LOG)"
     stop_server

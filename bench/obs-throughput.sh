@@ -9,15 +9,14 @@
 #
 # Usage: bench/obs-throughput.sh DIR      (DIR holds nucleus and wrk, as multicore.sh's)
 # env: SERVER_CPU=0 CLIENT_CPUS=8-11 THREADS=4 CONNS=64 DURATION=8 ROUNDS=3
-#      CPU_QUOTA=50   give the server that percentage of one CPU through a cgroup (v1 or v2
-#                     cpu controller; needs root). Then the server is the bottleneck even
-#                     where the client has a single core of its own (the 2-core development
-#                     machine: SERVER_CPU=0 CLIENT_CPUS=1 THREADS=1 CPU_QUOTA=50), and req/s
-#                     measures the server alone.
+#      CPU_QUOTA=50   give the server that percentage of one CPU (lib.sh's limit_cpu). Then
+#                     the server is the bottleneck even where the client has a single core
+#                     of its own (the 2-core development machine: SERVER_CPU=0 CLIENT_CPUS=1
+#                     THREADS=1 CPU_QUOTA=50), and req/s measures the server alone.
 # Besides the medians, the report gives the median of each round's ratio to that round's
 # "off": drift on a shared machine moves a whole round, and cancels out of its ratios.
 set -euo pipefail
-# cpu_us and median
+# cpu_us, median and limit_cpu
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 dir=$(cd "${1:?usage: obs-throughput.sh DIR}" && pwd)
@@ -44,23 +43,6 @@ order=(off metrics both)
 declare -A results=() cpus=() ratios=()
 port=19500
 
-# A cgroup holding the server at CPU_QUOTA percent of one CPU; empty without CPU_QUOTA.
-cgroup=
-if [[ -n ${CPU_QUOTA:-} ]]; then
-  quota=$((CPU_QUOTA * 1000))
-  if [[ -d /sys/fs/cgroup/cpu ]]; then
-    cgroup=/sys/fs/cgroup/cpu/nucleus-obs-throughput
-    mkdir -p "$cgroup"
-    echo 100000 >"$cgroup/cpu.cfs_period_us"
-    echo "$quota" >"$cgroup/cpu.cfs_quota_us"
-  else
-    cgroup=/sys/fs/cgroup/nucleus-obs-throughput
-    echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
-    mkdir -p "$cgroup"
-    echo "$quota 100000" >"$cgroup/cpu.max"
-  fi
-fi
-
 say "# bench/obs-throughput.sh $(date -u +%FT%TZ): nucleus --workers 1 on CPU $server_cpu" \
   "${CPU_QUOTA:+(at ${CPU_QUOTA} % of it)}, wrk -t$threads -c$conns -d${duration}s on CPUs" \
   "$client_cpus, $rounds rounds"
@@ -71,8 +53,7 @@ for ((round = 1; round <= rounds; round++)); do
     taskset -c "$server_cpu" "$dir/nucleus" --listen "127.0.0.1:$port" --workers 1 \
       ${settings[$name]} >/dev/null 2>&1 &
     pid=$!
-    # The whole process, and every thread it starts later.
-    [[ -n $cgroup ]] && echo "$pid" >"$cgroup/cgroup.procs"
+    limit_cpu "$pid"
     for _ in $(seq 100); do
       (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
       sleep 0.05

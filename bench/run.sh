@@ -10,6 +10,9 @@
 #         SCENARIOS="plaintext pipelined json close echo4k slow10"   subset/order
 #         SERVER_CPU=0 CLIENT_CPU=1   taskset cores for server and wrk
 #         SKIP_BUILD=1     do not run cargo build for the peers
+#         CPU_QUOTA=50     hold each server to that percentage of its CPU (lib.sh's limit_cpu):
+#                          on a 2-core machine the server is then the bottleneck, not wrk;
+#                          req/s and CPU per request compare servers, p50/p99 do not
 #
 # Every server is started with `--workers 1` pinned to SERVER_CPU, wrk (-t1) is
 # pinned to CLIENT_CPU. Runs are interleaved (scenario → run → server) so drift on
