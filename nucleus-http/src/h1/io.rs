@@ -281,4 +281,57 @@ mod tests {
             assert_eq!(buf.written(), expected.len());
         }
     }
+
+    /// What a test does to the buffer: copy small bytes in, queue a chunk, or flush.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Extend(Vec<u8>),
+        Push(Vec<u8>),
+        Flush,
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..12).prop_map(Step::Extend),
+            proptest::collection::vec(any::<u8>(), 0..40).prop_map(Step::Push),
+            Just(Step::Flush),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bytes_leave_in_the_order_they_came_whatever_the_steps_and_write_sizes(
+            steps in proptest::collection::vec(step(), 0..24),
+            limit in 1usize..50,
+            threshold in 1usize..24,
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                let mut buf = WriteBuf::with_capacity(4);
+                let mut io = Trickle { out: Vec::new(), limit };
+                let mut expected = Vec::new();
+                for step in &steps {
+                    match step {
+                        Step::Extend(bytes) => {
+                            buf.extend(bytes);
+                            expected.extend_from_slice(bytes);
+                        }
+                        Step::Push(bytes) => {
+                            buf.push(Bytes::from(bytes.clone()), threshold);
+                            expected.extend_from_slice(bytes);
+                        }
+                        Step::Flush => {
+                            std::future::poll_fn(|cx| buf.poll_flush(&mut io, cx)).await.unwrap();
+                            assert!(buf.is_empty());
+                        }
+                    }
+                    assert_eq!(buf.len() + io.out.len(), expected.len());
+                }
+                std::future::poll_fn(|cx| buf.poll_flush(&mut io, cx)).await.unwrap();
+                assert_eq!(io.out, expected);
+                assert_eq!(buf.written(), expected.len());
+            });
+        }
+    }
 }
