@@ -16,14 +16,7 @@ use crate::error::{Error, Kind};
 /// Creates a connected pair. `len` is the declared length, when the framing says it.
 pub(crate) fn channel(len: Option<u64>) -> (Sender, Incoming) {
     let shared = Arc::new(Shared {
-        state: Mutex::new(State {
-            slot: None,
-            finished: false,
-            wanted: false,
-            receiver_gone: false,
-            receiver: None,
-            sender: None,
-        }),
+        state: Mutex::new(State::default()),
     });
     (
         Sender {
@@ -41,6 +34,7 @@ struct Shared {
     state: Mutex<State>,
 }
 
+#[derive(Default)]
 struct State {
     slot: Option<Result<Frame<Bytes>, Error>>,
     finished: bool,
@@ -54,6 +48,31 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // The critical sections cannot panic, so poisoning carries no information here.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Sender {
+    /// Whether the consumer's end is gone, so that [`Sender::reuse`] will succeed.
+    pub(crate) fn reusable(&self) -> bool {
+        Arc::strong_count(&self.shared) == 1
+    }
+
+    /// A fresh channel on this sender's allocation, when the consumer's end of the old one is
+    /// gone (nobody else holds the shared state): the body of the connection's next request
+    /// then costs no allocation. `None` while the old body is still held somewhere.
+    pub(crate) fn reuse(&mut self, len: Option<u64>) -> Option<Incoming> {
+        // `reusable` stays true once true: this end holds the only reference, and no one
+        // can clone it.
+        let state = Arc::get_mut(&mut self.shared)?
+            .state
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        *state = State::default();
+        self.done = false;
+        Some(Incoming {
+            shared: self.shared.clone(),
+            remaining: len,
+        })
     }
 }
 

@@ -353,3 +353,37 @@ fn bodies_that_arrive_in_pieces_reach_handlers_in_the_connections_task_and_in_ot
         assert_eq!(echoed.len(), 20_015, "echo chunked={chunked}");
     }
 }
+
+#[test]
+fn one_connection_carries_bodies_of_every_framing_back_to_back() {
+    // The connection reuses a finished body's channel for the next one: each must start
+    // clean (length, decoder, end of stream), whatever came before it.
+    let server = start();
+    let mut stream = connect(server.addr);
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let requests: [(&str, &[u8], &str); 6] = [
+        ("POST /echo", b"Content-Length: 5\r\n\r\nhello", "hello"),
+        ("POST /echo", b"Content-Length: 3\r\n\r\nabc", "abc"),
+        (
+            "POST /collect",
+            b"Transfer-Encoding: chunked\r\n\r\n4\r\nwiki\r\n5\r\npedia\r\n0\r\n\r\n",
+            "9 bytes",
+        ),
+        ("GET /", b"\r\n", "Hello, World!"),
+        (
+            "POST /collect-spawned",
+            b"Content-Length: 7\r\n\r\nspawned",
+            "7 bytes",
+        ),
+        ("POST /echo", b"Content-Length: 0\r\n\r\n", ""),
+    ];
+    for (line, rest, expected) in requests {
+        stream
+            .write_all(format!("{line} HTTP/1.1\r\nHost: x\r\n").as_bytes())
+            .unwrap();
+        stream.write_all(rest).unwrap();
+        let res = read_response(&mut reader, false).unwrap();
+        assert_eq!(res.status, 200, "{line}");
+        assert_eq!(res.text(), expected, "{line}");
+    }
+}

@@ -104,6 +104,7 @@ where
         write_timer: Deadline::default(),
         handler_timer: Deadline::default(),
         spare_headers: None,
+        spare_feed: None,
         waiting: None,
         stashed: None,
         shrunk: false,
@@ -159,6 +160,8 @@ struct Conn<I, R> {
     /// The last response's header map, emptied: the next request's headers go into it, which
     /// saves allocating and freeing a map per exchange.
     spare_headers: Option<HeaderMap>,
+    /// The last request body's feed, its channel reusable: the next body costs no allocation.
+    spare_feed: Option<Box<Feed>>,
     /// `Some(idle)` while `poll_head` waits for bytes, its deadlines set.
     waiting: Option<bool>,
     /// A parsed head waiting for the service to become ready (rare: boxed).
@@ -418,6 +421,7 @@ where
             self.read_buf = BytesMut::new();
             self.write.shrink();
             self.spare_headers = None;
+            self.spare_feed = None;
             self.shrunk = true;
             stats::count(&stats::IDLE_BUFFERS_RELEASED);
         }
@@ -466,8 +470,12 @@ where
             self.write_error_response(StatusCode::INTERNAL_SERVER_ERROR, &mut ex);
             return Ok(Next::Close);
         }
-        let body = pin!(body);
-        self.respond(&parts, body, &mut ex).await?;
+        {
+            // Dropped here, before the request body settles: an echoed body is the request
+            // body's channel, which the next request can reuse only once nobody holds it.
+            let body = pin!(body);
+            self.respond(&parts, body, &mut ex).await?;
+        }
         if parts.headers.capacity() <= SPARE_HEADERS_MAX {
             parts.headers.clear();
             self.spare_headers = Some(parts.headers);
@@ -642,7 +650,7 @@ where
         })
     }
 
-    fn feed_for(&self, framing: Framing, expect_continue: bool) -> (Option<Box<Feed>>, Body) {
+    fn feed_for(&mut self, framing: Framing, expect_continue: bool) -> (Option<Box<Feed>>, Body) {
         let (decoder, len) = match framing {
             Framing::None => return (None, Body::empty()),
             Framing::Length(len) => (BodyDecoder::Length(len), Some(len)),
@@ -654,19 +662,34 @@ where
                 None,
             ),
         };
+        let expect = if expect_continue {
+            Expect::Pending
+        } else {
+            Expect::Nothing
+        };
+        let rate = self.config.body_min_rate.map(RateGuard::new);
+        // The last body's box and channel, when its consumer let go of it.
+        if let Some(mut feed) = self.spare_feed.take() {
+            if let Some(incoming) = feed.sender.reuse(len) {
+                feed.decoder = decoder;
+                feed.received = 0;
+                feed.limit = self.config.max_body_size;
+                feed.expect = expect;
+                feed.state = FeedState::Reading;
+                feed.rate = rate;
+                feed.waiting = false;
+                return (Some(feed), Body::incoming(incoming));
+            }
+        }
         let (sender, incoming) = incoming::channel(len);
         let feed = Feed {
             sender,
             decoder,
             received: 0,
             limit: self.config.max_body_size,
-            expect: if expect_continue {
-                Expect::Pending
-            } else {
-                Expect::Nothing
-            },
+            expect,
             state: FeedState::Reading,
-            rate: self.config.body_min_rate.map(RateGuard::new),
+            rate,
             waiting: false,
         };
         (Some(Box::new(feed)), Body::incoming(incoming))
@@ -1064,6 +1087,11 @@ where
                     keep_alive = false
                 }
                 FeedState::Reading => keep_alive = self.drain(&mut feed).await,
+            }
+            // Kept only if the body's consumer is gone: dropping the feed is also how a
+            // consumer that still holds the body learns it will get no more of it.
+            if keep_alive && feed.sender.reusable() {
+                self.spare_feed = Some(feed);
             }
         }
         if keep_alive {
