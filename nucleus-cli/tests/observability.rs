@@ -30,7 +30,8 @@ fn start(args: &[&str], stderr: Stdio, banner_lines: usize) -> Nucleus {
     while addr.is_none() || banner.len() < banner_lines {
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
-        match line.trim().strip_prefix("nucleus listening on http://") {
+        let listening = line.trim().strip_prefix("nucleus listening on ");
+        match listening.and_then(|l| l.strip_prefix("http://").or(l.strip_prefix("https://"))) {
             Some(a) => addr = Some(a.parse().unwrap()),
             None => banner.push(line.trim().to_owned()),
         }
@@ -85,6 +86,12 @@ fn request(addr: SocketAddr, raw: &str) -> String {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The metrics page at `url`, read with a real HTTP client.
+fn scrape(url: &str) -> String {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
 }
 
 const JSON_REQUEST: &str = "GET /json?x=1 HTTP/1.1\r\nHost: x\r\nReferer: http://ref.example/a\r\n\
@@ -342,15 +349,7 @@ fn metrics_can_move_to_their_own_listener() {
         "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let text = rt.block_on(async {
-        reqwest::get(&metrics_url)
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let text = scrape(&metrics_url);
     assert!(
         text.contains(r#"http_requests_total{method="GET",route="<unmatched>",status="404"} 1"#),
         "{text}"
@@ -444,4 +443,39 @@ fn http2_requests_are_logged_counted_and_carry_request_ids() {
     assert_eq!(first["user_agent"], "h2-agent");
     assert_eq!(first["status"], 200);
     assert_eq!(first["body_bytes_sent"], 27);
+}
+
+#[test]
+fn failed_tls_handshakes_are_counted_by_kind() {
+    let server = start(
+        &["--tls-self-signed", "--metrics-listen", "127.0.0.1:0"],
+        Stdio::null(),
+        2,
+    );
+    let metrics_url = server
+        .banner
+        .iter()
+        .find_map(|line| line.strip_prefix("nucleus metrics on "))
+        .unwrap()
+        .to_owned();
+    // Plain HTTP on the HTTPS port: nginx's 400, then a failed handshake.
+    let answer = request(server.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    // A whole handshake record that rustls refuses at once: a server's hello, empty.
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&[0x16, 0x03, 0x01, 0x00, 0x04, 0x02, 0x00, 0x00, 0x00])
+        .unwrap();
+    let _ = s.read_to_end(&mut Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = scrape(&metrics_url);
+        if text.contains(r#"http_errors_total{kind="tls_handshake"} 2"#) {
+            assert!(text.contains(r#"http_errors_total{kind="timeout_tls_handshake"} 0"#));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.stop();
 }

@@ -356,6 +356,13 @@ pub enum Event<'a> {
     },
     /// The connection cap was reached: new connections wait in the kernel backlog.
     ConnectionCapReached,
+    /// A TLS handshake failed: the client does not speak TLS (plain HTTP on an HTTPS port
+    /// gets a `400` first), or speaks it in a way rustls refuses. Its timeout is
+    /// [`Event::Timeout`] with [`TimeoutKind::TlsHandshake`].
+    TlsHandshake {
+        /// What went wrong.
+        error: &'a (dyn std::error::Error + 'static),
+    },
 }
 
 impl Event<'_> {
@@ -370,6 +377,7 @@ impl Event<'_> {
             Event::HandlerPanic { .. } => "panic",
             Event::AcceptError { .. } => "accept",
             Event::ConnectionCapReached => "connection_cap",
+            Event::TlsHandshake { .. } => "tls_handshake",
         }
     }
 }
@@ -388,6 +396,9 @@ pub enum TimeoutKind {
     SendRate,
     /// `handler_timeout`: the handler was too slow (503).
     Handler,
+    /// The TLS handshake did not finish within its timeout
+    /// ([`TlsBuilder::handshake_timeout`](crate::tls::TlsBuilder::handshake_timeout)); closed.
+    TlsHandshake,
 }
 
 impl TimeoutKind {
@@ -399,6 +410,7 @@ impl TimeoutKind {
             TimeoutKind::BodyRate => "timeout_body_rate",
             TimeoutKind::SendRate => "timeout_send_rate",
             TimeoutKind::Handler => "timeout_handler",
+            TimeoutKind::TlsHandshake => "timeout_tls_handshake",
         }
     }
 }

@@ -411,6 +411,9 @@ fn log(event: &Event<'_>, info: &RequestInfo<'_>) {
             request_id,
             "client closed the connection before the response was complete"
         ),
+        Event::TlsHandshake { error } => {
+            tracing::debug!(peer, error = %error, "TLS handshake failed")
+        }
         // Server faults: error.
         Event::HandlerError { error } => {
             tracing::error!(peer, method, route, request_id, error = %error, "handler error")

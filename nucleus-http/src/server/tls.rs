@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::lifecycle::{ConnContext, Signal};
 use crate::error::{Error, Kind, Timeout};
+use crate::observe::{record, Event, RequestInfo, TimeoutKind};
 use crate::tls::{TlsConfig, TlsError};
 use crate::{stats, Body, Config, HttpService, PeerAddr};
 
@@ -79,17 +80,31 @@ impl Acceptor {
         })
         .await;
         drop(signal);
+        let failed = |event: &Event<'_>| {
+            stats::count(&stats::TLS_HANDSHAKE_FAILURES);
+            let info = RequestInfo {
+                peer: Some(peer.0),
+                ..RequestInfo::default()
+            };
+            record::emit(config.observer.as_deref(), event, &info);
+        };
         let stream = match finished {
-            Some(Ok(Some(stream))) => stream,
-            Some(Ok(None)) => return Ok(()),
+            Some(Ok(Handshake::Done(stream))) => stream,
+            Some(Ok(Handshake::Closed)) => return Ok(()),
+            Some(Ok(Handshake::PlainHttp)) => {
+                failed(&Event::TlsHandshake {
+                    error: &Error::new(Kind::Tls).with(PlainHttp),
+                });
+                return Ok(());
+            }
             Some(Err(err)) => {
-                stats::count(&stats::TLS_HANDSHAKE_FAILURES);
-                tracing::debug!(error = %err, "TLS handshake failed");
+                failed(&Event::TlsHandshake { error: &err });
                 return Err(err);
             }
             None => {
-                stats::count(&stats::TLS_HANDSHAKE_FAILURES);
-                tracing::debug!("TLS handshake timed out");
+                failed(&Event::Timeout {
+                    kind: TimeoutKind::TlsHandshake,
+                });
                 return Err(Error::new(Kind::Timeout(Timeout::TlsHandshake)));
             }
         };
@@ -106,26 +121,44 @@ impl Acceptor {
         }
     }
 
-    /// `None`: the client closed, or spoke plain HTTP and got its answer.
-    async fn handshake(&self, stream: TcpStream) -> Result<Option<Tls>, Error> {
+    async fn handshake(&self, stream: TcpStream) -> Result<Handshake, Error> {
         let mut first = [0u8; 1];
         if stream.peek(&mut first).await.map_err(Error::io)? == 0 {
-            return Ok(None);
+            return Ok(Handshake::Closed);
         }
         if first[0] != HANDSHAKE_RECORD {
-            stats::count(&stats::TLS_HANDSHAKE_FAILURES);
-            tracing::debug!("plain HTTP on an HTTPS port");
             // Boxed: its scratch buffer would otherwise sit in every TLS connection's future.
             Box::pin(answer_plain_http(stream)).await;
-            return Ok(None);
+            return Ok(Handshake::PlainHttp);
         }
         self.acceptor
             .accept(stream)
             .await
-            .map(|stream| Some(Box::new(stream)))
+            .map(|stream| Handshake::Done(Box::new(stream)))
             .map_err(|err| Error::new(Kind::Tls).with(err))
     }
 }
+
+/// How a handshake ended, short of an error.
+enum Handshake {
+    Done(Tls),
+    /// The client closed before sending anything.
+    Closed,
+    /// The client spoke plain HTTP, and got its `400`.
+    PlainHttp,
+}
+
+/// The error of a plain HTTP request on an HTTPS port, for the observer.
+#[derive(Debug)]
+struct PlainHttp;
+
+impl std::fmt::Display for PlainHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("plain HTTP request on an HTTPS port")
+    }
+}
+
+impl std::error::Error for PlainHttp {}
 
 /// An established TLS connection, boxed: rustls's connection state is over a kilobyte, and
 /// every `async fn` layer that takes the stream by value keeps its own copy of it in its

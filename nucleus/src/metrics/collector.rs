@@ -193,7 +193,8 @@ impl Collector for Snapshot {
         let mut family = encoder.encode_descriptor(
             "http_errors",
             "Errors and notable events by kind: parse, limit, timeout_*, client_abort, \
-             handler_error, panic, accept, connection_cap (the connection cap was reached).",
+             handler_error, panic, accept, connection_cap (the connection cap was reached), \
+             tls_handshake (a failed TLS handshake).",
             None,
             MetricType::Counter,
         )?;

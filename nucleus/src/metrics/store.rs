@@ -47,7 +47,7 @@ pub(super) const STATUS_SLOTS: usize = 501;
 const FIRST_STATUS: u16 = 100;
 
 /// Error and event kinds, in label order.
-pub(super) const EVENT_KINDS: [&str; 12] = [
+pub(super) const EVENT_KINDS: [&str; 14] = [
     "parse",
     "limit",
     "timeout_header_read",
@@ -55,11 +55,13 @@ pub(super) const EVENT_KINDS: [&str; 12] = [
     "timeout_body_rate",
     "timeout_send_rate",
     "timeout_handler",
+    "timeout_tls_handshake",
     "client_abort",
     "handler_error",
     "panic",
     "accept",
     "connection_cap",
+    "tls_handshake",
 ];
 
 pub(super) const PROTOCOLS: [&str; 2] = ["http1", "http2"];
