@@ -51,8 +51,15 @@ impl Shared {
     }
 }
 
+/// The connection's end.
+pub(crate) struct Sender {
+    shared: Arc<Shared>,
+    done: bool,
+}
+
 impl Sender {
-    /// Whether the consumer's end is gone, so that [`Sender::reuse`] will succeed.
+    /// Whether the consumer's end is gone, so that [`Sender::reuse`] will succeed. Once true
+    /// it stays true: this end then holds the only reference, and nobody can clone it.
     pub(crate) fn reusable(&self) -> bool {
         Arc::strong_count(&self.shared) == 1
     }
@@ -61,8 +68,6 @@ impl Sender {
     /// gone (nobody else holds the shared state): the body of the connection's next request
     /// then costs no allocation. `None` while the old body is still held somewhere.
     pub(crate) fn reuse(&mut self, len: Option<u64>) -> Option<Incoming> {
-        // `reusable` stays true once true: this end holds the only reference, and no one
-        // can clone it.
         let state = Arc::get_mut(&mut self.shared)?
             .state
             .get_mut()
@@ -74,15 +79,7 @@ impl Sender {
             remaining: len,
         })
     }
-}
 
-/// The connection's end.
-pub(crate) struct Sender {
-    shared: Arc<Shared>,
-    done: bool,
-}
-
-impl Sender {
     /// Whether the consumer is waiting for data. Registers the connection's waker otherwise.
     pub(crate) fn poll_want(&mut self, cx: &mut Context<'_>) -> Want {
         let mut state = self.shared.lock();

@@ -116,34 +116,38 @@ impl WriteBuf {
             let n = if self.queue.is_empty() {
                 let rest = self.tail.get(self.tail_written..).unwrap_or_default();
                 ready!(Pin::new(&mut *io).poll_write(cx, rest))?
-            } else if let (1, Some(chunk)) = (self.queue.len(), self.queue.front()) {
-                // One queued chunk, the usual case (a head, a large body, maybe a chunk
-                // trailer): three slices, empty ones included, without the general path's
-                // array to fill.
-                let before = self.tail.get(self.tail_written..self.tail_before);
-                let after = self.tail.get(self.tail_before..);
-                let slices = [
-                    IoSlice::new(before.unwrap_or_default()),
-                    IoSlice::new(chunk),
-                    IoSlice::new(after.unwrap_or_default()),
-                ];
-                ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices))?
             } else {
+                // The tail's bytes before the queue, and after it.
                 let before = self.tail.get(self.tail_written..self.tail_before);
                 let after = self.tail.get(self.tail_before..);
-                let pieces = before
-                    .into_iter()
-                    .chain(self.queue.iter().map(Bytes::as_ref))
-                    .chain(after)
-                    .filter(|piece| !piece.is_empty());
-                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-                let mut count = 0;
-                for (slot, piece) in slices.iter_mut().zip(pieces) {
-                    *slot = IoSlice::new(piece);
-                    count += 1;
+                match (self.queue.len(), self.queue.front()) {
+                    // One queued chunk, the usual case (a head, a large body, maybe a chunk
+                    // trailer): three slices, empty ones included, without the general
+                    // path's array to fill.
+                    (1, Some(chunk)) => {
+                        let slices = [
+                            IoSlice::new(before.unwrap_or_default()),
+                            IoSlice::new(chunk),
+                            IoSlice::new(after.unwrap_or_default()),
+                        ];
+                        ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices))?
+                    }
+                    _ => {
+                        let pieces = before
+                            .into_iter()
+                            .chain(self.queue.iter().map(Bytes::as_ref))
+                            .chain(after)
+                            .filter(|piece| !piece.is_empty());
+                        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                        let mut count = 0;
+                        for (slot, piece) in slices.iter_mut().zip(pieces) {
+                            *slot = IoSlice::new(piece);
+                            count += 1;
+                        }
+                        ready!(Pin::new(&mut *io)
+                            .poll_write_vectored(cx, slices.get(..count).unwrap_or_default()))?
+                    }
                 }
-                ready!(Pin::new(&mut *io)
-                    .poll_write_vectored(cx, slices.get(..count).unwrap_or_default()))?
             };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
