@@ -161,6 +161,47 @@ fn combined_access_log_is_nginx_byte_for_byte() {
 }
 
 #[test]
+fn each_line_takes_its_own_requests_fields_on_a_kept_alive_connection() {
+    let path = temp_path("access-pipelined.log");
+    let server = start(
+        &[
+            "--access-log",
+            "combined",
+            "--access-log-file",
+            path.to_str().unwrap(),
+        ],
+        Stdio::null(),
+        0,
+    );
+    // Three requests in one write: field names in any case, the first of two user agents,
+    // a request with neither field after one with both, and an absolute-form target.
+    let answer = request(
+        server.addr,
+        "GET /a?q=1 HTTP/1.1\r\nHost: x\r\nuser-agent: first-ua\r\nReferer: r1\r\n\
+         User-Agent: second-ua\r\n\r\n\
+         GET /b HTTP/1.1\r\nHost: x\r\n\r\n\
+         GET http://x/json HTTP/1.1\r\nHost: x\r\nREFERER: R3\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 3, "{answer}");
+    server.stop();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let lines: Vec<String> = text.lines().map(|l| split_time(l).1).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[0].starts_with(r#""GET /a?q=1 HTTP/1.1" 404 "#),
+        "{lines:?}"
+    );
+    assert!(lines[0].ends_with(r#" "r1" "first-ua""#), "{lines:?}");
+    assert!(
+        lines[1].starts_with(r#""GET /b HTTP/1.1" 404 "#),
+        "{lines:?}"
+    );
+    assert!(lines[1].ends_with(r#" "-" "-""#), "{lines:?}");
+    assert_eq!(lines[2], r#""GET http://x/json HTTP/1.1" 200 27 "R3" "-""#);
+}
+
+#[test]
 fn common_access_log_stops_after_the_byte_count() {
     let lines = access_log_of_one_request("common");
     assert_eq!(lines.len(), 1, "{lines:?}");

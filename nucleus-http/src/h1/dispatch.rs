@@ -367,13 +367,7 @@ where
             .request_id_header
             .as_ref()
             .map(|name| request_id::for_request(name, &mut head.headers));
-        self.tally.begin(
-            &head.method,
-            head.version,
-            &head.uri,
-            &head.headers,
-            request_id,
-        );
+        self.tally.begin(&head.method, head.version, request_id);
     }
 
     /// Starts an idle wait: the keep-alive deadline, and the idle mark that lets a server
@@ -520,6 +514,7 @@ where
                         &mut self.read_buf,
                         &self.config,
                         &mut self.spare_headers,
+                        self.tally.head_details(),
                     );
                     match parsed {
                         Ok(Some(mut head)) => {

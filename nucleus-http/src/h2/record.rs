@@ -45,7 +45,9 @@ impl StreamRecord {
         let mut details = None;
         let mut started = None;
         if let Some(observer) = &observer {
-            observer.request_started(Protocol::Http2);
+            if let Some(in_flight) = observer.in_flight() {
+                in_flight.add_here(1);
+            }
             if observer.wants_details() {
                 let mut captured = Details::default();
                 captured.capture(&parts.uri, &parts.headers, true);
@@ -120,18 +122,22 @@ impl StreamRecord {
         let Some(observer) = &self.observer else {
             return;
         };
+        if let Some(in_flight) = observer.in_flight() {
+            in_flight.add_here(-1);
+        }
         let duration = self.started.map(|s| s.elapsed()).unwrap_or_default();
         observer.request_completed(&Completed {
             protocol: Protocol::Http2,
-            method: Some(&self.method),
+            method: Some(self.method.clone()),
             route: self.route.unwrap_or(RouteId::UNMATCHED),
             status: self.status,
             body_bytes: self.body_bytes,
             duration,
             peer: self.peer,
             version: Version::HTTP_2,
-            request_id: self.request_id.as_ref(),
-            details: self.details.as_ref(),
+            request_id: self.request_id,
+            // The stream is over: its details go with this report.
+            details: self.details.take(),
             aborted,
             // Bodies only (the request's as declared): `h2` does not say how many bytes of
             // frames a stream took.

@@ -17,7 +17,7 @@
 //! struct ServerErrors(AtomicU64);
 //!
 //! impl Observe for ServerErrors {
-//!     fn request_completed(&self, done: &Completed<'_>) {
+//!     fn request_completed(&self, done: &Completed) {
 //!         if done.status.is_server_error() {
 //!             self.0.fetch_add(1, Ordering::Relaxed);
 //!         }
@@ -29,6 +29,7 @@
 //! ```
 
 pub(crate) mod clock;
+mod in_flight;
 pub(crate) mod request_id;
 mod route;
 
@@ -39,8 +40,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
+pub use in_flight::InFlight;
+pub(crate) use in_flight::LocalInFlight;
 pub use request_id::{RequestId, MAX_REQUEST_ID_LEN};
 pub use route::{RouteId, MAX_ROUTES};
 
@@ -70,12 +74,15 @@ pub trait Observe: fmt::Debug + Send + Sync + 'static {
     fn connection_opened(&self, _protocol: Protocol) {}
     /// A connection closed, for whatever reason.
     fn connection_closed(&self, _protocol: Protocol) {}
-    /// A request head was read and its handling starts. Each is followed by exactly one
-    /// [`Observe::request_completed`].
-    fn request_started(&self, _protocol: Protocol) {}
+    /// A gauge of requests in flight for the engine to keep: it counts each request from its
+    /// complete head to its [`Observe::request_completed`] (asked once per connection).
+    /// Keeping the count in the engine saves a call per request.
+    fn in_flight(&self) -> Option<&InFlight> {
+        None
+    }
     /// A response went out completely, was cut off, or a request was rejected before it
     /// reached the service (malformed, too large, too slow).
-    fn request_completed(&self, _done: &Completed<'_>) {}
+    fn request_completed(&self, _done: &Completed) {}
     /// Bytes moved on a connection that no [`Completed`] reported: what remains when the
     /// connection closes (a partial head, an upgraded stream's traffic, ...).
     fn bytes_transferred(&self, _received: u64, _sent: u64) {}
@@ -93,10 +100,10 @@ impl<T: Observe + ?Sized> Observe for Arc<T> {
     fn connection_closed(&self, protocol: Protocol) {
         (**self).connection_closed(protocol)
     }
-    fn request_started(&self, protocol: Protocol) {
-        (**self).request_started(protocol)
+    fn in_flight(&self) -> Option<&InFlight> {
+        (**self).in_flight()
     }
-    fn request_completed(&self, done: &Completed<'_>) {
+    fn request_completed(&self, done: &Completed) {
         (**self).request_completed(done)
     }
     fn bytes_transferred(&self, received: u64, sent: u64) {
@@ -137,11 +144,11 @@ impl<A: Observe, B: Observe> Observe for Both<A, B> {
         self.0.connection_closed(protocol);
         self.1.connection_closed(protocol);
     }
-    fn request_started(&self, protocol: Protocol) {
-        self.0.request_started(protocol);
-        self.1.request_started(protocol);
+    /// The first one's gauge, or else the second one's: the engine keeps one.
+    fn in_flight(&self) -> Option<&InFlight> {
+        self.0.in_flight().or_else(|| self.1.in_flight())
     }
-    fn request_completed(&self, done: &Completed<'_>) {
+    fn request_completed(&self, done: &Completed) {
         self.0.request_completed(done);
         self.1.request_completed(done);
     }
@@ -176,13 +183,17 @@ impl Protocol {
 }
 
 /// One finished request, as the engine saw it.
-#[derive(Debug)]
+///
+/// The engine keeps one per connection (per stream in HTTP/2) and fills it in place as the
+/// request goes: handing it over by reference costs nothing, where building a copy of these
+/// fields for every request showed up in profiles.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct Completed<'a> {
+pub struct Completed {
     /// The connection's protocol.
     pub protocol: Protocol,
     /// The request method; `None` when the head could not be parsed.
-    pub method: Option<&'a Method>,
+    pub method: Option<Method>,
     /// The route template the service matched, or [`RouteId::UNMATCHED`].
     pub route: RouteId,
     /// The status sent (or being sent when the response was cut off).
@@ -196,9 +207,9 @@ pub struct Completed<'a> {
     /// The request's HTTP version.
     pub version: Version,
     /// The request ID, when request IDs are on.
-    pub request_id: Option<&'a RequestId>,
+    pub request_id: Option<RequestId>,
     /// Request line and headers for access logs, when [`Observe::wants_details`] said so.
-    pub details: Option<&'a Details>,
+    pub details: Option<Details>,
     /// The response was cut off (the client went away, or the body failed).
     pub aborted: bool,
     /// Bytes read from the connection since the last report (this request's head and body,
@@ -209,43 +220,98 @@ pub struct Completed<'a> {
     pub sent: u64,
 }
 
+impl Completed {
+    /// A record with nothing in it yet, for a request on `protocol`.
+    pub(crate) fn empty(protocol: Protocol, peer: Option<SocketAddr>, version: Version) -> Self {
+        Completed {
+            protocol,
+            method: None,
+            route: RouteId::UNMATCHED,
+            status: record::CLIENT_CLOSED,
+            body_bytes: 0,
+            duration: Duration::ZERO,
+            peer,
+            version,
+            request_id: None,
+            details: None,
+            aborted: false,
+            received: 0,
+            sent: 0,
+        }
+    }
+}
+
 /// What an access log needs from the request beyond the counters: the request target as the
 /// client sent it, `Referer` and `User-Agent`, as raw (untrusted) bytes.
 ///
-/// The bytes are copied into a buffer the connection reuses from request to request: three
-/// short copies cost less than keeping the request's own buffers alive through reference
-/// counts (a clone and a drop through a vtable for each).
+/// Over HTTP/1.1 these are ranges of the request head as received, held until the request
+/// completes (the parser finds them in its walk over the fields, so this costs a reference
+/// count). HTTP/2 copies them into a buffer the stream owns.
 #[derive(Debug, Clone, Default)]
 pub struct Details {
-    bytes: Vec<u8>,
+    /// The HTTP/1.1 head the spans point into; when `None`, they point into `copied`.
+    head: Option<Bytes>,
+    copied: Vec<u8>,
     target: Span,
     referer: Option<Span>,
     user_agent: Option<Span>,
 }
 
-/// A byte range of the details' buffer.
+/// A byte range of the details' bytes.
 #[derive(Debug, Clone, Copy, Default)]
 struct Span(usize, usize);
 
-/// A connection's details buffer grown past this by an odd request is not kept.
+impl Span {
+    fn of((start, end): (u32, u32)) -> Span {
+        Span(start as usize, end as usize)
+    }
+
+    fn len(self) -> usize {
+        self.1.saturating_sub(self.0)
+    }
+}
+
+/// A details buffer grown past this by an odd request is not kept.
 const KEEP_DETAILS_BUFFER: usize = 1024;
 
 impl Details {
-    /// Captures what the access log wants of a request head. `path_target`: the target was
+    /// Holds an HTTP/1.1 head whose request target lies at `target`; the parser then tells
+    /// [`Details::note_field`] about each field.
+    pub(crate) fn hold(&mut self, head: Bytes, target: (u32, u32)) {
+        self.head = Some(head);
+        self.target = Span::of(target);
+        self.referer = None;
+        self.user_agent = None;
+    }
+
+    /// A field of the held head, its value at `value`. The first of several counts, as
+    /// nginx's `$http_user_agent` and `$http_referer`.
+    #[inline]
+    pub(crate) fn note_field(&mut self, name: &http::HeaderName, value: (u32, u32)) {
+        if name == http::header::USER_AGENT {
+            self.user_agent.get_or_insert(Span::of(value));
+        } else if name == http::header::REFERER {
+            self.referer.get_or_insert(Span::of(value));
+        }
+    }
+
+    /// Copies what the access log wants of a request head. `path_target`: the target was
     /// sent as a path whatever the URI holds (HTTP/2's `:path`).
     pub(crate) fn capture(&mut self, uri: &Uri, headers: &HeaderMap, path_target: bool) {
-        self.bytes.clear();
+        self.head = None;
+        let bytes = &mut self.copied;
+        bytes.clear();
         match (uri.scheme(), uri.path_and_query()) {
-            (None, Some(pq)) => self.bytes.extend_from_slice(pq.as_str().as_bytes()),
+            (None, Some(pq)) => bytes.extend_from_slice(pq.as_str().as_bytes()),
             (Some(_), Some(pq)) if path_target => {
-                self.bytes.extend_from_slice(pq.as_str().as_bytes());
+                bytes.extend_from_slice(pq.as_str().as_bytes());
             }
             _ => {
                 use std::io::Write as _;
-                let _ = write!(self.bytes, "{uri}");
+                let _ = write!(bytes, "{uri}");
             }
         }
-        self.target = Span(0, self.bytes.len());
+        self.target = Span(0, bytes.len());
         self.referer = None;
         self.user_agent = None;
         // One walk over the fields, not a hashed lookup per name. The first of several, as
@@ -259,22 +325,27 @@ impl Details {
                 continue;
             };
             if slot.is_none() {
-                let start = self.bytes.len();
-                self.bytes.extend_from_slice(value.as_bytes());
-                *slot = Some(Span(start, self.bytes.len()));
+                let start = bytes.len();
+                bytes.extend_from_slice(value.as_bytes());
+                *slot = Some(Span(start, bytes.len()));
             }
         }
     }
 
-    /// Forgets the request, keeping the buffer unless an odd request grew it.
+    /// Forgets the request: lets go of its head, and of a buffer an odd request grew.
     pub(crate) fn release(&mut self) {
-        if self.bytes.capacity() > KEEP_DETAILS_BUFFER {
-            self.bytes = Vec::new();
+        self.head = None;
+        if self.copied.capacity() > KEEP_DETAILS_BUFFER {
+            self.copied = Vec::new();
         }
     }
 
     fn get(&self, span: Span) -> &[u8] {
-        self.bytes.get(span.0..span.1).unwrap_or_default()
+        let bytes = match &self.head {
+            Some(head) => &head[..],
+            None => &self.copied[..],
+        };
+        bytes.get(span.0..span.1).unwrap_or_default()
     }
 
     /// The request target as sent (`/path?query`, or an absolute URI).
@@ -295,7 +366,7 @@ impl Details {
     /// The bytes captured: target, referer and user agent together. What a line holding all
     /// three needs, before any escaping.
     pub fn captured_len(&self) -> usize {
-        self.bytes.len()
+        self.target.len() + self.referer.map_or(0, Span::len) + self.user_agent.map_or(0, Span::len)
     }
 }
 

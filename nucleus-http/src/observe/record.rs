@@ -8,12 +8,14 @@ use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::clock::Stamp;
-use super::{Completed, Details, Event, Observe, Protocol, RequestId, RequestInfo, RouteId};
-use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use super::clock::{Clock, Stamp};
+use super::{
+    Completed, Details, Event, LocalInFlight, Observe, Protocol, RequestId, RequestInfo, RouteId,
+};
+use http::{Method, StatusCode, Version};
 
 /// The status of a request whose client left before a response head went out: nginx's 499.
-const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
+pub(crate) const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
     Ok(status) => status,
     Err(_) => StatusCode::BAD_REQUEST,
 };
@@ -24,14 +26,9 @@ const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
 pub(crate) trait Record: Send + 'static {
     /// Whether a request's route is worth reading back from the router.
     const WANTS_ROUTE: bool;
-    fn begin(
-        &mut self,
-        method: &Method,
-        version: Version,
-        uri: &Uri,
-        headers: &HeaderMap,
-        request_id: Option<RequestId>,
-    );
+    /// Where the parser should note what the access log wants of the next head.
+    fn head_details(&mut self) -> Option<&mut Details>;
+    fn begin(&mut self, method: &Method, version: Version, request_id: Option<RequestId>);
     fn request_id(&self) -> Option<&RequestId>;
     fn set_route(&mut self, route: Option<RouteId>);
     fn has_route(&self) -> bool;
@@ -67,7 +64,11 @@ impl Quiet {
 impl Record for Quiet {
     const WANTS_ROUTE: bool = true;
     #[inline(always)]
-    fn begin(&mut self, method: &Method, _: Version, _: &Uri, _: &HeaderMap, _: Option<RequestId>) {
+    fn head_details(&mut self) -> Option<&mut Details> {
+        None
+    }
+    #[inline(always)]
+    fn begin(&mut self, method: &Method, _: Version, _: Option<RequestId>) {
         self.active = true;
         if *method != self.method {
             self.method = method.clone();
@@ -118,25 +119,20 @@ impl Record for Quiet {
 
 pub(crate) struct Tally {
     observer: Option<Arc<dyn Observe>>,
-    protocol: Protocol,
-    peer: Option<SocketAddr>,
-    received: u64,
-    sent: u64,
+    /// The observer's gauge of requests in flight, if it keeps one.
+    in_flight: Option<LocalInFlight>,
+    clock: Clock,
     /// When the connection became ready for its next head: the start of a rejected one.
     idle_since: Option<Stamp>,
-    // The request being answered, kept in place field by field: building and moving a
-    // ~300-byte struct per request showed up as memcpy in callgrind.
     active: bool,
     started: Option<Stamp>,
-    method: Method,
-    version: Version,
+    /// The route read back from the router, if it said (`done.route` is set from it at the
+    /// end).
     route: Option<RouteId>,
-    status: StatusCode,
-    body_bytes: u64,
-    request_id: Option<RequestId>,
-    /// Whether the observer wants [`Details`]: then `begin` copies them into `details`.
-    wants_details: bool,
-    details: Details,
+    /// The request being answered, filled in place and handed to the observer by reference.
+    /// Its `method` stays set between requests (a keep-alive connection's requests mostly
+    /// share one, and comparing is cheaper than cloning); `active` says whether it is current.
+    done: Completed,
 }
 
 impl Tally {
@@ -150,37 +146,38 @@ impl Tally {
         protocol: Protocol,
         peer: Option<SocketAddr>,
     ) -> Tally {
+        let clock = Clock::get();
         let idle_since = observer.as_ref().map(|o| {
             o.connection_opened(protocol);
-            Stamp::now()
+            clock.now()
         });
-        let wants_details = observer.as_ref().is_some_and(|o| o.wants_details());
+        let mut done = Completed::empty(protocol, peer, Version::HTTP_11);
+        done.method = Some(Method::GET);
+        if observer.as_ref().is_some_and(|o| o.wants_details()) {
+            done.details = Some(Details::default());
+        }
+        let in_flight = observer
+            .as_ref()
+            .and_then(|o| o.in_flight())
+            .map(|gauge| gauge.local());
         Tally {
             observer,
-            protocol,
-            peer,
-            received: 0,
-            sent: 0,
+            in_flight,
+            clock,
             idle_since,
             active: false,
             started: None,
-            method: Method::GET,
-            version: Version::HTTP_11,
             route: None,
-            status: CLIENT_CLOSED,
-            body_bytes: 0,
-            request_id: None,
-            wants_details,
-            details: Details::default(),
+            done,
         }
     }
 
-    /// Tells the observer a request started and notes when.
+    /// Counts a request in flight and notes when it started.
     fn start(&mut self) {
-        if let Some(observer) = &self.observer {
-            observer.request_started(self.protocol);
-            self.started = Some(Stamp::now());
+        if let Some(in_flight) = &self.in_flight {
+            in_flight.started();
         }
+        self.started = Some(self.clock.now());
     }
 
     /// Tells the observer about the request that just ended.
@@ -188,73 +185,75 @@ impl Tally {
         let Some(observer) = &self.observer else {
             return;
         };
-        let now = Stamp::now();
-        let duration = self.started.map(|s| s.until(now)).unwrap_or_default();
-        observer.request_completed(&Completed {
-            protocol: self.protocol,
-            method: Some(&self.method),
-            route: self.route.unwrap_or(RouteId::UNMATCHED),
-            status: self.status,
-            body_bytes: self.body_bytes,
-            duration,
-            peer: self.peer,
-            version: self.version,
-            request_id: self.request_id.as_ref(),
-            details: Some(&self.details).filter(|_| self.wants_details),
-            aborted,
-            received: std::mem::take(&mut self.received),
-            sent: std::mem::take(&mut self.sent),
-        });
-        self.details.release();
+        if let Some(in_flight) = &self.in_flight {
+            in_flight.completed();
+        }
+        let now = self.clock.now();
+        let done = &mut self.done;
+        done.duration = self
+            .started
+            .map(|s| self.clock.between(s, now))
+            .unwrap_or_default();
+        done.route = self.route.unwrap_or(RouteId::UNMATCHED);
+        done.aborted = aborted;
+        observer.request_completed(done);
+        done.received = 0;
+        done.sent = 0;
+        if let Some(details) = &mut done.details {
+            details.release();
+        }
         self.idle_since = Some(now);
     }
 
     fn report_bytes(&mut self) {
+        let done = &mut self.done;
         if let Some(observer) = &self.observer {
-            if self.received > 0 || self.sent > 0 {
-                observer.bytes_transferred(self.received, self.sent);
+            if done.received > 0 || done.sent > 0 {
+                observer.bytes_transferred(done.received, done.sent);
             }
         }
-        self.received = 0;
-        self.sent = 0;
+        done.received = 0;
+        done.sent = 0;
+    }
+
+    /// The current request's method, for log lines.
+    fn method(&self) -> Option<&Method> {
+        self.done.method.as_ref().filter(|_| self.active)
     }
 }
 
 impl Record for Tally {
     const WANTS_ROUTE: bool = true;
 
-    /// Starts recording a request whose head was just parsed.
+    #[inline]
+    fn head_details(&mut self) -> Option<&mut Details> {
+        self.done.details.as_mut()
+    }
+
+    /// Starts recording a request whose head was just parsed (and whose details the parser
+    /// noted in [`Record::head_details`]).
     #[inline(always)]
-    fn begin(
-        &mut self,
-        method: &Method,
-        version: Version,
-        uri: &Uri,
-        headers: &HeaderMap,
-        request_id: Option<RequestId>,
-    ) {
+    fn begin(&mut self, method: &Method, version: Version, request_id: Option<RequestId>) {
         self.active = true;
-        if *method != self.method {
-            self.method = method.clone();
-        }
-        self.version = version;
         self.route = None;
-        self.status = CLIENT_CLOSED;
-        self.body_bytes = 0;
-        if request_id.is_some() || self.request_id.is_some() {
-            self.request_id = request_id;
+        let done = &mut self.done;
+        if done.method.as_ref() != Some(method) {
+            done.method = Some(method.clone());
+        }
+        done.version = version;
+        done.status = CLIENT_CLOSED;
+        done.body_bytes = 0;
+        if request_id.is_some() || done.request_id.is_some() {
+            done.request_id = request_id;
         }
         if self.observer.is_some() {
             self.start();
-            if self.wants_details {
-                self.details.capture(uri, headers, false);
-            }
         }
     }
 
     #[inline]
     fn request_id(&self) -> Option<&RequestId> {
-        self.request_id.as_ref().filter(|_| self.active)
+        self.done.request_id.as_ref().filter(|_| self.active)
     }
 
     #[inline]
@@ -271,22 +270,22 @@ impl Record for Tally {
 
     #[inline]
     fn set_status(&mut self, status: StatusCode) {
-        self.status = status;
+        self.done.status = status;
     }
 
     #[inline]
     fn add_body_bytes(&mut self, n: usize) {
-        self.body_bytes += n as u64;
+        self.done.body_bytes += n as u64;
     }
 
     #[inline]
     fn received(&mut self, n: usize) {
-        self.received += n as u64;
+        self.done.received += n as u64;
     }
 
     #[inline]
     fn sent(&mut self, n: usize) {
-        self.sent += n as u64;
+        self.done.sent += n as u64;
     }
 
     /// Ends the current request: its response is complete, or was cut off (`aborted`).
@@ -308,32 +307,21 @@ impl Record for Tally {
         let Some(observer) = &self.observer else {
             return;
         };
-        observer.request_started(self.protocol);
-        let duration = self.idle_since.map(|s| s.elapsed()).unwrap_or_default();
-        observer.request_completed(&Completed {
-            protocol: self.protocol,
-            method: None,
-            route: RouteId::UNMATCHED,
-            status,
-            body_bytes: body_bytes as u64,
-            duration,
-            peer: self.peer,
-            version: Version::HTTP_11,
-            request_id: None,
-            details: None,
-            aborted: false,
-            received: std::mem::take(&mut self.received),
-            sent: std::mem::take(&mut self.sent),
-        });
+        let mut done = Completed::empty(self.done.protocol, self.done.peer, Version::HTTP_11);
+        done.status = status;
+        done.body_bytes = body_bytes as u64;
+        done.duration = self.idle_since.map(|s| s.elapsed()).unwrap_or_default();
+        done.received = std::mem::take(&mut self.done.received);
+        done.sent = std::mem::take(&mut self.done.sent);
+        observer.request_completed(&done);
     }
 
     /// Logs `event` at its level with what is known of the request, and tells the observer.
     fn event(&self, event: &Event<'_>) {
-        let active = self.active;
         let info = RequestInfo {
-            peer: self.peer,
-            method: Some(&self.method).filter(|_| active),
-            route: self.route.filter(|_| active),
+            peer: self.done.peer,
+            method: self.method(),
+            route: self.route.filter(|_| self.active),
             request_id: self.request_id(),
         };
         emit(self.observer.as_deref(), event, &info);
@@ -347,7 +335,7 @@ impl Drop for Tally {
         self.finish(true);
         self.report_bytes();
         if let Some(observer) = &self.observer {
-            observer.connection_closed(self.protocol);
+            observer.connection_closed(self.done.protocol);
         }
     }
 }

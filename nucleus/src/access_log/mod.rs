@@ -112,8 +112,8 @@ impl Observe for AccessLog {
         true
     }
 
-    fn request_completed(&self, done: &Completed<'_>) {
+    fn request_completed(&self, done: &Completed) {
         self.shared
-            .append(|out| format::write_line(out, self.format, done));
+            .append(|out, cache| format::write_line(out, cache, self.format, done));
     }
 }

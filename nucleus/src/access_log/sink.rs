@@ -1,17 +1,19 @@
 //! Where lines go: a buffer per worker thread, drained by one writer thread.
 //!
 //! A worker appends a line to its own buffer under a lock nobody else takes except the
-//! writer thread, for the instant of a swap, every [`FLUSH_INTERVAL`]. A full buffer drops the
+//! writer thread, for the instant of a swap, every [`FLUSH_INTERVAL`]. (Threads beyond
+//! [`BUFFERS`] share buffers, which the lock makes safe.) A full buffer drops the
 //! line and counts it: a slow disk or a blocked stdout pipe costs lines, never a stalled
 //! request. The writer thread owns the file, so reopening it (logrotate's `SIGUSR1`) needs no
 //! coordination with the workers.
 
-use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
+
+use super::format::LineCache;
 use std::time::Duration;
 
 /// How long a line may wait in a worker's buffer before the writer thread takes it.
@@ -32,12 +34,25 @@ pub enum Target {
     File(PathBuf),
 }
 
-type Buffer = Arc<Mutex<Vec<u8>>>;
+/// How many buffers the worker threads spread over.
+const BUFFERS: usize = 64;
+
+/// One worker's lines waiting for the writer thread, and what its next line can reuse of the
+/// last one.
+pub(super) struct Lines {
+    pub(super) bytes: Vec<u8>,
+    pub(super) cache: LineCache,
+}
+
+/// A buffer on cache lines of its own, so that two workers appending never contend for one.
+/// `parking_lot`'s lock: the standard one checks for a panic in progress at both ends, twice
+/// a line for bytes that stay usable after a panic anyway.
+#[repr(align(128))]
+struct Buffer(parking_lot::Mutex<Lines>);
 
 pub(super) struct Shared {
-    id: usize,
-    buffers: Mutex<Vec<Buffer>>,
-    /// The buffer each worker gets back at the next drain, same order as `buffers`.
+    buffers: Box<[Buffer]>,
+    /// The bytes each buffer gets back at the next drain, same order as `buffers`.
     spares: Mutex<Vec<Vec<u8>>>,
     /// Most bytes one worker's buffer holds between two drains.
     limit: usize,
@@ -56,11 +71,11 @@ pub(super) enum Output {
 }
 
 thread_local! {
-    /// This thread's buffer for each sink it has written to, by sink id.
-    static LOCAL: RefCell<Vec<(usize, Buffer)>> = const { RefCell::new(Vec::new()) };
+    /// This thread's buffer, the same in every access log: assigned round-robin on first use.
+    static BUFFER: usize = NEXT_BUFFER.fetch_add(1, Ordering::Relaxed) % BUFFERS;
 }
 
-static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+static NEXT_BUFFER: AtomicUsize = AtomicUsize::new(0);
 
 impl Shared {
     pub(super) fn start(target: Target, limit: usize) -> io::Result<Arc<Shared>> {
@@ -76,9 +91,15 @@ impl Shared {
             }
         };
         let shared = Arc::new(Shared {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            buffers: Mutex::new(Vec::new()),
-            spares: Mutex::new(Vec::new()),
+            buffers: (0..BUFFERS)
+                .map(|_| {
+                    Buffer(parking_lot::Mutex::new(Lines {
+                        bytes: Vec::new(),
+                        cache: LineCache::new(),
+                    }))
+                })
+                .collect(),
+            spares: Mutex::new((0..BUFFERS).map(|_| Vec::new()).collect()),
             limit,
             dropped: AtomicU64::new(0),
             reopen: AtomicBool::new(false),
@@ -95,29 +116,19 @@ impl Shared {
 
     /// Appends one line produced by `write` to this thread's buffer, or drops it when the
     /// buffer is full.
-    pub(super) fn append(&self, write: impl FnOnce(&mut Vec<u8>)) {
-        LOCAL.with(|local| {
-            let mut local = local.borrow_mut();
-            let buffer = match local.iter().position(|(id, _)| *id == self.id) {
-                Some(at) => local.get(at).map(|(_, buffer)| buffer),
-                None => {
-                    let buffer = Buffer::default();
-                    lock(&self.buffers).push(buffer.clone());
-                    local.push((self.id, buffer));
-                    local.last().map(|(_, buffer)| buffer)
-                }
-            };
-            let Some(buffer) = buffer else {
-                return;
-            };
-            let mut bytes = lock(buffer);
-            let before = bytes.len();
-            write(&mut bytes);
-            if bytes.len() > self.limit {
-                bytes.truncate(before);
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        });
+    pub(super) fn append(&self, write: impl FnOnce(&mut Vec<u8>, &mut LineCache)) {
+        let index = BUFFER.with(|b| *b);
+        let Some(Buffer(buffer)) = self.buffers.get(index) else {
+            return;
+        };
+        let mut lines = buffer.lock();
+        let Lines { bytes, cache } = &mut *lines;
+        let before = bytes.len();
+        write(bytes, cache);
+        if bytes.len() > self.limit {
+            bytes.truncate(before);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub(super) fn dropped(&self) -> u64 {
@@ -140,18 +151,18 @@ impl Shared {
                 *file = Some(open(path)?);
             }
         }
-        let buffers: Vec<Buffer> = lock(&self.buffers).clone();
         let mut spares = lock(&self.spares);
-        spares.resize_with(buffers.len(), Vec::new);
-        for (buffer, spare) in buffers.iter().zip(spares.iter_mut()) {
-            // The worker gets back the buffer drained last time, with its capacity: a fresh
-            // one would regrow from nothing (and copy itself at every doubling) each interval.
-            std::mem::swap(&mut *lock(buffer), spare);
-            let written = if spare.is_empty() {
-                Ok(())
-            } else {
-                output.write_all(spare)
-            };
+        for (Buffer(buffer), spare) in self.buffers.iter().zip(spares.iter_mut()) {
+            // The worker gets back the bytes drained last time, with their capacity: a fresh
+            // buffer would regrow from nothing (and copy itself at every doubling) each interval.
+            {
+                let mut lines = buffer.lock();
+                if lines.bytes.is_empty() {
+                    continue;
+                }
+                std::mem::swap(&mut lines.bytes, spare);
+            }
+            let written = output.write_all(spare);
             let used = spare.len();
             // Written or not, these lines are done: a worker must not get them back.
             spare.clear();

@@ -47,7 +47,11 @@ fn load_i(c: &AtomicI64) -> i64 {
 }
 
 impl Snapshot {
-    pub(super) fn take(store: &Store, dropped: Vec<(&'static str, u64)>) -> Snapshot {
+    pub(super) fn take(
+        store: &Store,
+        in_flight: i64,
+        dropped: Vec<(&'static str, u64)>,
+    ) -> Snapshot {
         let routes = RouteId::all();
         let shards = store.shards();
         let mut pairs = Vec::new();
@@ -90,7 +94,7 @@ impl Snapshot {
         Snapshot {
             routes,
             pairs,
-            in_flight: sum_i(&|s| load_i(&s.in_flight)),
+            in_flight,
             open: std::array::from_fn(|i| sum_i(&|s| s.open.get(i).map_or(0, load_i))),
             accepted: std::array::from_fn(|i| sum(&|s| s.accepted.get(i).map_or(0, load))),
             received: sum(&|s| load(&s.received)),

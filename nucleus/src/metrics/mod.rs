@@ -46,7 +46,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
 use http::header::{HeaderValue, CONTENT_TYPE};
-use nucleus_http::observe::{Completed, Event, Observe, Protocol, RequestInfo};
+use nucleus_http::observe::{Completed, Event, InFlight, Observe, Protocol, RequestInfo};
 use prometheus_client::registry::Registry;
 
 use crate::{Request, Response};
@@ -58,6 +58,8 @@ pub const CONTENT_TYPE_TEXT: &str = prometheus_client::encoding::prometheus_text
 /// Request, connection, error and process metrics for one server.
 pub struct Metrics {
     store: Store,
+    /// Kept by the engine (see [`Observe::in_flight`]).
+    in_flight: InFlight,
     dropped: Mutex<Vec<(&'static str, DroppedLines)>>,
 }
 
@@ -69,6 +71,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         Metrics {
             store: Store::new(),
+            in_flight: InFlight::new(),
             dropped: Mutex::new(Vec::new()),
         }
     }
@@ -113,7 +116,7 @@ impl Metrics {
             .iter()
             .map(|(log, read)| (*log, read()))
             .collect();
-        let snapshot = collector::Snapshot::take(&self.store, dropped);
+        let snapshot = collector::Snapshot::take(&self.store, self.in_flight.get(), dropped);
         registry.register_collector(Box::new(snapshot));
         let mut out = String::with_capacity(4096);
         // Writing into a `String` cannot fail; an encoder error would only truncate.
@@ -192,16 +195,15 @@ impl Observe for Metrics {
         }
     }
 
-    fn request_started(&self, _protocol: Protocol) {
-        self.store.local().in_flight.fetch_add(1, Ordering::Relaxed);
+    fn in_flight(&self) -> Option<&InFlight> {
+        Some(&self.in_flight)
     }
 
-    fn request_completed(&self, done: &Completed<'_>) {
+    fn request_completed(&self, done: &Completed) {
         let shard = self.store.local();
-        shard.in_flight.fetch_sub(1, Ordering::Relaxed);
         shard.received.fetch_add(done.received, Ordering::Relaxed);
         shard.sent.fetch_add(done.sent, Ordering::Relaxed);
-        if let Some(series) = shard.series(done.route, store::method_index(done.method)) {
+        if let Some(series) = shard.series(done.route, store::method_index(done.method.as_ref())) {
             series.record(done.status, done.duration);
         }
     }
