@@ -17,7 +17,8 @@
 # Each run ends with SIGTERM; the server must exit for callgrind to write its totals
 # (the peers exit 0 on SIGINT/SIGTERM). Instructions per request =
 # (Ir(N2) - Ir(N1)) / (N2 - N1), so start-up, the readiness probe, connection set-up
-# and shutdown cancel out. Counts are user-space only (no kernel work), and are
+# and shutdown cancel out (quanta's clock calibration, which runs for a fixed time rather
+# than a fixed count, is subtracted from each run). Counts are user-space only (no kernel work), and are
 # stable to well under 1% between runs, unlike wall-clock numbers on a shared box.
 # The N2 profiles are kept in bench/results/callgrind/ for callgrind_annotate.
 set -euo pipefail
@@ -59,8 +60,16 @@ callgrind_ir() {
     log "loadgen failed against $(server_name "$s") ($scen)"
   fi
   stop_server
-  # "totals:" is the whole run (all threads; one file since --separate-threads=no)
-  [[ -s $out ]] && awk '/^totals:/ { print $2; exit }' "$out"
+  [[ -s $out ]] || return 0
+  # "totals:" is the whole run (all threads; one file since --separate-threads=no), less
+  # quanta's one-off calibration (Nucleus's request clock, started with metrics, access logs
+  # or request IDs): it loops for a fixed time, not a fixed count, so under valgrind it can
+  # differ by millions of instructions between the two runs, hundreds per request.
+  local total calibration
+  total=$(awk '/^totals:/ { print $2; exit }' "$out")
+  calibration=$(callgrind_annotate --inclusive=yes "$out" 2>/dev/null |
+    awk '/quanta::Clock::new \[/ { gsub(",", "", $1); print $1; exit }')
+  echo $((total - ${calibration:-0}))
 }
 
 declare -A IPR
