@@ -16,6 +16,10 @@ use super::{text, with_content_type, IntoResponse, Response, APPLICATION_JSON};
 /// response is `500 Internal Server Error` and the error is logged; the client never sees a
 /// half-written document.
 ///
+/// The document is written into a buffer the worker thread reuses (16 KiB at a time), so a
+/// response costs no allocation of its own; the body shares that buffer until it is dropped,
+/// which the server does once the response is written.
+///
 /// # Examples
 ///
 /// ```
