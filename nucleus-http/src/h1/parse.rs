@@ -455,7 +455,7 @@ fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
 /// target has no authority. One pass over a byte-class table instead of building an
 /// `Authority`, which cost ~250 instructions per request.
 fn valid_host(value: &[u8]) -> bool {
-    let (host, port) = match value {
+    let port = match value {
         [b'[', rest @ ..] => {
             // IP-literal: hex digits, colons, dots (and a zone/IPvFuture's unreserved chars).
             let Some(close) = rest.iter().position(|&b| b == b']') else {
@@ -473,25 +473,43 @@ fn valid_host(value: &[u8]) -> bool {
             }
             match after {
                 [] => return true,
-                [b':', port @ ..] => (&b""[..], port),
+                [b':', port @ ..] => port,
                 _ => return false,
             }
         }
-        _ => match value.iter().rposition(|&b| b == b':') {
-            Some(colon) => (
-                value.get(..colon).unwrap_or_default(),
-                value.get(colon + 1..).unwrap_or_default(),
-            ),
-            None => (value, &b""[..]),
-        },
+        // A table lookup a byte up to the first colon, then digits: every request has a
+        // `Host`, and testing each byte against the character ranges (after a backwards
+        // search for the colon) cost about 160 instructions for `127.0.0.1:8080`. A second
+        // colon is not a digit, so the answer is the rule's: the host before the last colon
+        // all reg-name bytes, the port after it digits.
+        _ => {
+            let host_len = value
+                .iter()
+                .position(|&b| !REG_NAME.get(usize::from(b)).copied().unwrap_or(false))
+                .unwrap_or(value.len());
+            match value.get(host_len..) {
+                Some([b':', port @ ..]) => port,
+                Some([]) | None => &[],
+                Some(_) => return false,
+            }
+        }
     };
-    host.iter().all(|&b| is_reg_name_byte(b))
-        && port.len() <= 5
-        && port.iter().all(u8::is_ascii_digit)
+    port.len() <= 5 && port.iter().all(u8::is_ascii_digit)
 }
 
+/// [`is_reg_name_byte`] for every byte.
+static REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_reg_name_byte(b as u8);
+        b += 1;
+    }
+    table
+};
+
 /// reg-name = *( unreserved / pct-encoded / sub-delims )
-fn is_reg_name_byte(b: u8) -> bool {
+const fn is_reg_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,

@@ -3,7 +3,7 @@
 use bytes::BytesMut;
 use http::{Method, StatusCode, Version};
 
-use super::{parse_head, Framing, ParsedHead};
+use super::{is_reg_name_byte, parse_head, valid_host, Framing, ParsedHead};
 use crate::Config;
 
 fn parse(input: &[u8]) -> Result<Option<ParsedHead>, StatusCode> {
@@ -413,5 +413,37 @@ mod properties {
         fn arbitrary_bytes_never_panic(input in prop::collection::vec(any::<u8>(), 0..512)) {
             fuzz_parse(&input);
         }
+    }
+}
+
+/// The host rule as written before the one-pass version: the host before the last colon,
+/// every byte of it a reg-name byte, the port digits.
+fn valid_host_by_the_rule(value: &[u8]) -> bool {
+    if value.first() == Some(&b'[') {
+        return valid_host(value);
+    }
+    let (host, port) = match value.iter().rposition(|&b| b == b':') {
+        Some(colon) => (&value[..colon], &value[colon + 1..]),
+        None => (value, &b""[..]),
+    };
+    host.iter().all(|&b| is_reg_name_byte(b))
+        && port.len() <= 5
+        && port.iter().all(u8::is_ascii_digit)
+}
+
+proptest::proptest! {
+    #[test]
+    fn one_pass_host_check_agrees_with_the_rule(
+        value in proptest::collection::vec(
+            proptest::prop_oneof![
+                // Mostly what hosts and ports are made of, so that colons and digits meet.
+                8 => proptest::sample::select(b"a9:.".to_vec()),
+                1 => proptest::sample::select(b"-_~%!$&'()*+,;=@/ []\x00\xff".to_vec()),
+                1 => proptest::prelude::any::<u8>(),
+            ],
+            0..16,
+        )
+    ) {
+        proptest::prop_assert_eq!(valid_host(&value), valid_host_by_the_rule(&value));
     }
 }
