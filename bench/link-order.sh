@@ -12,7 +12,8 @@
 # all of it resident.
 #
 # Symbol names carry hashes that change with the compiler version and with dependency
-# versions: after a toolchain or Cargo.lock update, run this again. Stale names are
+# versions (and with a workspace crate's list of dependencies): after a toolchain or
+# Cargo.lock update, or a dependency added to or removed from a crate, run this again. Stale names are
 # ignored by the linker (the build never fails over them); the script prints how many of
 # the listed names the current binary still has.
 set -euo pipefail
