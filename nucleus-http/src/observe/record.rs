@@ -121,7 +121,9 @@ pub(crate) struct Tally {
     observer: Option<Arc<dyn Observe>>,
     /// The observer's gauge of requests in flight, if it keeps one.
     in_flight: Option<LocalInFlight>,
-    clock: Clock,
+    /// The request clock, fetched when the connection opens; only with an observer, so that
+    /// request IDs alone never calibrate it.
+    clock: Option<Clock>,
     /// When the connection became ready for its next head: the start of a rejected one.
     idle_since: Option<Stamp>,
     active: bool,
@@ -146,8 +148,8 @@ impl Tally {
         protocol: Protocol,
         peer: Option<SocketAddr>,
     ) -> Tally {
-        let clock = Clock::get();
-        let idle_since = observer.as_ref().map(|o| {
+        let clock = observer.as_ref().map(|_| Clock::get());
+        let idle_since = observer.as_ref().zip(clock).map(|(o, clock)| {
             o.connection_opened(protocol);
             clock.now()
         });
@@ -177,22 +179,22 @@ impl Tally {
         if let Some(in_flight) = &self.in_flight {
             in_flight.started();
         }
-        self.started = Some(self.clock.now());
+        self.started = self.clock.map(Clock::now);
     }
 
     /// Tells the observer about the request that just ended.
     fn complete(&mut self, aborted: bool) {
-        let Some(observer) = &self.observer else {
+        let (Some(observer), Some(clock)) = (&self.observer, self.clock) else {
             return;
         };
         if let Some(in_flight) = &self.in_flight {
             in_flight.completed();
         }
-        let now = self.clock.now();
+        let now = clock.now();
         let done = &mut self.done;
         done.duration = self
             .started
-            .map(|s| self.clock.between(s, now))
+            .map(|s| clock.between(s, now))
             .unwrap_or_default();
         done.route = self.route.unwrap_or(RouteId::UNMATCHED);
         done.aborted = aborted;
