@@ -469,6 +469,11 @@ fn http2_requests_are_logged_counted_and_carry_request_ids() {
         metrics.contains(r#"http_connections_total{protocol="http2"} 1"#),
         "{metrics}"
     );
+    // The two finished streams left the gauge; the scrape's own stream is the one in flight.
+    assert!(
+        metrics.contains("\nhttp_requests_in_flight 1\n"),
+        "{metrics}"
+    );
     for log in ["server", "access"] {
         let series = format!(r#"log_lines_dropped_total{{log="{log}"}} 0"#);
         assert!(metrics.contains(&series), "{metrics}");
