@@ -9,7 +9,8 @@
 #         CONNS=1            loadgen connections (1 = no batching: the most repeatable)
 #         SCENARIOS="get json echo4k"  (also: close, GET / with `Connection: close`, a new
 #                            connection per request: accept, set-up and close are then part
-#                            of every request; N1=1000 N2=5000 is plenty)
+#                            of every request; N1=1000 N2=5000 is plenty; browser, GET / with
+#                            the 12 more fields a desktop browser sends, about 650 bytes)
 #         SKIP_BUILD=1
 #
 # For each server and scenario the server (--workers 1) runs twice under
@@ -41,7 +42,8 @@ scenario_args() {
     json) echo "--path /json" ;;
     echo4k) echo "--method POST --path /echo --body-size 4096" ;;
     close) echo "--close --path /" ;;
-    *) die "unknown scenario $1 (get json echo4k close)" ;;
+    browser) echo "--browser-headers --path /" ;;
+    *) die "unknown scenario $1 (get json echo4k close browser)" ;;
   esac
 }
 

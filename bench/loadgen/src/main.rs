@@ -41,13 +41,31 @@ struct Opts {
     expect_status: u16,
     expect_len: Option<usize>,
     quiet: bool,
+    /// Send the fields a desktop browser sends with a page request (12 more, ~600 bytes).
+    browser: bool,
 }
+
+/// What Chrome sends with a navigation, give or take: the field count and sizes of a real
+/// page request, so that per-field and per-byte costs show.
+const BROWSER_HEADERS: &str = "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 \
+(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n\
+Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,\
+image/apng,*/*;q=0.8\r\n\
+Accept-Encoding: gzip, deflate, br, zstd\r\n\
+Accept-Language: en-US,en;q=0.9,de;q=0.8\r\n\
+Cache-Control: max-age=0\r\n\
+Cookie: session=3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c; theme=dark; _ga=GA1.1.123456789.1700000000\r\n\
+Referer: https://www.example.com/articles/2026/11/some-long-article-title\r\n\
+Sec-Fetch-Dest: document\r\n\
+Sec-Fetch-Mode: navigate\r\n\
+Sec-Fetch-Site: same-origin\r\n\
+Upgrade-Insecure-Requests: 1\r\n";
 
 fn usage(msg: &str) -> ! {
     eprintln!("loadgen: {msg}");
     eprintln!(
         "usage: loadgen [--addr HOST:PORT] [-n N] [-c C] [-p P] [--close] [--method M] \
-         [--path P] [--body-size B] [--expect-status S] [--expect-len L] [--quiet]"
+         [--path P] [--body-size B] [--expect-status S] [--expect-len L] [--browser-headers] [--quiet]"
     );
     std::process::exit(2);
 }
@@ -62,6 +80,7 @@ fn parse_opts() -> Opts {
     let mut expect_status = 200u16;
     let mut expect_len = None;
     let mut quiet = false;
+    let mut browser = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = |name: &str| args.next().unwrap_or_else(|| usage(&format!("{name} needs a value")));
@@ -78,6 +97,7 @@ fn parse_opts() -> Opts {
             "--expect-status" => expect_status = num(val("--expect-status")) as u16,
             "--expect-len" => expect_len = Some(num(val("--expect-len")) as usize),
             "--quiet" | "-q" => quiet = true,
+            "--browser-headers" => browser = true,
             "-h" | "--help" => usage("help"),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -92,13 +112,16 @@ fn parse_opts() -> Opts {
     if expect_len.is_none() && body_size > 0 && path.starts_with("/echo") {
         expect_len = Some(body_size);
     }
-    Opts { addr: sock, host: addr_s, n, c: c.min(n.max(1)), p, close, method, path, body, expect_status, expect_len, quiet }
+    Opts { addr: sock, host: addr_s, n, c: c.min(n.max(1)), p, close, method, path, body, expect_status, expect_len, quiet, browser }
 }
 
 fn build_request(o: &Opts, close: bool) -> Vec<u8> {
     let mut r = format!("{} {} HTTP/1.1\r\nHost: {}\r\n", o.method, o.path, o.host).into_bytes();
     if close {
         r.extend_from_slice(b"Connection: close\r\n");
+    }
+    if o.browser {
+        r.extend_from_slice(BROWSER_HEADERS.as_bytes());
     }
     if !o.body.is_empty() || o.method == "POST" || o.method == "PUT" {
         r.extend_from_slice(format!("Content-Length: {}\r\nContent-Type: application/octet-stream\r\n", o.body.len()).as_bytes());

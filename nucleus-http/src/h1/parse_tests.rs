@@ -447,3 +447,30 @@ proptest::proptest! {
         proptest::prop_assert_eq!(valid_host(&value), valid_host_by_the_rule(&value));
     }
 }
+
+#[test]
+fn field_value_bytes_are_the_ones_httparse_accepts() {
+    // `field_value` relies on it: httparse accepts a byte in a field value exactly when
+    // `HeaderValue` does.
+    for b in 0..=255u8 {
+        if b == b'\r' || b == b'\n' {
+            continue; // they end the value
+        }
+        let mut input = b"GET / HTTP/1.1\r\nHost: x\r\nX-Probe: a".to_vec();
+        input.push(b);
+        input.extend_from_slice(b"a\r\n\r\n");
+        let mut headers = [httparse::EMPTY_HEADER; 4];
+        let tokenized = httparse::Request::new(&mut headers).parse(&input).is_ok();
+        let valid = http::HeaderValue::from_bytes(&[b'a', b, b'a']).is_ok();
+        assert_eq!(tokenized, valid, "byte {b:#04x}");
+        // And the parser end to end: the value arrives whole, or the head is a 400.
+        match parse(&input) {
+            Ok(Some(head)) => assert_eq!(head.headers["x-probe"].as_bytes(), [b'a', b, b'a']),
+            Ok(None) => panic!("byte {b:#04x}: incomplete"),
+            Err(status) => {
+                assert!(!valid, "byte {b:#04x}");
+                assert_eq!(status, StatusCode::BAD_REQUEST);
+            }
+        }
+    }
+}
