@@ -265,10 +265,6 @@ impl Span {
     fn of((start, end): (u32, u32)) -> Span {
         Span(start as usize, end as usize)
     }
-
-    fn len(self) -> usize {
-        self.1.saturating_sub(self.0)
-    }
 }
 
 /// A details buffer grown past this by an odd request is not kept.
@@ -363,10 +359,14 @@ impl Details {
         self.user_agent.map(|span| self.get(span))
     }
 
-    /// The bytes captured: target, referer and user agent together. What a line holding all
-    /// three needs, before any escaping.
+    /// At least the bytes of the target, referer and user agent together (for HTTP/1.1 the
+    /// whole head they lie in): room for a line holding all three, before any escaping.
     pub fn captured_len(&self) -> usize {
-        self.target.len() + self.referer.map_or(0, Span::len) + self.user_agent.map_or(0, Span::len)
+        // The whole head bounds them, and costs one load.
+        match &self.head {
+            Some(head) => head.len(),
+            None => self.copied.len(),
+        }
     }
 }
 
