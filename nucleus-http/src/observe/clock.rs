@@ -45,13 +45,13 @@ pub(crate) struct Stamp(u64);
 
 impl Stamp {
     pub(crate) fn now() -> Stamp {
-        Stamp(clock().raw())
+        Clock::get().now()
     }
 
     /// The time from this reading to `later`; zero if `later` is not after it (readings on
     /// two cores whose counters disagree).
     pub(crate) fn until(self, later: Stamp) -> Duration {
-        clock().delta(self.0, later.0)
+        Clock::get().between(self, later)
     }
 
     pub(crate) fn elapsed(self) -> Duration {

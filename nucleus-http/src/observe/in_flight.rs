@@ -57,10 +57,12 @@ impl InFlight {
     /// Counts a request that starts (`1`) or completes (`-1`) into the calling thread's shard,
     /// for records that do not keep a [`LocalInFlight`].
     pub(crate) fn add_here(&self, n: i64) {
-        let shard = SHARD.with(|s| *s);
-        self.shards[shard % SHARDS]
-            .0
+        self.counter(SHARD.with(|s| *s))
             .fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn counter(&self, shard: usize) -> &AtomicI64 {
+        &self.shards[shard % SHARDS].0
     }
 
     /// This gauge, counted into the calling thread's shard.
@@ -87,16 +89,16 @@ pub(crate) struct LocalInFlight {
 }
 
 impl LocalInFlight {
-    fn counter(&self) -> &AtomicI64 {
-        &self.gauge.shards[self.shard % SHARDS].0
-    }
-
     pub(crate) fn started(&self) {
-        self.counter().fetch_add(1, Ordering::Relaxed);
+        self.gauge
+            .counter(self.shard)
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn completed(&self) {
-        self.counter().fetch_sub(1, Ordering::Relaxed);
+        self.gauge
+            .counter(self.shard)
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -75,8 +75,9 @@ pub trait Observe: fmt::Debug + Send + Sync + 'static {
     /// A connection closed, for whatever reason.
     fn connection_closed(&self, _protocol: Protocol) {}
     /// A gauge of requests in flight for the engine to keep: it counts each request from its
-    /// complete head to its [`Observe::request_completed`] (asked once per connection).
-    /// Keeping the count in the engine saves a call per request.
+    /// complete head to its [`Observe::request_completed`]. Asked when an HTTP/1.1
+    /// connection opens and when an HTTP/2 stream starts and ends, so it must be the same
+    /// gauge every time. Keeping the count in the engine saves a call per request.
     fn in_flight(&self) -> Option<&InFlight> {
         None
     }

@@ -10,7 +10,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 
 use super::format::LineCache;
@@ -70,13 +70,6 @@ pub(super) enum Output {
     File { path: PathBuf, file: Option<File> },
 }
 
-thread_local! {
-    /// This thread's buffer, the same in every access log: assigned round-robin on first use.
-    static BUFFER: usize = NEXT_BUFFER.fetch_add(1, Ordering::Relaxed) % BUFFERS;
-}
-
-static NEXT_BUFFER: AtomicUsize = AtomicUsize::new(0);
-
 impl Shared {
     pub(super) fn start(target: Target, limit: usize) -> io::Result<Arc<Shared>> {
         let output = match target {
@@ -117,7 +110,8 @@ impl Shared {
     /// Appends one line produced by `write` to this thread's buffer, or drops it when the
     /// buffer is full.
     pub(super) fn append(&self, write: impl FnOnce(&mut Vec<u8>, &mut LineCache)) {
-        let index = BUFFER.with(|b| *b);
+        // This thread's buffer, the same in every access log.
+        let index = crate::thread_number::thread_number() % BUFFERS;
         let Some(Buffer(buffer)) = self.buffers.get(index) else {
             return;
         };

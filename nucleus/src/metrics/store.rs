@@ -95,15 +95,6 @@ pub(super) struct Store {
     shards: Box<[Shard; SHARDS]>,
 }
 
-thread_local! {
-    static SHARD: usize = next_shard();
-}
-
-fn next_shard() -> usize {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed) as usize % SHARDS
-}
-
 impl Store {
     pub(super) fn new() -> Store {
         Store {
@@ -114,7 +105,7 @@ impl Store {
     /// This thread's shard.
     pub(super) fn local(&self) -> &Shard {
         // A power of two: the remainder needs no bounds check.
-        &self.shards[SHARD.with(|s| *s) % SHARDS]
+        &self.shards[crate::thread_number::thread_number() % SHARDS]
     }
 
     pub(super) fn shards(&self) -> &[Shard] {

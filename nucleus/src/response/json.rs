@@ -79,7 +79,8 @@ impl<T> From<T> for Json<T> {
 /// other until it is used up.
 const ARENA_CHUNK: usize = 16 * 1024;
 
-/// A document larger than this leaves a buffer that is not kept for the next one.
+/// A buffer found with more room than this (a large document grew it, and `reserve` took the
+/// memory back) is let go rather than kept.
 const ARENA_KEEP: usize = 256 * 1024;
 
 thread_local! {
