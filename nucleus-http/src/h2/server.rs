@@ -100,8 +100,15 @@ where
         loop {
             match conn.poll_accept(cx) {
                 Poll::Ready(Some(Ok((req, respond)))) => {
-                    let stream = stream::serve(req, respond, service.clone(), shared.clone());
-                    streams.push(Box::pin(stream));
+                    // The box first, then the future written into it: `Box::pin(future)`
+                    // copied all of the future's space (about 1.8 KiB, most of it not yet
+                    // in use) from the stack into the box.
+                    let slot = Box::new_uninit();
+                    let stream = Box::write(
+                        slot,
+                        stream::serve(req, respond, service.clone(), shared.clone()),
+                    );
+                    streams.push(Box::into_pin(stream));
                 }
                 Poll::Ready(Some(Err(err))) => {
                     if err.reason() == Some(Reason::ENHANCE_YOUR_CALM) && !err.is_remote() {
