@@ -40,87 +40,92 @@ pub(super) enum End {
     Cancelled,
 }
 
-pub(super) async fn serve<S: HttpService>(
+/// Serves one stream. The request is split before the future is built: an `async fn` moves
+/// its arguments into fresh locals on the first poll, a copy of a few hundred bytes for the
+/// request, where an `async` block uses what it captured in place.
+pub(super) fn serve<S: HttpService>(
     req: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
     mut service: S,
     shared: Arc<Shared>,
-) -> End {
-    let config = &shared.config;
+) -> impl Future<Output = End> + Send {
     let (mut parts, recv) = req.into_parts();
-    let mut record = StreamRecord::begin(config, shared.peer, &mut parts);
-    let is_head = parts.method == Method::HEAD;
-    if let Some((status, text, limit)) = check(&parts, config) {
-        record.event(&Event::Limit { limit });
-        return send_text(&mut respond, status, text, is_head, &mut record, config);
-    }
-    if let Some((status, text)) =
-        crate::server::health_answer(config, &shared.lifecycle, &parts.method, parts.uri.path())
-    {
-        if config.observer.is_some() {
-            // Interning takes a lock: only when something counts by route.
-            record.set_route(RouteId::intern(parts.uri.path()));
-        }
-        return send_text(&mut respond, status, text, is_head, &mut record, config);
-    }
-    // HTTP/1.1 handlers read the authority from `Host`; HTTP/2 carries it in `:authority`
-    // (RFC 9113 §8.3.1). Copy it over so that a handler need not care which protocol it got.
-    // A walk over the (few) names compares integers; `contains_key` would hash.
-    if !parts.headers.keys().any(|name| name == header::HOST) {
-        if let Some(host) = parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        {
-            parts.headers.insert(header::HOST, host);
-        }
-    }
-    if let (Some(peer), true) = (shared.peer, config.peer_addr_extension) {
-        parts.extensions.insert(peer);
-    }
-    let body = if recv.is_end_stream() {
-        Body::empty()
-    } else {
-        let declared = content_length(&parts.headers);
-        record.add_received(declared.unwrap_or(0));
-        Body::new(RecvBody::new(
-            recv,
-            config.max_body_size,
-            declared,
-            config.body_min_rate,
-        ))
-    };
-    let req = Request::from_parts(parts, body);
-    let called = call(&mut service, req, &mut respond, &shared, &mut record).await;
-    if let Some(message) = take_caught_panic() {
-        record.event(&Event::HandlerPanic { message: &message });
-    }
-    let response = match called {
-        Called::Response(response) => response,
-        Called::Status(status) => {
-            let text = match status {
-                StatusCode::SERVICE_UNAVAILABLE => "service unavailable: handler timeout\n",
-                _ => "internal server error\n",
-            };
+    async move {
+        let config = &shared.config;
+        let mut record = StreamRecord::begin(config, shared.peer, &mut parts);
+        let is_head = parts.method == Method::HEAD;
+        if let Some((status, text, limit)) = check(&parts, config) {
+            record.event(&Event::Limit { limit });
             return send_text(&mut respond, status, text, is_head, &mut record, config);
         }
-        Called::Cancelled => {
-            record.event(&Event::ClientAbort);
-            return End::Cancelled;
+        if let Some((status, text)) =
+            crate::server::health_answer(config, &shared.lifecycle, &parts.method, parts.uri.path())
+        {
+            if config.observer.is_some() {
+                // Interning takes a lock: only when something counts by route.
+                record.set_route(RouteId::intern(parts.uri.path()));
+            }
+            return send_text(&mut respond, status, text, is_head, &mut record, config);
         }
-    };
-    if response.status().is_informational() {
-        // HTTP/2 has no upgrades, and `h2` would refuse the head (which is not the client
-        // cancelling): the same 500 as an HTTP/1.1 `101` that nobody asked for.
-        tracing::error!(
-            status = response.status().as_u16(),
-            "handler answered 1xx over HTTP/2"
-        );
-        let status = StatusCode::INTERNAL_SERVER_ERROR;
-        let text = "internal server error\n";
-        return send_text(&mut respond, status, text, is_head, &mut record, config);
+        // HTTP/1.1 handlers read the authority from `Host`; HTTP/2 carries it in `:authority`
+        // (RFC 9113 §8.3.1). Copy it over so that a handler need not care which protocol it got.
+        // A walk over the (few) names compares integers; `contains_key` would hash.
+        if !parts.headers.keys().any(|name| name == header::HOST) {
+            if let Some(host) = parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            {
+                parts.headers.insert(header::HOST, host);
+            }
+        }
+        if let (Some(peer), true) = (shared.peer, config.peer_addr_extension) {
+            parts.extensions.insert(peer);
+        }
+        let body = if recv.is_end_stream() {
+            Body::empty()
+        } else {
+            let declared = content_length(&parts.headers);
+            record.add_received(declared.unwrap_or(0));
+            Body::new(RecvBody::new(
+                recv,
+                config.max_body_size,
+                declared,
+                config.body_min_rate,
+            ))
+        };
+        let req = Request::from_parts(parts, body);
+        let called = call(&mut service, req, &mut respond, &shared, &mut record).await;
+        if let Some(message) = take_caught_panic() {
+            record.event(&Event::HandlerPanic { message: &message });
+        }
+        let response = match called {
+            Called::Response(response) => response,
+            Called::Status(status) => {
+                let text = match status {
+                    StatusCode::SERVICE_UNAVAILABLE => "service unavailable: handler timeout\n",
+                    _ => "internal server error\n",
+                };
+                return send_text(&mut respond, status, text, is_head, &mut record, config);
+            }
+            Called::Cancelled => {
+                record.event(&Event::ClientAbort);
+                return End::Cancelled;
+            }
+        };
+        if response.status().is_informational() {
+            // HTTP/2 has no upgrades, and `h2` would refuse the head (which is not the client
+            // cancelling): the same 500 as an HTTP/1.1 `101` that nobody asked for.
+            tracing::error!(
+                status = response.status().as_u16(),
+                "handler answered 1xx over HTTP/2"
+            );
+            let status = StatusCode::INTERNAL_SERVER_ERROR;
+            let text = "internal server error\n";
+            return send_text(&mut respond, status, text, is_head, &mut record, config);
+        }
+        send(response, respond, is_head, config, &mut record).await
     }
-    send(response, respond, is_head, config, &mut record).await
 }
 
 /// The answer, and the configuration key of the limit it enforces.
@@ -256,80 +261,83 @@ fn send_text(
     }
 }
 
-/// Sends the head, then the body as the client's flow-control window allows.
-async fn send<B>(
+/// Sends the head, then the body as the client's flow-control window allows. The response is
+/// split before the future is built, for the reason given at [`serve`].
+fn send<'a, B>(
     response: Response<B>,
     mut respond: SendResponse<Bytes>,
     is_head: bool,
-    config: &Config,
-    record: &mut StreamRecord,
-) -> End
+    config: &'a Config,
+    record: &'a mut StreamRecord,
+) -> impl Future<Output = End> + 'a
 where
-    B: http_body::Body<Data = Bytes>,
+    B: http_body::Body<Data = Bytes> + 'a,
     B::Error: Into<BoxError>,
 {
     let (mut parts, body) = response.into_parts();
-    let mut body = pin!(body);
-    let has = Present::scan(&parts.headers);
-    // Room for `content-length` and `date` at once: a response built for HTTP/1.1 has a map
-    // just big enough for its own fields (HTTP/1.1 writes those two straight to the wire),
-    // and growing it once per insert cost two reallocations per response.
-    parts.headers.reserve(2);
-    if has.connection_specific {
-        // Malformed in HTTP/2 (RFC 9113 §8.2.2); a handler written for HTTP/1.1 may set them.
-        for name in CONNECTION_SPECIFIC {
-            parts.headers.remove(name);
+    async move {
+        let mut body = pin!(body);
+        let has = Present::scan(&parts.headers);
+        // Room for `content-length` and `date` at once: a response built for HTTP/1.1 has a map
+        // just big enough for its own fields (HTTP/1.1 writes those two straight to the wire),
+        // and growing it once per insert cost two reallocations per response.
+        parts.headers.reserve(2);
+        if has.connection_specific {
+            // Malformed in HTTP/2 (RFC 9113 §8.2.2); a handler written for HTTP/1.1 may set them.
+            for name in CONNECTION_SPECIFIC {
+                parts.headers.remove(name);
+            }
         }
-    }
-    if let (Some(len), false) = (body.size_hint().exact(), has.content_length) {
-        parts
-            .headers
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    }
-    has.finish_head(&mut parts.headers, record, config);
-    record.set_status(parts.status);
-    let end = is_head || body.is_end_stream();
-    // A body that is already complete in memory (`Full`, a string) goes out with the head,
-    // without waiting for window: its bytes are in memory either way, and `h2` queues what
-    // the window does not cover yet. That skips three round trips through `h2`'s lock.
-    let mut peeked = if end { None } else { peek(body.as_mut()) };
-    let stream = match respond.send_response(Response::from_parts(parts, ()), end) {
-        Ok(stream) => stream,
-        Err(_) => return End::Cancelled,
-    };
-    if end {
-        record.finish(false);
-        return End::Completed;
-    }
-    let mut pipe = Pipe {
-        stream,
-        rate: config.send_min_rate.map(RateGuard::new),
-        deadline: Deadline::default(),
-        pending: None,
-        reset: false,
-    };
-    if let Some(Some(Ok(frame))) = &peeked {
-        if body.is_end_stream() && frame.is_data() {
-            let data = peeked
-                .take()
-                .and_then(|f| f?.ok()?.into_data().ok())
-                .unwrap_or_default();
-            record.add_body_bytes(data.len());
-            return match pipe.stream.send_data(data, true) {
-                Ok(()) => {
-                    record.finish(false);
-                    End::Completed
-                }
-                Err(_) => End::Cancelled,
-            };
+        if let (Some(len), false) = (body.size_hint().exact(), has.content_length) {
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         }
+        has.finish_head(&mut parts.headers, record, config);
+        record.set_status(parts.status);
+        let end = is_head || body.is_end_stream();
+        // A body that is already complete in memory (`Full`, a string) goes out with the head,
+        // without waiting for window: its bytes are in memory either way, and `h2` queues what
+        // the window does not cover yet. That skips three round trips through `h2`'s lock.
+        let mut peeked = if end { None } else { peek(body.as_mut()) };
+        let stream = match respond.send_response(Response::from_parts(parts, ()), end) {
+            Ok(stream) => stream,
+            Err(_) => return End::Cancelled,
+        };
+        if end {
+            record.finish(false);
+            return End::Completed;
+        }
+        let mut pipe = Pipe {
+            stream,
+            rate: config.send_min_rate.map(RateGuard::new),
+            deadline: Deadline::default(),
+            pending: None,
+            reset: false,
+        };
+        if let Some(Some(Ok(frame))) = &peeked {
+            if body.is_end_stream() && frame.is_data() {
+                let data = peeked
+                    .take()
+                    .and_then(|f| f?.ok()?.into_data().ok())
+                    .unwrap_or_default();
+                record.add_body_bytes(data.len());
+                return match pipe.stream.send_data(data, true) {
+                    Ok(()) => {
+                        record.finish(false);
+                        End::Completed
+                    }
+                    Err(_) => End::Cancelled,
+                };
+            }
+        }
+        let end = poll_fn(|cx| pipe.poll(cx, body.as_mut(), &mut peeked, record)).await;
+        if end == End::Completed {
+            // Reset by us (a failed body, a client too slow to read) counts as cut off.
+            record.finish(pipe.reset);
+        }
+        end
     }
-    let end = poll_fn(|cx| pipe.poll(cx, body.as_mut(), &mut peeked, record)).await;
-    if end == End::Completed {
-        // Reset by us (a failed body, a client too slow to read) counts as cut off.
-        record.finish(pipe.reset);
-    }
-    end
 }
 
 /// A frame polled ahead, from a body whose exact size is known and small (so, most likely,
