@@ -116,7 +116,7 @@ impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0;
         for (unit, name) in [(GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")] {
-            if n != 0 && n % unit == 0 {
+            if n != 0 && n.is_multiple_of(unit) {
                 return write!(f, "{}{name}", n / unit);
             }
         }
@@ -138,9 +138,9 @@ impl fmt::Display for Secs {
             };
         }
         let total = d.as_nanos();
-        if total % 1_000_000 == 0 {
+        if total.is_multiple_of(1_000_000) {
             write!(f, "{}ms", total / 1_000_000)
-        } else if total % 1_000 == 0 {
+        } else if total.is_multiple_of(1_000) {
             write!(f, "{}us", total / 1_000)
         } else {
             write!(f, "{total}ns")
@@ -320,7 +320,7 @@ fn expected<E: de::Error>(found: &toml::Value, what: &str) -> E {
 /// them; durations and rates always as strings.
 impl Serialize for Size {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0 != 0 && self.0 % KIB == 0 {
+        if self.0 != 0 && self.0.is_multiple_of(KIB) {
             s.collect_str(self)
         } else {
             s.serialize_u64(self.0)
