@@ -4,6 +4,7 @@ pub(crate) mod decode;
 mod dispatch;
 mod encode;
 mod io;
+mod names;
 pub(crate) mod parse;
 
 pub(crate) use dispatch::{is_quiet, serve, Ended};

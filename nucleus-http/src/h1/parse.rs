@@ -7,6 +7,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Uri, Version};
 
+use super::names;
 use crate::error::{Error, Kind, Parse};
 use crate::observe::Details;
 use crate::Config;
@@ -93,28 +94,22 @@ pub(crate) fn parse_head_reusing(
         Some(map) if map.capacity() >= line.count => map,
         _ => HeaderMap::with_capacity(line.count),
     };
-    // The loop twice rather than a test per field: a connection nobody logs runs the same
-    // code as before the access log existed.
+    // The loop twice (`add_all` made for each `note`) rather than a test per field: a
+    // connection nobody logs runs the same code as before the access log existed.
+    let mut fields = Fields {
+        head: &head,
+        names: names::Names::take(),
+        rules: &mut rules,
+        headers: &mut headers,
+        version: line.version,
+    };
     match details {
-        None => {
-            for index in &indices {
-                add_field(&head, index, &mut rules, &mut headers, line.version, |_| {})?;
-            }
-        }
+        None => fields.add_all(&indices, |_, _| {})?,
         Some(details) => {
             details.hold(head.clone(), line.path);
-            for index in &indices {
-                add_field(
-                    &head,
-                    index,
-                    &mut rules,
-                    &mut headers,
-                    line.version,
-                    |name| {
-                        details.note_field(name, index.value);
-                    },
-                )?;
-            }
+            fields.add_all(&indices, |name, index| {
+                details.note_field(name, index.value)
+            })?;
         }
     }
     rules
@@ -122,24 +117,37 @@ pub(crate) fn parse_head_reusing(
         .map(Some)
 }
 
-/// Checks one field of `head` against the rules, shows its name to `note`, and adds it to
-/// `headers`.
-#[inline(always)]
-fn add_field(
-    head: &Bytes,
-    index: &HeaderIndex,
-    rules: &mut HeadRules,
-    headers: &mut HeaderMap,
+/// What the field loop of one head works with.
+struct Fields<'a> {
+    head: &'a Bytes,
+    names: names::Names,
+    rules: &'a mut HeadRules,
+    headers: &'a mut HeaderMap,
     version: Version,
-    note: impl FnOnce(&HeaderName),
-) -> Result<(), Error> {
-    let name_bytes = head.get(index.name_range()).unwrap_or_default();
-    let name = HeaderName::from_bytes(name_bytes).map_err(|_| Error::parse(Parse::HeaderName))?;
-    let value = field_value(head.slice(index.value_range()));
-    rules.observe(&name, &value, version)?;
-    note(&name);
-    headers.append(name, value);
-    Ok(())
+}
+
+impl Fields<'_> {
+    /// Checks each field of the head against the rules, shows its name to `note`, and adds
+    /// it to the header map.
+    #[inline(always)]
+    fn add_all(
+        &mut self,
+        indices: &[HeaderIndex],
+        mut note: impl FnMut(&HeaderName, &HeaderIndex),
+    ) -> Result<(), Error> {
+        for index in indices {
+            let name_bytes = self.head.get(index.name_range()).unwrap_or_default();
+            let name = self
+                .names
+                .get(name_bytes)
+                .map_err(|_| Error::parse(Parse::HeaderName))?;
+            let value = field_value(self.head.slice(index.value_range()));
+            self.rules.observe(&name, &value, self.version)?;
+            note(&name, index);
+            self.headers.append(name, value);
+        }
+        Ok(())
+    }
 }
 
 /// A field value that `httparse` accepted, as a `HeaderValue`, without checking its bytes a
