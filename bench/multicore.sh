@@ -4,7 +4,9 @@
 # Servers: Nucleus (per-core workers), hyper, actix, axum, xitca, may-minihttp; scenarios
 # plaintext (GET /), json (GET /json) and pipelined (GET / x16 per write, lua/pipeline.lua);
 # then Nucleus with 1 worker, plaintext, for the scaling factor. Ends with a table of req/s,
-# Nucleus's ratio to each peer and the 8-vs-1-worker scaling factor.
+# Nucleus's ratio to each peer and the 8-vs-1-worker scaling factor. Each run's line also
+# gives how busy the server's and wrk's CPUs were (min-max and mean, from /proc/stat), which
+# tells an unevenly loaded server, or a wrk that ran out of CPU, from a slow server.
 #
 # Usage: bench/multicore.sh DIR
 #   DIR holds the stripped release binaries (nucleus, hyper-server, actix-server, axum-server,
@@ -98,6 +100,32 @@ stop() {
   wait "$pid" 2>/dev/null || true
 }
 
+# CPU numbers of a taskset list such as 0-7 or 0,2,8-11, one per line
+expand_cpus() {
+  local part
+  for part in ${1//,/ }; do
+    if [[ $part == *-* ]]; then seq "${part%-*}" "${part#*-}"; else echo "$part"; fi
+  done
+}
+# busy and total jiffies of every CPU, "N busy total" per line (/proc/stat; idle = idle + iowait)
+cpu_jiffies() {
+  awk '/^cpu[0-9]/ { t = 0; for (i = 2; i <= NF; i++) t += $i; print substr($1, 4), t - $5 - $6, t }' /proc/stat
+}
+# busy_range BEFORE AFTER CPULIST: "min-max% (mean M%)" busy time of those CPUs between two
+# cpu_jiffies snapshots. A server CPU well under 100% while the others are full means work is
+# spread unevenly (SO_REUSEPORT hashes connections to per-core workers); client CPUs near 100%
+# mean wrk, not the server, set the rate.
+busy_range() {
+  awk -v want="$(expand_cpus "$3" | tr '\n' ' ')" '
+    BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) pick[w[i]] = 1 }
+    FNR == NR { b[$1] = $2; t[$1] = $3; next }
+    ($1 in pick) && $3 > t[$1] {
+      p = 100 * ($2 - b[$1]) / ($3 - t[$1]); sum += p; k++
+      if (k == 1 || p < lo) lo = p; if (k == 1 || p > hi) hi = p
+    }
+    END { if (k) printf "%.0f-%.0f%% (mean %.0f%%)", lo, hi, sum / k; else print "-" }
+  ' <(echo "$1") <(echo "$2")
+}
 
 declare -A RPS
 # run NAME SCENARIO WORKERS: one measurement; prints a line and sets RPS[SCENARIO.NAME:WORKERS]
@@ -126,9 +154,12 @@ run() {
   LD_LIBRARY_PATH="$dir/lib" taskset -c "$client_cpus" "$wrk" -t"$threads" -c"$conns" -d"${warmup}s" \
     "${script[@]}" "$url" >/dev/null 2>&1 || true
   cpu0=$(cpu_us "$pid")
+  local jiffies0 jiffies1
+  jiffies0=$(cpu_jiffies)
   res=$(LD_LIBRARY_PATH="$dir/lib" taskset -c "$client_cpus" "$wrk" -t"$threads" -c"$conns" \
     -d"${duration}s" "${script[@]}" "$url" 2>&1) || true
   cpu1=$(cpu_us "$pid")
+  jiffies1=$(cpu_jiffies)
   stop "$pid"
   # req/s, requests, and errors (socket errors + non-2xx/3xx responses)
   local rps reqs errs cpu_per_req
@@ -137,8 +168,9 @@ run() {
   errs=$(awk '/Socket errors/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 } /Non-2xx/ { e += $NF } END { print e + 0 }' <<<"$res")
   cpu_per_req=$(awk -v c=$((cpu1 - cpu0)) -v r="${reqs:-0}" 'BEGIN { if (r > 0) printf "%.2f", c / r; else print "-" }')
   RPS[$key]=${rps:--}
-  say "$(printf '%-22s %-10s workers=%-2s req/s=%-9s server_cpu_us/req=%-6s errors=%s' \
-    "$name" "$scenario" "$n" "${rps:-n/a}" "$cpu_per_req" "$errs")"
+  say "$(printf '%-22s %-10s workers=%-2s req/s=%-9s server_cpu_us/req=%-6s errors=%-3s busy: server CPUs %s, client CPUs %s' \
+    "$name" "$scenario" "$n" "${rps:-n/a}" "$cpu_per_req" "$errs" \
+    "$(busy_range "$jiffies0" "$jiffies1" "$server_cpus")" "$(busy_range "$jiffies0" "$jiffies1" "$client_cpus")")"
   sleep 1
 }
 
