@@ -387,3 +387,47 @@ fn one_connection_carries_bodies_of_every_framing_back_to_back() {
         assert_eq!(res.text(), expected, "{line}");
     }
 }
+
+#[test]
+fn sized_bodies_that_come_with_their_head_or_after_it_alternate_on_one_connection() {
+    // A sized body already read with its head goes to the handler whole; one still on its
+    // way is streamed through the connection's reusable channel. Alternating the two on one
+    // connection must leave neither path with the other's leftovers (lengths, buffered
+    // bytes, the channel's state).
+    let server = start();
+    let mut stream = connect(server.addr);
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let bodies: [&[u8]; 6] = [
+        b"whole",
+        b"late body",
+        &[b'w'; 3000],
+        &[b'l'; 3000],
+        b"",
+        b"x",
+    ];
+    for (i, body) in bodies.iter().enumerate() {
+        let head = format!(
+            "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        if i % 2 == 0 {
+            stream.write_all(&[head.as_bytes(), body].concat()).unwrap();
+        } else {
+            stream.write_all(head.as_bytes()).unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+            stream.write_all(body).unwrap();
+        }
+        let res = read_response(&mut reader, false).unwrap();
+        assert_eq!(res.status, 200, "body {i}");
+        assert_eq!(res.body, *body, "body {i}");
+    }
+    // And a whole body with the next request right behind it in the same write.
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut reader, false).unwrap().text(), "abc");
+    assert_eq!(
+        read_response(&mut reader, false).unwrap().text(),
+        "Hello, World!"
+    );
+}
