@@ -4,7 +4,7 @@ pub(crate) mod decode;
 mod dispatch;
 mod encode;
 mod io;
-mod names;
+mod memo;
 pub(crate) mod parse;
 
 pub(crate) use dispatch::{is_quiet, serve, Ended};

@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Uri, Version};
 
-use super::names;
+use super::memo::Memo;
 use crate::error::{Error, Kind, Parse};
 use crate::observe::Details;
 use crate::Config;
@@ -88,7 +88,8 @@ pub(crate) fn parse_head_reusing(
 
     // One freeze for the whole head; the URI and every header value share it.
     let head = buf.split_to(line.len).freeze();
-    let uri = parse_uri(&head, line.path, &line.method)?;
+    let mut memo = Memo::take();
+    let uri = parse_uri(&head, line.path, &line.method, &mut memo)?;
     let mut rules = HeadRules::default();
     let mut headers = match spare.take() {
         Some(map) if map.capacity() >= line.count => map,
@@ -98,7 +99,7 @@ pub(crate) fn parse_head_reusing(
     // connection nobody logs runs the same code as before the access log existed.
     let mut fields = Fields {
         head: &head,
-        names: names::Names::take(),
+        memo: &mut memo,
         rules: &mut rules,
         headers: &mut headers,
         version: line.version,
@@ -120,7 +121,7 @@ pub(crate) fn parse_head_reusing(
 /// What the field loop of one head works with.
 struct Fields<'a> {
     head: &'a Bytes,
-    names: names::Names,
+    memo: &'a mut Memo,
     rules: &'a mut HeadRules,
     headers: &'a mut HeaderMap,
     version: Version,
@@ -138,8 +139,8 @@ impl Fields<'_> {
         for index in indices {
             let name_bytes = self.head.get(index.name_range()).unwrap_or_default();
             let name = self
-                .names
-                .get(name_bytes)
+                .memo
+                .header_name(name_bytes)
                 .map_err(|_| Error::parse(Parse::HeaderName))?;
             let value = field_value(self.head.slice(index.value_range()));
             self.rules.observe(&name, &value, self.version)?;
@@ -297,8 +298,22 @@ fn classify_version(bytes: &[u8]) -> Parse {
     }
 }
 
-fn parse_uri(head: &Bytes, path: (u32, u32), method: &Method) -> Result<Uri, Error> {
-    let raw = head.slice(path.0 as usize..path.1 as usize);
+fn parse_uri(
+    head: &Bytes,
+    path: (u32, u32),
+    method: &Method,
+    memo: &mut Memo,
+) -> Result<Uri, Error> {
+    let range = path.0 as usize..path.1 as usize;
+    // `/` or a target seen before; every method but CONNECT takes the origin form, which is
+    // all the memo keeps.
+    let memorable = method != Method::CONNECT;
+    if memorable {
+        if let Some(uri) = head.get(range.clone()).and_then(|raw| memo.target(raw)) {
+            return Ok(uri);
+        }
+    }
+    let raw = head.slice(range.clone());
     let is_asterisk = &raw[..] == b"*";
     let uri = Uri::from_maybe_shared(raw).map_err(|_| Error::parse(Parse::Uri))?;
     // RFC 9112 §3.2: which target form goes with which method.
@@ -314,7 +329,11 @@ fn parse_uri(head: &Bytes, path: (u32, u32), method: &Method) -> Result<Uri, Err
         (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
             && uri.authority().is_some()
     } else {
-        uri.path().starts_with('/')
+        let origin_form = uri.path().starts_with('/');
+        if let (true, true, Some(raw)) = (memorable, origin_form, head.get(range)) {
+            memo.parsed_target(raw);
+        }
+        origin_form
     };
     if valid {
         Ok(uri)

@@ -95,6 +95,41 @@ fn target_forms() {
 }
 
 #[test]
+fn remembered_targets_parse_as_they_did_the_first_time() {
+    // The parser keeps targets it sees twice (h1/memo.rs); from the third time on they come
+    // from the memo. Every form, valid or not, must get the same answer every time, and a
+    // target kept for a GET must not let CONNECT (which needs the authority form) through.
+    let targets = [
+        "/",
+        "/a",
+        "/json",
+        "/api/v1/users/12345/orders?p=2",
+        "/exactly-thirty-two-bytes-long-x",
+        "/thirty-three-bytes-long-path-xyz",
+        "/with%20escape?q=%41&r",
+        "//double",
+        "/q?",
+        "*",
+        "http://example.com/p?q",
+        "example.com:443",
+    ];
+    for method in ["GET", "POST", "OPTIONS", "CONNECT"] {
+        for target in targets {
+            let input = format!("{method} {target} HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+            let first = parse(input.as_bytes()).map(|head| head.map(|h| h.uri));
+            for _ in 0..3 {
+                let again = parse(input.as_bytes()).map(|head| head.map(|h| h.uri));
+                assert_eq!(again, first, "{method} {target}");
+            }
+        }
+    }
+    assert_eq!(
+        status(b"CONNECT /json HTTP/1.1\r\nHost: x\r\n\r\n"),
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[test]
 fn malformed_request_lines_are_400() {
     let cases: &[&[u8]] = &[
         b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
