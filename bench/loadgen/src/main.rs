@@ -11,12 +11,14 @@
 //! ```
 //! * `-n`  total requests, split as evenly as possible over the `-c` connections
 //! * `-p`  pipelining depth: up to P requests are written with one write() before
-//!         their responses are read (keep-alive mode only)
+//!   their responses are read (keep-alive mode only)
 //! * `--close`  one fresh connection per request, sent with `Connection: close`
-//!         (the C threads each open their connections one after another)
+//!   (the C threads each open their connections one after another)
+//! * `--path P`  the target; `{n}` in it becomes an 8-digit counter, a new target for
+//!   every request (keep-alive mode only)
 //! * `--body-size B`  send a B-byte body (bytes 'a'..'z') with Content-Length
 //! * `--expect-len`  check every response body has exactly this many bytes
-//!         (defaults to B for `--path /echo` with a body)
+//!   (defaults to B for `--path /echo` with a body)
 //!
 //! A response counts as complete when its head parses and its body (framed by
 //! Content-Length, chunked encoding, or connection close) has been fully read.
@@ -65,7 +67,7 @@ fn usage(msg: &str) -> ! {
     eprintln!("loadgen: {msg}");
     eprintln!(
         "usage: loadgen [--addr HOST:PORT] [-n N] [-c C] [-p P] [--close] [--method M] \
-         [--path P] [--body-size B] [--expect-status S] [--expect-len L] [--browser-headers] [--quiet]"
+         [--path P (`{{n}}`: a counter per request)] [--body-size B] [--expect-status S] [--expect-len L] [--browser-headers] [--quiet]"
     );
     std::process::exit(2);
 }
@@ -83,8 +85,14 @@ fn parse_opts() -> Opts {
     let mut browser = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut val = |name: &str| args.next().unwrap_or_else(|| usage(&format!("{name} needs a value")));
-        let num = |s: String| s.parse::<u64>().unwrap_or_else(|_| usage(&format!("bad number {s}")));
+        let mut val = |name: &str| {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{name} needs a value")))
+        };
+        let num = |s: String| {
+            s.parse::<u64>()
+                .unwrap_or_else(|_| usage(&format!("bad number {s}")))
+        };
         match a.as_str() {
             "--addr" => addr = val("--addr"),
             "-n" => n = num(val("-n")),
@@ -102,7 +110,10 @@ fn parse_opts() -> Opts {
             other => usage(&format!("unknown argument {other}")),
         }
     }
-    let addr_s = addr.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let addr_s = addr
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
     let sock = addr_s
         .to_socket_addrs()
         .ok()
@@ -112,7 +123,21 @@ fn parse_opts() -> Opts {
     if expect_len.is_none() && body_size > 0 && path.starts_with("/echo") {
         expect_len = Some(body_size);
     }
-    Opts { addr: sock, host: addr_s, n, c: c.min(n.max(1)), p, close, method, path, body, expect_status, expect_len, quiet, browser }
+    Opts {
+        addr: sock,
+        host: addr_s,
+        n,
+        c: c.min(n.max(1)),
+        p,
+        close,
+        method,
+        path,
+        body,
+        expect_status,
+        expect_len,
+        quiet,
+        browser,
+    }
 }
 
 fn build_request(o: &Opts, close: bool) -> Vec<u8> {
@@ -124,7 +149,13 @@ fn build_request(o: &Opts, close: bool) -> Vec<u8> {
         r.extend_from_slice(BROWSER_HEADERS.as_bytes());
     }
     if !o.body.is_empty() || o.method == "POST" || o.method == "PUT" {
-        r.extend_from_slice(format!("Content-Length: {}\r\nContent-Type: application/octet-stream\r\n", o.body.len()).as_bytes());
+        r.extend_from_slice(
+            format!(
+                "Content-Length: {}\r\nContent-Type: application/octet-stream\r\n",
+                o.body.len()
+            )
+            .as_bytes(),
+        );
     }
     r.extend_from_slice(b"\r\n");
     r.extend_from_slice(&o.body);
@@ -151,7 +182,12 @@ struct Resp {
 
 impl Conn {
     fn new(s: TcpStream) -> Self {
-        Conn { s, buf: vec![0; 64 * 1024], start: 0, end: 0 }
+        Conn {
+            s,
+            buf: vec![0; 64 * 1024],
+            start: 0,
+            end: 0,
+        }
     }
 
     /// Read more bytes; Ok(false) at EOF.
@@ -215,7 +251,10 @@ impl Conn {
         if !ver.starts_with("HTTP/1.") {
             return Err(err(format!("bad status line {sl:?}")));
         }
-        let status: u16 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| err("bad status"))?;
+        let status: u16 = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| err("bad status"))?;
         let mut clen: Option<usize> = None;
         let mut chunked = false;
         let mut close = ver == "HTTP/1.0";
@@ -225,7 +264,9 @@ impl Conn {
                 break;
             }
             let hs = String::from_utf8_lossy(&h);
-            let (name, value) = hs.split_once(':').ok_or_else(|| err(format!("bad header {hs:?}")))?;
+            let (name, value) = hs
+                .split_once(':')
+                .ok_or_else(|| err(format!("bad header {hs:?}")))?;
             let value = value.trim();
             if name.eq_ignore_ascii_case("content-length") {
                 clen = Some(value.parse().map_err(|_| err("bad content-length"))?);
@@ -249,7 +290,8 @@ impl Conn {
                 let l = self.line()?;
                 let ls = String::from_utf8_lossy(&l);
                 let size_s = ls.split(';').next().unwrap_or("").trim();
-                let size = usize::from_str_radix(size_s, 16).map_err(|_| err(format!("bad chunk size {ls:?}")))?;
+                let size = usize::from_str_radix(size_s, 16)
+                    .map_err(|_| err(format!("bad chunk size {ls:?}")))?;
                 if size == 0 {
                     // trailers, then the final empty line
                     while !self.line()?.is_empty() {}
@@ -276,7 +318,11 @@ impl Conn {
             close = true;
             total
         };
-        Ok(Resp { status, body_len, close })
+        Ok(Resp {
+            status,
+            body_len,
+            close,
+        })
     }
 }
 
@@ -304,7 +350,10 @@ fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
 
 fn check(o: &Opts, r: &Resp) -> io::Result<()> {
     if r.status != o.expect_status {
-        return Err(err(format!("status {} (expected {})", r.status, o.expect_status)));
+        return Err(err(format!(
+            "status {} (expected {})",
+            r.status, o.expect_status
+        )));
     }
     if let Some(l) = o.expect_len {
         if r.body_len != l {
@@ -342,6 +391,10 @@ fn worker(o: &Opts, count: u64, done: &AtomicU64) -> (u64, Option<io::Error>) {
         return (ok, None);
     }
     let one = build_request(o, false);
+    // `{n}` in the path: every request gets its own target (an 8-digit counter there), to
+    // measure targets that never repeat.
+    let numbered = o.path.contains("{n}");
+    let mut counter = 0u64;
     let mut conn: Option<Conn> = None;
     let mut left = count;
     while left > 0 {
@@ -353,7 +406,14 @@ fn worker(o: &Opts, count: u64, done: &AtomicU64) -> (u64, Option<io::Error>) {
             let c = conn.as_mut().unwrap();
             let mut wbuf = Vec::with_capacity(one.len() * batch as usize);
             for _ in 0..batch {
-                wbuf.extend_from_slice(&one);
+                if numbered {
+                    counter += 1;
+                    let text =
+                        String::from_utf8_lossy(&one).replacen("{n}", &format!("{counter:08}"), 1);
+                    wbuf.extend_from_slice(text.as_bytes());
+                } else {
+                    wbuf.extend_from_slice(&one);
+                }
             }
             c.s.write_all(&wbuf)?;
             for i in 0..batch {
