@@ -307,12 +307,13 @@ fn parse_uri(
     let range = path.0 as usize..path.1 as usize;
     // `/` or a target seen before; every method but CONNECT takes the origin form, which is
     // all the memo keeps.
-    let memorable = method != Method::CONNECT;
-    if memorable {
-        if let Some(uri) = head.get(range.clone()).and_then(|raw| memo.target(raw)) {
-            return Ok(uri);
-        }
-    }
+    let miss = match head.get(range.clone()) {
+        Some(raw) if method != Method::CONNECT => match memo.target(raw) {
+            Ok(uri) => return Ok(uri),
+            Err(miss) => Some(miss),
+        },
+        _ => None,
+    };
     let raw = head.slice(range.clone());
     let is_asterisk = &raw[..] == b"*";
     let uri = Uri::from_maybe_shared(raw).map_err(|_| Error::parse(Parse::Uri))?;
@@ -330,8 +331,8 @@ fn parse_uri(
             && uri.authority().is_some()
     } else {
         let origin_form = uri.path().starts_with('/');
-        if let (true, true, Some(raw)) = (memorable, origin_form, head.get(range)) {
-            memo.parsed_target(raw);
+        if let (true, Some(miss), Some(raw)) = (origin_form, miss, head.get(range)) {
+            memo.parsed_target(miss, raw);
         }
         origin_form
     };
