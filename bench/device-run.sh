@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Everything a device session measures, in one call of about 7 minutes (the device is lent for
-# 15 minutes, start-up included): bench/multicore.sh (8 workers against the peers, and the
+# Everything a device session measures, in one call of about 9 minutes (the device is lent for
+# 15 minutes, start-up included; a command may run 10: PARTS="multicore h2" takes about 7): bench/multicore.sh (8 workers against the peers, and the
 # scaling factor), bench/obs-throughput.sh (issue 4's throughput bar), bench/run.sh on one
 # core (issue 6's single-core bars: plaintext, JSON, pipelined, Connection: close, p99) and
 # bench/h2-device.sh (issue 5's HTTP/2 and handshake bars). A part that fails does not stop

@@ -26,10 +26,15 @@
 #                         of the two medians (one pass made it follow the noisiest run: three
 #                         device sessions read 7.91x, 8.95x and 5.76x). 0: the single
 #                         1-worker run of earlier versions.
+#      FOCUS="json:may-minihttp pipelined:xitca"   after the scaling rounds, head-to-head
+#                         rounds for the bars one pass cannot settle: per SCENARIO:PEER pair,
+#                         Nucleus and the peer alternately, FOCUS_ROUNDS=3 times each; the
+#                         ratio of the medians is reported. "" skips them (12 runs, ~2.2 min
+#                         at the defaults).
 #      WRK=DIR/wrk  (falls back to wrk on PATH when DIR has none)
-# Time: WARMUP + DURATION + ~1.3 s per run (start, stop, 1 s pause), 24 runs with the default
-# 3 scaling rounds: ~4.2 min at the defaults (19 runs, without the rounds, took 61 s locally
-# at DURATION=1).
+# Time: WARMUP + DURATION + ~1.3 s per run (start, stop, 1 s pause), 36 runs with the default
+# 3 scaling rounds and 2 focus pairs × 3 rounds: ~6.2 min at the defaults, ~5 min at
+# device-run.sh's DURATION=6 (19 runs, without the rounds, took 61 s locally at DURATION=1).
 # Smoke test on a small machine: SERVER_CPUS=0 CLIENT_CPUS=1 WORKERS=2 THREADS=1 CONNS=16 DURATION=1
 set -euo pipefail
 # cpu_us
@@ -49,6 +54,8 @@ read -r -a servers <<<"${SERVERS:-nucleus hyper actix axum xitca may-minihttp}"
 read -r -a scenarios <<<"${SCENARIOS:-plaintext json pipelined}"
 read -r -a models <<<"${NUCLEUS_MODELS:-per-core}"
 scaling_rounds=${SCALING_ROUNDS:-3}
+read -r -a focus <<<"${FOCUS-json:may-minihttp pipelined:xitca}"
+focus_rounds=${FOCUS_ROUNDS:-3}
 wrk=${WRK:-$dir/wrk}
 [[ -x $wrk ]] || wrk=$(command -v wrk) || { echo "no wrk in $dir or on PATH" >&2; exit 1; }
 port=19090
@@ -177,12 +184,15 @@ run() {
 say "# bench/multicore.sh $(date -u +%FT%TZ) on $(nproc) CPUs:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 say "# servers pinned to CPUs $server_cpus ($workers workers unless noted), wrk -t$threads -c$conns" \
   "-d${duration}s (after ${warmup}s warm-up) pinned to CPUs $client_cpus"
-extra_runs=$((${#models[@]} * (scaling_rounds > 0 ? 2 * scaling_rounds : 1)))
+extra_runs=$((${#models[@]} * (scaling_rounds > 0 ? 2 * scaling_rounds : 1) + 2 * ${#focus[@]} * focus_rounds))
 say "# $((${#runs[@]} * ${#scenarios[@]} + extra_runs)) runs, about $(((${#runs[@]} * ${#scenarios[@]} + extra_runs) * (warmup + duration + 2) / 60 + 1)) min"
 
 for scenario in "${scenarios[@]}"; do
   for s in "${runs[@]}"; do run "$s" "$scenario" "$workers"; done
 done
+# The focus rounds below overwrite table entries: keep the table's own figures.
+declare -A TABLE_RPS
+for key in "${!RPS[@]}"; do TABLE_RPS[$key]=${RPS[$key]}; done
 has_nucleus=0
 [[ " ${servers[*]} " == *" nucleus "* ]] && has_nucleus=1
 # median of the numbers given (the lower middle one for an even count)
@@ -206,6 +216,22 @@ if ((has_nucleus)); then
     for m in "${models[@]}"; do run "nucleus-$m" plaintext 1; done
   fi
 fi
+
+# Head-to-head rounds: Nucleus (the first model) and one peer, alternately, on one scenario.
+declare -A FOCUS_N FOCUS_P
+if ((has_nucleus)); then
+  for pair in "${focus[@]}"; do
+    scenario=${pair%%:*} peer=${pair#*:}
+    for ((round = 1; round <= focus_rounds; round++)); do
+      run "nucleus-${models[0]}" "$scenario" "$workers"
+      FOCUS_N[$pair]+=" ${RPS[$scenario.nucleus-${models[0]}:$workers]}"
+      run "$peer" "$scenario" "$workers"
+      FOCUS_P[$pair]+=" ${RPS[$scenario.$peer:$workers]}"
+    done
+  done
+fi
+
+for key in "${!TABLE_RPS[@]}"; do RPS[$key]=${TABLE_RPS[$key]}; done
 
 # ratio A/B of two req/s values, or "-"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
@@ -246,5 +272,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%
         "/ 1 worker ${RPS[plaintext.nucleus-$m:1]:--} req/s = $(ratio "${RPS[plaintext.nucleus-$m:$workers]:--}" "${RPS[plaintext.nucleus-$m:1]:--}")" \
         "(target >= 6.5 at 8 workers)"
     fi
+  done
+  for pair in "${focus[@]}"; do
+    ((has_nucleus)) || break
+    # shellcheck disable=SC2086 # the lists are space-separated numbers
+    n=$(median ${FOCUS_N[$pair]}) p=$(median ${FOCUS_P[$pair]})
+    echo "head-to-head ${pair%%:*}, medians of $focus_rounds alternating rounds: nucleus-${models[0]}" \
+      "$n req/s (${FOCUS_N[$pair]# }) / ${pair#*:} $p req/s (${FOCUS_P[$pair]# }) = $(ratio "$n" "$p")"
   done
 } | tee -a "$report"
