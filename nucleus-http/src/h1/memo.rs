@@ -16,9 +16,9 @@
 //! Both tables are two-way set-associative: a new entry takes over the older of its set's
 //! two slots. They hold at most 128 names and 64 targets of at most [`LONGEST`] bytes, so
 //! a client sending bytes nobody repeats costs a bounded amount of memory and a little
-//! time per field (two failed comparisons and a store). A target is kept only when it is
-//! seen a second time while its set's slots hold other targets (each set remembers the last
-//! target it turned away): keeping one means copying it out of the receive buffer (a
+//! time per field (two failed comparisons and a store). A target is kept only when it comes
+//! a second time before another unknown target lands in its set (each set remembers the
+//! last target it turned away): keeping one means copying it out of the receive buffer (a
 //! remembered value must not hold that buffer alive) and two small allocations, which
 //! requests for targets that never repeat (`/users/8d3f…`) should not pay.
 //!
@@ -108,9 +108,9 @@ thread_local! {
 pub(crate) struct Memo(Option<Box<Tables>>);
 
 impl Memo {
-    /// Takes this thread's tables, made on the thread's first head. Should they be out of
-    /// reach (the thread is exiting, or a caller up the stack holds them), none: everything
-    /// is then parsed the slow way.
+    /// Takes this thread's tables, made on the thread's first head (or when a caller up the
+    /// stack holds them, which the parser never does). While the thread is exiting there are
+    /// none, and everything is parsed the slow way.
     pub(crate) fn take() -> Memo {
         match TABLES.try_with(Cell::take) {
             Ok(Some(tables)) => Memo(Some(tables)),
