@@ -16,7 +16,9 @@
 # requests on one keep-alive connection; instructions per request =
 # (Ir(N2) - Ir(N1)) / (N2 - N1). Scenarios: get (GET /), json (GET /json),
 # echo4k (POST /echo, 4 KiB body), browser (GET / with the fields a desktop browser sends,
-# about 650 bytes: per-field and per-byte costs show there). Takes about 40 seconds.
+# about 650 bytes: per-field and per-byte costs show there), api (GET of one 29-byte path,
+# a 404: the parser's memo of targets answers it) and unique (the same with a new number in
+# the path every request: the memo's miss path). Takes about a minute.
 #
 # Exit status: 0 all within TOLERANCE; 1 a scenario is more than TOLERANCE percent
 # above its reference (or has none); 2 a measurement failed (server did not start
@@ -41,7 +43,7 @@ N1=${N1:-1000}
 N2=${N2:-5000}
 TOLERANCE=${TOLERANCE:-10}
 BASELINE=${BASELINE:-$BENCH_DIR/baseline.txt}
-SCENARIO_LIST=(get json echo4k browser)
+SCENARIO_LIST=(get json echo4k browser api unique)
 fail() { echo "error: $*" >&2; exit 2; }
 ((N2 > N1)) || fail "N2 must be larger than N1"
 command -v valgrind >/dev/null ||
@@ -64,6 +66,8 @@ scenario_args() {
     json) echo "--path /json" ;;
     echo4k) echo "--method POST --path /echo --body-size 4096" ;;
     browser) echo "--browser-headers --path /" ;;
+    api) echo "--path /api/v1/users/00012345/orders --expect-status 404" ;;
+    unique) echo "--path /api/v1/users/{n}/orders --expect-status 404" ;;
   esac
 }
 
