@@ -143,7 +143,7 @@ impl Fields<'_> {
                 .header_name(name_bytes)
                 .map_err(|_| Error::parse(Parse::HeaderName))?;
             let value = field_value(self.head.slice(index.value_range()));
-            self.rules.observe(&name, &value, self.version)?;
+            self.rules.observe(&name, &value, self.version, self.memo)?;
             note(&name, index);
             self.headers.append(name, value);
         }
@@ -369,6 +369,7 @@ impl HeadRules {
         name: &HeaderName,
         value: &HeaderValue,
         version: Version,
+        memo: &mut Memo,
     ) -> Result<(), Error> {
         if name == header::CONTENT_LENGTH {
             let len = parse_content_length(value.as_bytes())?;
@@ -399,7 +400,7 @@ impl HeadRules {
             }
         } else if name == header::HOST {
             self.hosts += 1;
-            self.host_valid = valid_host(value.as_bytes());
+            self.host_valid = memo.valid_host(value.as_bytes(), valid_host);
         } else if name == header::CONNECTION {
             for token in value.as_bytes().split(|&b| b == b',') {
                 let token = trim(token);

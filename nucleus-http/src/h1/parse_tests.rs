@@ -130,6 +130,22 @@ fn remembered_targets_parse_as_they_did_the_first_time() {
 }
 
 #[test]
+fn a_remembered_host_does_not_let_a_bad_one_through() {
+    // Valid `Host` values are remembered (h1/memo.rs); a bad one is checked every time.
+    for _ in 0..3 {
+        assert!(parse(b"GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n").is_ok());
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nHost: example.com:808000\r\n\r\n"),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nHost: exa mple.com\r\n\r\n"),
+            StatusCode::BAD_REQUEST
+        );
+    }
+}
+
+#[test]
 fn malformed_request_lines_are_400() {
     let cases: &[&[u8]] = &[
         b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
