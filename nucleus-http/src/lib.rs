@@ -54,6 +54,7 @@ pub mod observe;
 mod server;
 mod service;
 mod stats;
+mod thread_number;
 mod timer;
 #[cfg(feature = "tls")]
 mod tls;
@@ -73,9 +74,11 @@ pub mod conn {
     pub use crate::server::serve_connection;
 }
 
-/// Parsers exposed for the fuzz targets and property tests; not a stable API.
+/// Parsers exposed for the fuzz targets and property tests, and the thread numbering the
+/// framework crate's per-thread shards share; not a stable API.
 #[doc(hidden)]
 pub mod internal {
     pub use crate::h1::decode::{decode_all, fuzz_chunked, ChunkedDecoder, Decoded};
     pub use crate::h1::parse::{fuzz_parse, parse_head, summarize, Framing, ParsedHead};
+    pub use crate::thread_number::thread_number;
 }

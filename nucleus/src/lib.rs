@@ -238,7 +238,6 @@ mod request;
 pub mod response;
 pub mod routing;
 mod state;
-mod thread_number;
 
 pub use handler::{blocking, timeout, Blocking, Handler, Timeout};
 pub use request::{Request, DEFAULT_BODY_LIMIT};

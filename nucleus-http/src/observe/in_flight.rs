@@ -4,8 +4,10 @@
 //! picked when it opened. A call through the observer at each request's start (a virtual call,
 //! then whatever observers it fans out to) cost about 30 instructions more.
 
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+
+use crate::thread_number::thread_number;
 
 /// Shards of a gauge; a power of two, so that picking one needs no bounds check.
 const SHARDS: usize = 64;
@@ -57,7 +59,7 @@ impl InFlight {
     /// Counts a request that starts (`1`) or completes (`-1`) into the calling thread's shard,
     /// for records that do not keep a [`LocalInFlight`].
     pub(crate) fn add_here(&self, n: i64) {
-        self.counter(SHARD.with(|s| *s))
+        self.counter(thread_number())
             .fetch_add(n, Ordering::Relaxed);
     }
 
@@ -69,16 +71,10 @@ impl InFlight {
     pub(crate) fn local(&self) -> LocalInFlight {
         LocalInFlight {
             gauge: self.clone(),
-            shard: SHARD.with(|s| *s),
+            shard: thread_number() % SHARDS,
         }
     }
 }
-
-thread_local! {
-    static SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
-}
-
-static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 
 /// A gauge and the shard a connection counts into (the one of the thread it opened on; a task
 /// that moves to another thread keeps it, which only matters to the cache, not to the sum).

@@ -7,7 +7,6 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 /// Longest incoming request ID accepted, in bytes; longer ones are replaced.
@@ -59,10 +58,6 @@ struct Generator {
     prefix: [u8; PREFIX_LEN],
 }
 
-/// Distinguishes threads in generated IDs; wraps at 256, which the counter keeps unique
-/// unless two threads 256 apart also hit the same count in the same second.
-static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
-
 impl RequestId {
     /// Accepts `value` if it is 1 to 64 bytes of `[A-Za-z0-9._-]`: safe to echo in a header
     /// and a log line as it is.
@@ -88,7 +83,9 @@ impl RequestId {
     pub fn generate() -> RequestId {
         let mut generator = GENERATOR.with(Cell::get);
         if generator.count == 0 {
-            generator.thread = NEXT_THREAD.fetch_add(1, Ordering::Relaxed) as u8;
+            // Distinguishes threads in generated IDs; wraps at 256, which the counter keeps
+            // unique unless two threads 256 apart also hit the same count in the same second.
+            generator.thread = crate::thread_number::thread_number() as u8;
         }
         let second = crate::date::now_second();
         if second != generator.second || generator.count == 0 {

@@ -12,9 +12,9 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
+use std::time::Duration;
 
 use super::format::LineCache;
-use std::time::Duration;
 
 /// How long a line may wait in a worker's buffer before the writer thread takes it.
 pub(super) const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
@@ -111,7 +111,7 @@ impl Shared {
     /// buffer is full.
     pub(super) fn append(&self, write: impl FnOnce(&mut Vec<u8>, &mut LineCache)) {
         // This thread's buffer, the same in every access log.
-        let index = crate::thread_number::thread_number() % BUFFERS;
+        let index = nucleus_http::internal::thread_number() % BUFFERS;
         let Some(Buffer(buffer)) = self.buffers.get(index) else {
             return;
         };

@@ -105,7 +105,7 @@ impl Store {
     /// This thread's shard.
     pub(super) fn local(&self) -> &Shard {
         // A power of two: the remainder needs no bounds check.
-        &self.shards[crate::thread_number::thread_number() % SHARDS]
+        &self.shards[nucleus_http::internal::thread_number() % SHARDS]
     }
 
     pub(super) fn shards(&self) -> &[Shard] {

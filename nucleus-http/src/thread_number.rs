@@ -1,7 +1,8 @@
-//! A small number per thread, for structures kept in per-thread shards (metrics counters,
-//! access-log buffers): threads are numbered in the order they first ask, so that workers
-//! spread over the shards and each keeps writing its own. A structure with `n` shards uses
-//! `thread_number() % n`.
+//! A small number per thread, for structures kept in per-thread shards (the in-flight gauge,
+//! metrics counters, access-log buffers) and for request IDs: threads are numbered in the
+//! order they first ask, so that workers spread over the shards and each keeps writing its
+//! own. A structure with `n` shards uses `thread_number() % n`. One numbering for all of
+//! them, here, so that the framework crate shares it (`internal::thread_number`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -12,7 +13,7 @@ thread_local! {
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// The calling thread's number: the same on every call from one thread.
-pub(crate) fn thread_number() -> usize {
+pub fn thread_number() -> usize {
     NUMBER.with(|n| *n)
 }
 
