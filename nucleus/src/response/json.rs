@@ -116,24 +116,32 @@ impl std::io::Write for ArenaWriter<'_> {
 
 /// `value` as a JSON document.
 fn serialize<T: Serialize>(value: &T) -> Result<Bytes, serde_json::Error> {
-    ARENA.with(|arena| {
-        let mut arena = arena.borrow_mut();
-        if arena.capacity() > ARENA_KEEP {
-            *arena = BytesMut::new();
+    ARENA
+        .try_with(|arena| match arena.try_borrow_mut() {
+            Ok(mut arena) => into_arena(&mut arena, value),
+            // A `Serialize` impl that builds a `Json` response of its own, inside this one.
+            Err(_) => serde_json::to_vec(value).map(Bytes::from),
+        })
+        // The thread is exiting.
+        .unwrap_or_else(|_| serde_json::to_vec(value).map(Bytes::from))
+}
+
+/// `value` written at the end of `arena` and cut off it.
+fn into_arena<T: Serialize>(arena: &mut BytesMut, value: &T) -> Result<Bytes, serde_json::Error> {
+    if arena.capacity() > ARENA_KEEP {
+        *arena = BytesMut::new();
+    }
+    if arena.capacity() < ARENA_CHUNK / 4 {
+        arena.reserve(ARENA_CHUNK);
+    }
+    match serde_json::to_writer(ArenaWriter(arena), value) {
+        Ok(()) => Ok(arena.split().freeze()),
+        Err(err) => {
+            // Not half a document in front of the next one.
+            arena.clear();
+            Err(err)
         }
-        if arena.capacity() < ARENA_CHUNK / 4 {
-            arena.reserve(ARENA_CHUNK);
-        }
-        let written = serde_json::to_writer(ArenaWriter(&mut arena), value);
-        match written {
-            Ok(()) => Ok(arena.split().freeze()),
-            Err(err) => {
-                // Not half a document in front of the next one.
-                arena.clear();
-                Err(err)
-            }
-        }
-    })
+    }
 }
 
 #[cfg(test)]
@@ -150,6 +158,19 @@ mod tests {
         assert_eq!(&first[..], br#"{"a":1}"#);
         assert_eq!(second.len(), big.len() + 2);
         assert_eq!(&third[..], b"[1,2,3]");
+    }
+
+    #[test]
+    fn a_document_serialized_while_another_is_does_not_panic() {
+        // Its `Serialize` builds a JSON body of its own: the arena is taken by then.
+        struct Nested;
+        impl Serialize for Nested {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let inner = serialize(&[1, 2]).map_err(serde::ser::Error::custom)?;
+                s.serialize_str(std::str::from_utf8(&inner).map_err(serde::ser::Error::custom)?)
+            }
+        }
+        assert_eq!(&serialize(&Nested).unwrap()[..], br#""[1,2]""#);
     }
 
     #[test]
