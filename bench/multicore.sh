@@ -190,7 +190,7 @@ say "# $((${#runs[@]} * ${#scenarios[@]} + extra_runs)) runs, about $(((${#runs[
 for scenario in "${scenarios[@]}"; do
   for s in "${runs[@]}"; do run "$s" "$scenario" "$workers"; done
 done
-# The focus rounds below overwrite table entries: keep the table's own figures.
+# The scaling and focus rounds below overwrite table entries: keep the table's own figures.
 declare -A TABLE_RPS
 for key in "${!RPS[@]}"; do TABLE_RPS[$key]=${RPS[$key]}; done
 has_nucleus=0
@@ -200,9 +200,6 @@ median() { printf '%s\n' "$@" | grep -E '^[0-9]+$' | sort -n | awk '{ v[NR] = $1
 declare -A SCALE_ONE SCALE_MANY
 if ((has_nucleus)); then
   if ((scaling_rounds > 0)); then
-    # The scaling rounds overwrite the table's 8-worker plaintext figures: keep those.
-    declare -A TABLE_MANY
-    for m in "${models[@]}"; do TABLE_MANY[$m]=${RPS[plaintext.nucleus-$m:$workers]:--}; done
     for ((round = 1; round <= scaling_rounds; round++)); do
       for m in "${models[@]}"; do
         run "nucleus-$m" plaintext 1
@@ -211,7 +208,6 @@ if ((has_nucleus)); then
         SCALE_MANY[$m]+=" ${RPS[plaintext.nucleus-$m:$workers]}"
       done
     done
-    for m in "${models[@]}"; do RPS[plaintext.nucleus-$m:$workers]=${TABLE_MANY[$m]}; done
   else
     for m in "${models[@]}"; do run "nucleus-$m" plaintext 1; done
   fi
