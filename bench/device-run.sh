@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Everything a device session measures, in one call of about 9 minutes (the device is lent for
-# 15 minutes, start-up included; a command may run 10: PARTS="multicore h2" takes about 7): bench/multicore.sh (8 workers against the peers, and the
-# scaling factor), bench/obs-throughput.sh (issue 4's throughput bar), bench/run.sh on one
-# core (issue 6's single-core bars: plaintext, JSON, pipelined, Connection: close, p99) and
+# Everything a device session measures, in one call of about 8.5 minutes (the device is lent
+# for 15 minutes, start-up included; a command may run 10: PARTS="multicore h2" takes about
+# 6.5): bench/multicore.sh (8 workers against the peers, and the scaling factor; ~4.4 min),
+# bench/obs-throughput.sh (issue 4's throughput bar), bench/run.sh on one core (issue 6's
+# single-core bars: plaintext, JSON, pipelined, Connection: close, p99) and
 # bench/h2-device.sh (issue 5's HTTP/2 and handshake bars). A part that fails does not stop
 # the others. Reports go to $OUT.
 #
@@ -26,7 +27,7 @@ log "device: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)
 for part in "${parts[@]}"; do
   log "start $part"
   case $part in
-    multicore) DURATION=${MC_DURATION:-6} "$here/multicore.sh" "$dir" ;;
+    multicore) DURATION=${MC_DURATION:-5} "$here/multicore.sh" "$dir" ;;
     obs) DURATION=${OBS_DURATION:-5} ROUNDS=${OBS_ROUNDS:-3} "$here/obs-throughput.sh" "$dir" ;;
     single)
       SKIP_BUILD=1 NUCLEUS_BIN="$dir/nucleus" DURATION=${SINGLE_DURATION:-4} \
