@@ -54,6 +54,11 @@ fn duplicate_host_is_400() {
 }
 
 #[test]
+fn host_with_a_broken_percent_escape_is_400() {
+    rejects(b"GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n", 400);
+}
+
+#[test]
 fn whitespace_before_colon_is_400() {
     rejects(b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400);
 }

@@ -3,7 +3,7 @@
 use bytes::BytesMut;
 use http::{Method, StatusCode, Version};
 
-use super::{is_reg_name_byte, parse_head, valid_host, Framing, ParsedHead};
+use super::{is_reg_name_char, parse_head, valid_host, Framing, ParsedHead};
 use crate::Config;
 
 fn parse(input: &[u8]) -> Result<Option<ParsedHead>, StatusCode> {
@@ -237,7 +237,16 @@ fn host_rules() {
     ok(b"GET / HTTP/1.1\r\nHost:\r\n\r\n");
     ok(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     ok(b"GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n");
+    // pct-encoded: `%` and two hex digits, anywhere in the name.
+    ok(b"GET / HTTP/1.1\r\nHost: caf%C3%a9.example:80\r\n\r\n");
+    ok(b"GET / HTTP/1.1\r\nHost: %41\r\n\r\n");
     for bad in [
+        "a%zz",
+        "a%4",
+        "a%",
+        "%",
+        "a%4:80",
+        "a%%41",
         "a:b:c",
         "[::1",
         "[::1]x",
@@ -468,7 +477,7 @@ mod properties {
 }
 
 /// The host rule as written before the one-pass version: the host before the last colon,
-/// every byte of it a reg-name byte, the port digits.
+/// made of reg-name characters and `%XX` triplets, the port digits.
 fn valid_host_by_the_rule(value: &[u8]) -> bool {
     if value.first() == Some(&b'[') {
         return valid_host(value);
@@ -477,9 +486,23 @@ fn valid_host_by_the_rule(value: &[u8]) -> bool {
         Some(colon) => (&value[..colon], &value[colon + 1..]),
         None => (value, &b""[..]),
     };
-    host.iter().all(|&b| is_reg_name_byte(b))
-        && port.len() <= 5
-        && port.iter().all(u8::is_ascii_digit)
+    let mut i = 0;
+    while i < host.len() {
+        if host[i] == b'%' {
+            if !(i + 2 < host.len()
+                && host[i + 1].is_ascii_hexdigit()
+                && host[i + 2].is_ascii_hexdigit())
+            {
+                return false;
+            }
+            i += 3;
+        } else if is_reg_name_char(host[i]) {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    port.len() <= 5 && port.iter().all(u8::is_ascii_digit)
 }
 
 proptest::proptest! {
@@ -488,7 +511,7 @@ proptest::proptest! {
         value in proptest::collection::vec(
             proptest::prop_oneof![
                 // Mostly what hosts and ports are made of, so that colons and digits meet.
-                8 => proptest::sample::select(b"a9:.".to_vec()),
+                8 => proptest::sample::select(b"a9:.%".to_vec()),
                 1 => proptest::sample::select(b"-_~%!$&'()*+,;=@/ []\x00\xff".to_vec()),
                 1 => proptest::prelude::any::<u8>(),
             ],
