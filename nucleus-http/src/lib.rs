@@ -58,6 +58,7 @@ mod thread_number;
 mod timer;
 #[cfg(feature = "tls")]
 mod tls;
+mod trailers;
 pub mod upgrade;
 
 pub use body::Body;

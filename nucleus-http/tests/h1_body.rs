@@ -431,3 +431,17 @@ fn sized_bodies_that_come_with_their_head_or_after_it_alternate_on_one_connectio
         "Hello, World!"
     );
 }
+
+#[test]
+fn response_trailers_go_out_without_the_fields_trailers_may_not_carry() {
+    let server = start();
+    let mut stream = connect(server.addr);
+    stream
+        .write_all(
+            b"GET /trailers HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+    let raw = String::from_utf8_lossy(&read_to_close(&mut stream)).into_owned();
+    assert!(raw.starts_with("HTTP/1.1 200 OK\r\n"), "{raw:?}");
+    assert!(raw.ends_with("\r\n0\r\nx-checksum: abc\r\n\r\n"), "{raw:?}");
+}

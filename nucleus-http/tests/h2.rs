@@ -462,6 +462,11 @@ async fn response_trailers_reach_the_client() {
     assert_eq!(data, b"body");
     let trailers = body.trailers().await.unwrap().expect("trailers");
     assert_eq!(trailers["x-checksum"], "abc");
+    assert_eq!(
+        trailers.len(),
+        1,
+        "forbidden trailer fields were sent: {trailers:?}"
+    );
 }
 
 #[tokio::test]
@@ -664,4 +669,45 @@ fn a_client_that_never_answers_pings_is_closed_after_interval_and_timeout() {
         closed >= Duration::from_millis(450) && closed < Duration::from_secs(5),
         "{closed:?}"
     );
+}
+
+#[tokio::test]
+async fn malformed_requests_are_answered_400_and_the_connection_serves_on() {
+    let server = start();
+    let (send, _conn) = h2c(server.addr).await;
+    let authority = server.addr.to_string();
+    let with = |fields: &[(&'static str, &str)], uri: &str| {
+        let mut req = Request::get(uri.to_owned());
+        for (name, value) in fields {
+            req = req.header(*name, *value);
+        }
+        req.body(()).unwrap()
+    };
+    let here = format!("http://{authority}/");
+    let cases = [
+        // RFC 9113 §8.2.1: no leading or trailing whitespace in a value.
+        (with(&[("x-pad", " padded")], &here), 400),
+        (with(&[("x-pad", "padded\t")], &here), 400),
+        // One Host, a valid one, naming what :authority names (§8.3.1).
+        (
+            with(&[("host", &authority), ("host", &authority)], &here),
+            400,
+        ),
+        (with(&[("host", "a%zz")], &here), 400),
+        (with(&[("host", "elsewhere.example")], &here), 400),
+        // The same authority, spelled with another case or with the default port.
+        (with(&[("host", "EXAMPLE.com")], "http://example.com/"), 200),
+        (
+            with(&[("host", "example.com:80")], "http://example.com/"),
+            200,
+        ),
+        (with(&[("x-inner", "a  b")], &here), 200),
+    ];
+    for (req, expected) in cases {
+        let shown = format!("{:?}", req.headers());
+        let mut send = send.clone().ready().await.unwrap();
+        let (res, _) = send.send_request(req, true).unwrap();
+        let (status, body) = read_body(res.await.unwrap()).await;
+        assert_eq!(status, expected, "{shown}: {body:?}");
+    }
 }

@@ -224,7 +224,11 @@ impl BodyEncoder {
             BodyEncoder::Chunked => {
                 let dst = out.tail();
                 dst.extend_from_slice(b"0\r\n");
-                for (name, value) in trailers.into_iter().flatten() {
+                let sendable = trailers
+                    .into_iter()
+                    .flatten()
+                    .filter(|(name, _)| crate::trailers::allowed(name));
+                for (name, value) in sendable {
                     write_field(dst, name.as_str().as_bytes(), value.as_bytes());
                 }
                 dst.extend_from_slice(b"\r\n");
@@ -423,6 +427,9 @@ mod tests {
             .unwrap();
         let mut t = HeaderMap::new();
         t.insert("x-sum", HeaderValue::from_static("1"));
+        // May not be sent as trailers (RFC 9110 §6.5.1): dropped.
+        t.insert("content-length", HeaderValue::from_static("100"));
+        t.insert("host", HeaderValue::from_static("elsewhere"));
         enc.finish(&mut out, Some(&t)).unwrap();
         let mut bytes = Vec::new();
         futures_util::FutureExt::now_or_never(std::future::poll_fn(|cx| {

@@ -496,7 +496,7 @@ fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
 /// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2); empty is allowed when the
 /// target has no authority. One pass over a byte-class table instead of building an
 /// `Authority`, which cost ~250 instructions per request.
-fn valid_host(value: &[u8]) -> bool {
+pub(crate) fn valid_host(value: &[u8]) -> bool {
     let port = match value {
         [b'[', rest @ ..] => {
             // IP-literal: hex digits, colons, dots (and a zone/IPvFuture's unreserved chars).

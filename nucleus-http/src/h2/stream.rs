@@ -58,6 +58,15 @@ pub(super) fn serve<S: HttpService>(
             record.event(&Event::Limit { limit });
             return send_text(&mut respond, status, text, is_head, &mut record, config);
         }
+        if let Some((rule, text)) = malformed(&parts) {
+            let status = StatusCode::BAD_REQUEST;
+            record.event(&Event::Parse {
+                rule,
+                status,
+                head: &[],
+            });
+            return send_text(&mut respond, status, text, is_head, &mut record, config);
+        }
         if let Some((status, text)) =
             crate::server::health_answer(config, &shared.lifecycle, &parts.method, parts.uri.path())
         {
@@ -150,6 +159,48 @@ fn check(parts: &http::request::Parts, config: &Config) -> Option<Rejection> {
     if content_length(&parts.headers).is_some_and(|len| len > config.max_body_size) {
         let text = "payload too large\n";
         return Some((StatusCode::PAYLOAD_TOO_LARGE, text, "max_body_size"));
+    }
+    None
+}
+
+/// The rules of RFC 9113 that `h2` leaves to the server, as (rule, answer): a field value
+/// that starts or ends with whitespace makes a request malformed (§8.2.1), and so does a
+/// `Host` that differs from `:authority` (§8.3.1, a SHOULD). More than one `Host`, or one
+/// that is not a valid authority, is the `400` HTTP/1.1 gives (RFC 9112 §3.2), so that a
+/// handler sees the same `Host` rules on both protocols. A malformed request may be answered
+/// before the stream is reset (§8.1.1); a `400` says what was wrong.
+fn malformed(parts: &http::request::Parts) -> Option<(&'static str, &'static str)> {
+    let mut host = None;
+    // One walk over the fields: `get_all(HOST)` would hash, and every value is looked at.
+    for (name, value) in &parts.headers {
+        let bytes = value.as_bytes();
+        let padded = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+        if padded(bytes.first()) || padded(bytes.last()) {
+            return Some((
+                "field_value_whitespace",
+                "field value with leading or trailing whitespace\n",
+            ));
+        }
+        if name == header::HOST {
+            if host.is_some() {
+                return Some(("host", "missing, duplicate or invalid Host header\n"));
+            }
+            host = Some(bytes);
+        }
+    }
+    let host = host?;
+    let differs = parts.uri.authority().is_some_and(|authority| {
+        let default_port = match parts.uri.scheme_str() {
+            Some("https") => &b":443"[..],
+            _ => &b":80"[..],
+        };
+        let authority = authority.as_str().as_bytes();
+        let authority = authority.strip_suffix(default_port).unwrap_or(authority);
+        let host = host.strip_suffix(default_port).unwrap_or(host);
+        !authority.eq_ignore_ascii_case(host)
+    });
+    if differs || !crate::h1::parse::valid_host(host) {
+        return Some(("host", "missing, duplicate or invalid Host header\n"));
     }
     None
 }
@@ -483,7 +534,9 @@ impl Pipe {
                         continue;
                     }
                     Err(frame) => match frame.into_trailers() {
-                        Ok(trailers) => self.stream.send_trailers(trailers),
+                        Ok(trailers) => self
+                            .stream
+                            .send_trailers(crate::trailers::sendable(trailers)),
                         Err(_) => continue,
                     },
                 },

@@ -136,6 +136,9 @@ async fn route(mut req: Request<Body>) -> Result<Response<Body>, Infallible> {
         "/trailers" => {
             let mut trailers = http::HeaderMap::new();
             trailers.insert("x-checksum", "abc".parse().unwrap());
+            // Fields that may not be sent as trailers (RFC 9110 §6.5.1): the engine drops them.
+            trailers.insert("content-length", "100".parse().unwrap());
+            trailers.insert("host", "elsewhere".parse().unwrap());
             let frames = futures_util::stream::iter([
                 Ok::<_, Infallible>(http_body::Frame::data(Bytes::from_static(b"body"))),
                 Ok(http_body::Frame::trailers(trailers)),
