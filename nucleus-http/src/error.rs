@@ -19,6 +19,9 @@ pub struct Error {
 struct ErrorImpl {
     kind: Kind,
     cause: Option<BoxError>,
+    /// The request head a parse error was found in, once it had left the read buffer (for
+    /// the `malformed request` event's excerpt).
+    head: Option<bytes::Bytes>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,13 +183,28 @@ impl Parse {
 impl Error {
     pub(crate) fn new(kind: Kind) -> Error {
         Error {
-            inner: Box::new(ErrorImpl { kind, cause: None }),
+            inner: Box::new(ErrorImpl {
+                kind,
+                cause: None,
+                head: None,
+            }),
         }
     }
 
     pub(crate) fn with<E: Into<BoxError>>(mut self, cause: E) -> Error {
         self.inner.cause = Some(cause.into());
         self
+    }
+
+    /// Attaches the head the error was found in (see `ErrorImpl::head`).
+    pub(crate) fn in_head(mut self, head: bytes::Bytes) -> Error {
+        self.inner.head = Some(head);
+        self
+    }
+
+    /// The head attached by [`Error::in_head`].
+    pub(crate) fn head(&self) -> Option<&[u8]> {
+        self.inner.head.as_deref()
     }
 
     pub(crate) fn parse(parse: Parse) -> Error {

@@ -219,3 +219,50 @@ fn any_method_and_target_form_reaches_the_service() {
         "asterisk-form reaches the service, which has no such route"
     );
 }
+
+/// Keeps the excerpt of every `malformed request` event.
+#[derive(Debug, Default)]
+struct Heads(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl nucleus_http::observe::Observe for Heads {
+    fn event(
+        &self,
+        event: &nucleus_http::observe::Event<'_>,
+        _request: &nucleus_http::observe::RequestInfo<'_>,
+    ) {
+        if let nucleus_http::observe::Event::Parse { head, .. } = event {
+            self.0.lock().unwrap().push(head.to_vec());
+        }
+    }
+}
+
+#[test]
+fn a_malformed_request_event_shows_the_head_whichever_rule_it_broke() {
+    let heads = std::sync::Arc::new(Heads::default());
+    let mut config = nucleus_http::Config::default();
+    config.observer = Some(heads.clone());
+    let server = support::start_with(config, nucleus_http::WorkerModel::PerCore);
+    // A framing rule (checked once the head is tokenized), with a body and a pipelined
+    // request behind it, and a syntax error (found while tokenizing).
+    let framing =
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n";
+    let syntax = b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n";
+    for input in [&framing[..], &syntax[..]] {
+        let mut stream = connect(server.addr);
+        stream.write_all(input).unwrap();
+        let raw = read_to_close(&mut stream);
+        assert!(raw.starts_with(b"HTTP/1.1 400 "));
+    }
+    let seen = heads.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        seen[0].starts_with(b"POST /echo HTTP/1.1\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&seen[0])
+    );
+    assert!(
+        seen[1].starts_with(b"GET / HTTP/1.1\r\nHo st"),
+        "{:?}",
+        String::from_utf8_lossy(&seen[1])
+    );
+}

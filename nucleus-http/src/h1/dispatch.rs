@@ -1155,7 +1155,9 @@ where
             // The peer is gone or the socket failed: nobody to answer.
             _ => return Ok(()),
         };
-        self.parse_event(&err, &self.read_buf);
+        // A head that broke a rule after it was tokenized has left the buffer: the error
+        // carries it. Otherwise the buffer starts with what could not be parsed.
+        self.parse_event(&err, err.head().unwrap_or(&self.read_buf));
         let body = match err.body_limit() {
             Some(limit) => format!("payload too large: the limit is {limit} bytes\n"),
             None => format!("{reason}\n"),

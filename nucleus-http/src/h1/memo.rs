@@ -241,6 +241,7 @@ fn remember_name(
 
 impl Key {
     /// The key of `raw`, or `None` when it is empty or longer than [`LONGEST`].
+    #[inline(always)]
     fn of(raw: &[u8]) -> Option<Key> {
         let len = raw.len();
         let words = match len {

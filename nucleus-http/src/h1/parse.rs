@@ -88,8 +88,11 @@ pub(crate) fn parse_head_reusing(
 
     // One freeze for the whole head; the URI and every header value share it.
     let head = buf.split_to(line.len).freeze();
+    // From here on the head has left the buffer: an error carries it, for the event's
+    // excerpt (cloned only on the error path).
+    let in_head = |err: Error| attach_head(err, &head);
     let mut memo = Memo::take();
-    let uri = parse_uri(&head, line.path, &line.method, &mut memo)?;
+    let uri = parse_uri(&head, line.path, &line.method, &mut memo).map_err(in_head)?;
     let mut rules = HeadRules::default();
     let mut headers = match spare.take() {
         Some(map) if map.capacity() >= line.count => map,
@@ -105,17 +108,27 @@ pub(crate) fn parse_head_reusing(
         version: line.version,
     };
     match details {
-        None => fields.add_all(&indices, |_, _| {})?,
+        None => fields.add_all(&indices, |_, _| {}).map_err(in_head)?,
         Some(details) => {
             details.hold(head.clone(), line.path);
-            fields.add_all(&indices, |name, index| {
-                details.note_field(name, index.value)
-            })?;
+            fields
+                .add_all(&indices, |name, index| {
+                    details.note_field(name, index.value)
+                })
+                .map_err(in_head)?;
         }
     }
     rules
         .finish(line.method, uri, line.version, headers, config)
         .map(Some)
+        .map_err(in_head)
+}
+
+/// Out of line, so that the error path does not weigh on how the parse is inlined.
+#[cold]
+#[inline(never)]
+fn attach_head(err: Error, head: &Bytes) -> Error {
+    err.in_head(head.clone())
 }
 
 /// What the field loop of one head works with.
