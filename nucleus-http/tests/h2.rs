@@ -711,3 +711,62 @@ async fn malformed_requests_are_answered_400_and_the_connection_serves_on() {
         assert_eq!(status, expected, "{shown}: {body:?}");
     }
 }
+
+/// Keeps the kind of every event the engine reports.
+#[derive(Debug, Default)]
+struct Kinds(std::sync::Mutex<Vec<&'static str>>);
+
+impl nucleus_http::observe::Observe for Kinds {
+    fn event(
+        &self,
+        event: &nucleus_http::observe::Event<'_>,
+        _request: &nucleus_http::observe::RequestInfo<'_>,
+    ) {
+        self.0.lock().unwrap().push(event.kind());
+    }
+}
+
+#[tokio::test]
+async fn an_echoed_upload_over_the_limit_is_cancelled_as_the_clients_doing() {
+    let kinds = std::sync::Arc::new(Kinds::default());
+    let mut config = Config::default();
+    config.max_body_size = 1024;
+    config.observer = Some(kinds.clone());
+    let server = start_with(config, WorkerModel::PerCore);
+    let (send, _conn) = h2c(server.addr).await;
+    let mut send = send.ready().await.unwrap();
+    // No content-length: the limit is found while the body streams back.
+    let req = Request::post(format!("http://{}/echo", server.addr))
+        .body(())
+        .unwrap();
+    let (res, mut stream) = send.send_request(req, false).unwrap();
+    stream
+        .send_data(Bytes::from(vec![b'a'; 600]), false)
+        .unwrap();
+    stream
+        .send_data(Bytes::from(vec![b'b'; 600]), true)
+        .unwrap();
+    let res = res.await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut body = res.into_body();
+    let err = loop {
+        match body.data().await {
+            Some(Ok(_)) => {}
+            Some(Err(err)) => break err,
+            None => panic!("the echo ended normally"),
+        }
+    };
+    assert_eq!(err.reason(), Some(Reason::CANCEL), "{err}");
+    // The limit, reported once, and no handler error (which logs at ERROR).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !kinds.0.lock().unwrap().contains(&"limit") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seen = kinds.0.lock().unwrap().clone();
+    assert_eq!(
+        seen.iter().filter(|k| **k == "limit").count(),
+        1,
+        "{seen:?}"
+    );
+    assert!(!seen.contains(&"handler_error"), "{seen:?}");
+}

@@ -1,6 +1,8 @@
 //! A request body arriving on an HTTP/2 stream.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
@@ -9,6 +11,7 @@ use http::HeaderMap;
 use http_body::{Frame, SizeHint};
 
 use crate::error::{Error, Kind, Timeout};
+use crate::observe::{Event, TimeoutKind};
 use crate::timer::{Deadline, RateGuard};
 use crate::{stats, MinRate};
 
@@ -25,6 +28,35 @@ pub(super) struct RecvBody {
     /// The declared `content-length`, for the size hint.
     declared: Option<u64>,
     state: State,
+    broken: Arc<Broken>,
+}
+
+/// The limit a request body broke, for its stream to report: the body is the handler's and
+/// lives apart from the stream's record, so the event is handed over here.
+#[derive(Debug, Default)]
+pub(super) struct Broken(AtomicU8);
+
+impl Broken {
+    const NONE: u8 = 0;
+    const TOO_LARGE: u8 = 1;
+    const TOO_SLOW: u8 = 2;
+
+    fn set(&self, what: u8) {
+        self.0.store(what, Ordering::Relaxed);
+    }
+
+    /// The event for the broken limit, once.
+    pub(super) fn take_event(&self) -> Option<Event<'static>> {
+        match self.0.swap(Broken::NONE, Ordering::Relaxed) {
+            Broken::TOO_LARGE => Some(Event::Limit {
+                limit: "max_body_size",
+            }),
+            Broken::TOO_SLOW => Some(Event::Timeout {
+                kind: TimeoutKind::BodyRate,
+            }),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +72,7 @@ impl RecvBody {
         limit: u64,
         declared: Option<u64>,
         rate: Option<MinRate>,
+        broken: Arc<Broken>,
     ) -> RecvBody {
         RecvBody {
             recv,
@@ -49,6 +82,7 @@ impl RecvBody {
             deadline: Deadline::default(),
             declared,
             state: State::Data,
+            broken,
         }
     }
 
@@ -73,10 +107,7 @@ impl RecvBody {
         };
         if too_slow {
             stats::count(&stats::BODY_RATE_TIMEOUTS);
-            tracing::debug!(
-                timeout = Timeout::BodyRate.as_str(),
-                "HTTP/2 request body too slow"
-            );
+            self.broken.set(Broken::TOO_SLOW);
             self.state = State::Done;
             return Poll::Ready(Some(Err(Error::new(Kind::Timeout(Timeout::BodyRate)))));
         }
@@ -95,6 +126,7 @@ impl RecvBody {
         let _ = self.recv.flow_control().release_capacity(data.len());
         self.received += data.len() as u64;
         if self.received > self.limit {
+            self.broken.set(Broken::TOO_LARGE);
             self.state = State::Done;
             return Poll::Ready(Some(Err(Error::new(Kind::BodyTooLarge(self.limit)))));
         }

@@ -15,7 +15,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use tokio::time::Instant;
 
-use super::body::RecvBody;
+use super::body::{Broken, RecvBody};
 use super::record::StreamRecord;
 use crate::observe::record::take_caught_panic;
 use crate::observe::{Event, RouteId, TimeoutKind};
@@ -91,17 +91,20 @@ pub(super) fn serve<S: HttpService>(
         if let (Some(peer), true) = (shared.peer, config.peer_addr_extension) {
             parts.extensions.insert(peer);
         }
-        let body = if recv.is_end_stream() {
-            Body::empty()
+        let (body, broken) = if recv.is_end_stream() {
+            (Body::empty(), None)
         } else {
             let declared = content_length(&parts.headers);
             record.add_received(declared.unwrap_or(0));
-            Body::new(RecvBody::new(
+            let broken = Arc::new(Broken::default());
+            let body = Body::new(RecvBody::new(
                 recv,
                 config.max_body_size,
                 declared,
                 config.body_min_rate,
-            ))
+                broken.clone(),
+            ));
+            (body, Some(broken))
         };
         let req = Request::from_parts(parts, body);
         let called = call(&mut service, req, &mut respond, &shared, &mut record).await;
@@ -111,6 +114,7 @@ pub(super) fn serve<S: HttpService>(
         let response = match called {
             Called::Response(response) => response,
             Called::Status(status) => {
+                report_broken(broken.as_deref(), &record);
                 let text = match status {
                     StatusCode::SERVICE_UNAVAILABLE => "service unavailable: handler timeout\n",
                     _ => "internal server error\n",
@@ -118,11 +122,13 @@ pub(super) fn serve<S: HttpService>(
                 return send_text(&mut respond, status, text, is_head, &mut record, config);
             }
             Called::Cancelled => {
+                report_broken(broken.as_deref(), &record);
                 record.event(&Event::ClientAbort);
                 return End::Cancelled;
             }
         };
         if response.status().is_informational() {
+            report_broken(broken.as_deref(), &record);
             // HTTP/2 has no upgrades, and `h2` would refuse the head (which is not the client
             // cancelling): the same 500 as an HTTP/1.1 `101` that nobody asked for.
             tracing::error!(
@@ -133,7 +139,9 @@ pub(super) fn serve<S: HttpService>(
             let text = "internal server error\n";
             return send_text(&mut respond, status, text, is_head, &mut record, config);
         }
-        send(response, respond, is_head, config, &mut record).await
+        let end = send(response, respond, is_head, config, &mut record).await;
+        report_broken(broken.as_deref(), &record);
+        end
     }
 }
 
@@ -265,6 +273,25 @@ async fn call<S: HttpService>(
         })
     })
     .await
+}
+
+/// Reports the limit a request body broke (too large, too slow), once, as the client's doing.
+fn report_broken(broken: Option<&Broken>, record: &StreamRecord) {
+    if let Some(event) = broken.and_then(Broken::take_event) {
+        record.event(&event);
+    }
+}
+
+/// Whether the engine's own error (a request body's) is somewhere in `err`'s sources.
+fn caused_by_request_body(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<crate::Error>().is_some() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn service_failed(record: &StreamRecord, err: BoxError) -> StatusCode {
@@ -545,8 +572,16 @@ impl Pipe {
                     if self.stream.poll_reset(cx).is_ready() {
                         return Poll::Ready(End::Cancelled);
                     }
-                    record.event(&Event::HandlerError { error: &*err });
-                    self.stream.send_reset(Reason::INTERNAL_ERROR);
+                    // It also fails when the request body it streams broke a limit: the
+                    // client's doing, reported by `report_broken`, and a CANCEL rather than
+                    // a claim that the server failed.
+                    let reason = if caused_by_request_body(&*err) {
+                        Reason::CANCEL
+                    } else {
+                        record.event(&Event::HandlerError { error: &*err });
+                        Reason::INTERNAL_ERROR
+                    };
+                    self.stream.send_reset(reason);
                     self.reset = true;
                     return Poll::Ready(End::Completed);
                 }
