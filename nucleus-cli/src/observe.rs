@@ -176,14 +176,32 @@ impl Config {
 /// and the level they log at unless the directives name them. rustls warns about a client's
 /// IP address sent as SNI (wrk and OpenSSL-based clients do it on every handshake), which
 /// let any client flood the log and cost about 7 µs of server CPU per handshake (5 %); the
-/// engine reports failed handshakes itself, at `debug` as a client-caused error.
-const QUIET_DEPENDENCIES: &[(&str, &str)] = &[("rustls", "error")];
+/// engine reports failed handshakes itself, at `debug` as a client-caused error. h2 warns
+/// when a client resets too many streams before they are accepted (Rapid Reset), which the
+/// engine answers with GOAWAY and counts itself.
+const QUIET_DEPENDENCIES: &[(&str, &str)] = &[("rustls", "error"), ("h2", "error")];
+
+/// Whether a directive names `target` or one of its modules (`h2`, `h2::proto`; not
+/// `nucleus_http::h2`).
+fn names_target(directives: &str, target: &str) -> bool {
+    directives.split(',').any(|directive| {
+        let name = directive
+            .split(['=', '['])
+            .next()
+            .unwrap_or_default()
+            .trim();
+        name == target
+            || name
+                .strip_prefix(target)
+                .is_some_and(|rest| rest.starts_with("::"))
+    })
+}
 
 /// `directives` plus a `target=level` for each quiet dependency they do not mention.
 fn with_quiet_dependencies(directives: &str) -> String {
     let mut all = directives.trim().to_owned();
     for (target, level) in QUIET_DEPENDENCIES {
-        if !directives.contains(target) {
+        if !names_target(directives, target) {
             if !all.is_empty() {
                 all.push(',');
             }
@@ -242,20 +260,28 @@ mod quiet_dependency_tests {
     use super::with_quiet_dependencies;
 
     #[test]
-    fn rustls_is_quiet_unless_the_directives_name_it() {
-        assert_eq!(with_quiet_dependencies("info"), "info,rustls=error");
-        assert_eq!(with_quiet_dependencies(""), "rustls=error");
+    fn noisy_dependencies_are_quiet_unless_the_directives_name_them() {
+        assert_eq!(
+            with_quiet_dependencies("info"),
+            "info,rustls=error,h2=error"
+        );
+        assert_eq!(with_quiet_dependencies(""), "rustls=error,h2=error");
         assert_eq!(
             with_quiet_dependencies("debug,nucleus=trace"),
-            "debug,nucleus=trace,rustls=error"
+            "debug,nucleus=trace,rustls=error,h2=error"
         );
         assert_eq!(
             with_quiet_dependencies("warn,rustls=debug"),
-            "warn,rustls=debug"
+            "warn,rustls=debug,h2=error"
         );
         assert_eq!(
-            with_quiet_dependencies("rustls::msgs=warn"),
-            "rustls::msgs=warn"
+            with_quiet_dependencies("rustls::msgs=warn,h2"),
+            "rustls::msgs=warn,h2"
+        );
+        // The engine's own HTTP/2 module is not the h2 crate.
+        assert_eq!(
+            with_quiet_dependencies("nucleus_http::h2=debug,rustls_pemfile=info"),
+            "nucleus_http::h2=debug,rustls_pemfile=info,rustls=error,h2=error"
         );
     }
 }
