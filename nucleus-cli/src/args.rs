@@ -312,7 +312,7 @@ pub(crate) struct Args {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) access_log_file: Option<String>,
 
-    /// Path of the Prometheus metrics endpoint, or `off` [default: /metrics].
+    /// Path of the Prometheus metrics endpoint (e.g. `/metrics`), or `off` [default: off].
     #[arg(long, value_name = "PATH|off", help_heading = "Observability")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) metrics_path: Option<OrOff<String>>,
@@ -323,8 +323,8 @@ pub(crate) struct Args {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) metrics_listen: Option<OrOff<SocketAddr>>,
 
-    /// Request ID header: accepted when well formed, else generated; set on every response.
-    /// Or `off` [default: x-request-id].
+    /// Request ID header (e.g. `x-request-id`): accepted when well formed, else generated; set
+    /// on every response. Or `off` [default: off].
     #[arg(long, value_name = "NAME|off", help_heading = "Observability")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) request_id_header: Option<OrOff<String>>,

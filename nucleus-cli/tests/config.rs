@@ -531,3 +531,44 @@ fn every_listener_is_announced_and_ipv6_in_brackets() {
         assert!(get(*addr, "/").ends_with("Hello, World!"));
     }
 }
+
+#[test]
+fn every_default_that_help_states_is_the_one_print_config_shows() {
+    let out = nucleus().arg("--help").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let config = printed(&mut nucleus());
+    let mut checked = 0;
+    let mut flag = None;
+    for line in help.lines() {
+        let trimmed = line.trim_start();
+        // An option's first line: `--name <VALUE>` or `-x, --name <VALUE>`.
+        if let Some(rest) = trimmed.split("--").nth(1).filter(|_| {
+            trimmed.starts_with("--") || (trimmed.starts_with('-') && trimmed.contains(", --"))
+        }) {
+            flag = rest.split_whitespace().next().map(str::to_owned);
+        }
+        let Some(stated) = line
+            .split("[default: ")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+        else {
+            continue;
+        };
+        let name = flag.as_deref().expect("a default before any flag");
+        let key = name.replace('-', "_");
+        let shown = match config.get(&key) {
+            Some(toml::Value::String(s)) => s.clone(),
+            Some(toml::Value::Array(items)) if items.len() == 1 => {
+                items[0].as_str().unwrap().to_owned()
+            }
+            Some(other) => other.to_string(),
+            None => panic!("--{name} states a default but --print-config has no `{key}`"),
+        };
+        assert_eq!(
+            stated, shown,
+            "--{name}: --help and --print-config disagree"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 40, "only {checked} defaults found in --help");
+}
