@@ -331,8 +331,12 @@ fn parse_uri(
     let is_asterisk = &raw[..] == b"*";
     let uri = Uri::from_maybe_shared(raw).map_err(|_| Error::parse(Parse::Uri))?;
     // RFC 9112 §3.2: which target form goes with which method.
+    // RFC 9110 §4.2.4: userinfo in an http(s) URI is an error (it is how a target passes for
+    // another host: `http://trusted@evil/`); CONNECT's authority-form has no room for it.
+    let no_userinfo = || uri.authority().is_none_or(|a| !a.as_str().contains('@'));
     let valid = if method == Method::CONNECT {
         uri.authority().is_some()
+            && no_userinfo()
             && uri.scheme().is_none()
             && uri
                 .path_and_query()
@@ -342,6 +346,7 @@ fn parse_uri(
     } else if let Some(scheme) = uri.scheme_str() {
         (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
             && uri.authority().is_some()
+            && no_userinfo()
     } else {
         let origin_form = uri.path().starts_with('/');
         if let (true, Some(miss), Some(raw)) = (origin_form, miss, head.get(range)) {
@@ -385,8 +390,21 @@ impl HeadRules {
         memo: &mut Memo,
     ) -> Result<(), Error> {
         if name == header::CONTENT_LENGTH {
-            let len = parse_content_length(value.as_bytes())?;
-            // RFC 9110 §8.6: identical duplicates may be accepted, differing ones never.
+            // RFC 9110 §8.6: identical duplicates may be accepted, differing ones never;
+            // the same for a list in one field (`42, 42`) as for repeated fields.
+            let bytes = value.as_bytes();
+            let mut values = bytes.split(|&b| b == b',');
+            let first = match values.next() {
+                Some(first) if first.len() == bytes.len() => first,
+                Some(first) => trim(first),
+                None => bytes,
+            };
+            let len = parse_content_length(first)?;
+            for other in values {
+                if parse_content_length(trim(other))? != len {
+                    return Err(Error::parse(Parse::ContentLength));
+                }
+            }
             if self.content_length.is_some_and(|prev| prev != len) {
                 return Err(Error::parse(Parse::ContentLength));
             }

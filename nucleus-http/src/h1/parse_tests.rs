@@ -92,6 +92,25 @@ fn target_forms() {
         status(b"GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n"),
         StatusCode::BAD_REQUEST
     );
+    // Userinfo is an error (RFC 9110 §4.2.4); an `@` in the path is not userinfo.
+    for bad in [
+        "GET http://u:p@x/ HTTP/1.1",
+        "GET http://trusted@evil/ HTTP/1.1",
+        "CONNECT u@x:443 HTTP/1.1",
+    ] {
+        let input = format!("{bad}\r\nHost: x\r\n\r\n");
+        assert_eq!(status(input.as_bytes()), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert_eq!(
+        ok(b"GET /users/@me HTTP/1.1\r\nHost: x\r\n\r\n").uri.path(),
+        "/users/@me"
+    );
+    assert_eq!(
+        ok(b"GET http://x/@me HTTP/1.1\r\nHost: x\r\n\r\n")
+            .uri
+            .path(),
+        "/@me"
+    );
 }
 
 #[test]
@@ -298,11 +317,21 @@ fn content_length_rules() {
         ok(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n").framing,
         Framing::Length(5)
     );
+    // A list of one value repeated is the same as repeated fields (RFC 9110 §8.6).
+    for same in ["5,5", "5, 5", "5 ,\t5, 5"] {
+        let input = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {same}\r\n\r\n");
+        assert_eq!(ok(input.as_bytes()).framing, Framing::Length(5), "{same:?}");
+    }
     for bad in [
         "+5",
         "-5",
         "5 5",
-        "5,5",
+        "5,6",
+        "5, 6",
+        "5,,5",
+        ",5",
+        "5,",
+        "5, +5",
         "0x5",
         "",
         "99999999999999999999",
@@ -313,6 +342,10 @@ fn content_length_rules() {
     }
     assert_eq!(
         status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\nContent-Length: 6\r\n\r\n"),
         StatusCode::BAD_REQUEST
     );
 }

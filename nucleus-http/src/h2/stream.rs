@@ -58,8 +58,7 @@ pub(super) fn serve<S: HttpService>(
             record.event(&Event::Limit { limit });
             return send_text(&mut respond, status, text, is_head, &mut record, config);
         }
-        if let Some((rule, text)) = malformed(&parts) {
-            let status = StatusCode::BAD_REQUEST;
+        if let Some((status, rule, text)) = malformed(&parts) {
             record.event(&Event::Parse {
                 rule,
                 status,
@@ -171,13 +170,19 @@ fn check(parts: &http::request::Parts, config: &Config) -> Option<Rejection> {
     None
 }
 
-/// The rules of RFC 9113 that `h2` leaves to the server, as (rule, answer): a field value
-/// that starts or ends with whitespace makes a request malformed (§8.2.1), and so does a
-/// `Host` that differs from `:authority` (§8.3.1, a SHOULD). More than one `Host`, or one
-/// that is not a valid authority, is the `400` HTTP/1.1 gives (RFC 9112 §3.2), so that a
-/// handler sees the same `Host` rules on both protocols. A malformed request may be answered
-/// before the stream is reset (§8.1.1); a `400` says what was wrong.
-fn malformed(parts: &http::request::Parts) -> Option<(&'static str, &'static str)> {
+/// The request rules `h2` leaves to the server, as (status, rule, answer). A field value that
+/// starts or ends with whitespace makes a request malformed (RFC 9113 §8.2.1), and so does a
+/// `Host` that differs from `:authority` (§8.3.1, a SHOULD); a malformed request may be
+/// answered before the stream is reset (§8.1.1), and a `400` says what was wrong. More than
+/// one `Host`, or one that is not a valid authority, and an `Expect` other than
+/// `100-continue`, get what HTTP/1.1 gives them (`400`, RFC 9112 §3.2; `417`, RFC 9110
+/// §10.1.1), so that a handler sees the same rules on both protocols.
+fn malformed(parts: &http::request::Parts) -> Option<(StatusCode, &'static str, &'static str)> {
+    const BAD_HOST: (StatusCode, &str, &str) = (
+        StatusCode::BAD_REQUEST,
+        "host",
+        "missing, duplicate or invalid Host header\n",
+    );
     let mut host = None;
     // One walk over the fields: `get_all(HOST)` would hash, and every value is looked at.
     for (name, value) in &parts.headers {
@@ -185,16 +190,31 @@ fn malformed(parts: &http::request::Parts) -> Option<(&'static str, &'static str
         let padded = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
         if padded(bytes.first()) || padded(bytes.last()) {
             return Some((
-                "field_value_whitespace",
+                StatusCode::BAD_REQUEST,
+                "header_value",
                 "field value with leading or trailing whitespace\n",
             ));
         }
         if name == header::HOST {
             if host.is_some() {
-                return Some(("host", "missing, duplicate or invalid Host header\n"));
+                return Some(BAD_HOST);
             }
             host = Some(bytes);
+        } else if name == header::EXPECT && !bytes.eq_ignore_ascii_case(b"100-continue") {
+            return Some((
+                StatusCode::EXPECTATION_FAILED,
+                "expectation",
+                "unsupported expectation\n",
+            ));
         }
+    }
+    // RFC 9110 §4.2.4: userinfo in an http(s) URI is an error, as on HTTP/1.1.
+    if parts
+        .uri
+        .authority()
+        .is_some_and(|a| a.as_str().contains('@'))
+    {
+        return Some((StatusCode::BAD_REQUEST, "uri", "invalid request target\n"));
     }
     let host = host?;
     let differs = parts.uri.authority().is_some_and(|authority| {
@@ -208,7 +228,7 @@ fn malformed(parts: &http::request::Parts) -> Option<(&'static str, &'static str
         !authority.eq_ignore_ascii_case(host)
     });
     if differs || !crate::h1::parse::valid_host(host) {
-        return Some(("host", "missing, duplicate or invalid Host header\n"));
+        return Some(BAD_HOST);
     }
     None
 }
