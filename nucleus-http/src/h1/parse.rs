@@ -393,18 +393,11 @@ impl HeadRules {
             // RFC 9110 §8.6: identical duplicates may be accepted, differing ones never;
             // the same for a list in one field (`42, 42`) as for repeated fields.
             let bytes = value.as_bytes();
-            let mut values = bytes.split(|&b| b == b',');
-            let first = match values.next() {
-                Some(first) if first.len() == bytes.len() => first,
-                Some(first) => trim(first),
-                None => bytes,
+            let len = match parse_content_length(bytes) {
+                Ok(len) => len,
+                Err(_) if bytes.contains(&b',') => parse_content_length_list(bytes)?,
+                Err(err) => return Err(err),
             };
-            let len = parse_content_length(first)?;
-            for other in values {
-                if parse_content_length(trim(other))? != len {
-                    return Err(Error::parse(Parse::ContentLength));
-                }
-            }
             if self.content_length.is_some_and(|prev| prev != len) {
                 return Err(Error::parse(Parse::ContentLength));
             }
@@ -510,6 +503,19 @@ impl HeadRules {
 }
 
 /// `Content-Length = 1*DIGIT` (RFC 9110 §8.6): no sign, no spaces, no lists, no overflow.
+/// `42, 42`: one value, repeated (RFC 9110 §8.6); anything else is a 400.
+#[cold]
+fn parse_content_length_list(value: &[u8]) -> Result<u64, Error> {
+    let mut values = value.split(|&b| b == b',').map(trim);
+    let len = parse_content_length(values.next().unwrap_or_default())?;
+    for other in values {
+        if parse_content_length(other)? != len {
+            return Err(Error::parse(Parse::ContentLength));
+        }
+    }
+    Ok(len)
+}
+
 fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
     if value.is_empty() || value.len() > 19 {
         return Err(Error::parse(Parse::ContentLength));
