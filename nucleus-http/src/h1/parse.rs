@@ -333,7 +333,10 @@ fn parse_uri(
     // RFC 9112 §3.2: which target form goes with which method.
     // RFC 9110 §4.2.4: userinfo in an http(s) URI is an error (it is how a target passes for
     // another host: `http://trusted@evil/`); CONNECT's authority-form has no room for it.
-    let no_userinfo = || uri.authority().is_none_or(|a| !a.as_str().contains('@'));
+    let no_userinfo = || {
+        uri.authority()
+            .is_none_or(|a| !a.as_str().bytes().any(|b| b == b'@'))
+    };
     let valid = if method == Method::CONNECT {
         uri.authority().is_some()
             && no_userinfo()

@@ -212,7 +212,7 @@ fn malformed(parts: &http::request::Parts) -> Option<(StatusCode, &'static str, 
     if parts
         .uri
         .authority()
-        .is_some_and(|a| a.as_str().contains('@'))
+        .is_some_and(|a| a.as_str().bytes().any(|b| b == b'@'))
     {
         return Some((StatusCode::BAD_REQUEST, "uri", "invalid request target\n"));
     }
