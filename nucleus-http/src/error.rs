@@ -8,6 +8,20 @@ use std::fmt;
 /// A boxed error from user code (a handler, a body, a service).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// Whether an engine [`Error`] is `first` or one of its sources: a response body that failed
+/// because the request body it streams failed (an echo of a broken upload) carries the
+/// request body's error, which the engine has already reported as the client's doing.
+pub(crate) fn engine_error_among(first: Option<&(dyn std::error::Error + 'static)>) -> bool {
+    let mut source = first;
+    while let Some(cause) = source {
+        if cause.downcast_ref::<Error>().is_some() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
 /// An error from the Nucleus HTTP engine.
 ///
 /// The framework maps these to responses: [`Error::is_body_too_large`] becomes

@@ -23,7 +23,7 @@ use super::decode::{BodyDecoder, ChunkedDecoder, Decoded};
 use super::encode::{self, Answering, BodyEncoder, Stamp};
 use super::io::WriteBuf;
 use super::parse::{self, Framing, ParsedHead};
-use crate::error::{Error, Kind, Timeout};
+use crate::error::{engine_error_among, Error, Kind, Timeout};
 use crate::incoming::{self, Want};
 use crate::observe::record::{self, Record};
 use crate::observe::{request_id, Event, RouteId, TimeoutKind};
@@ -1311,7 +1311,7 @@ where
             Kind::Timeout(_) => {}
             // A body that failed because the request body it streams failed (an echo of a
             // broken upload): the client's fault, reported where the request body broke.
-            Kind::User if caused_by_request_body(err) => {}
+            Kind::User if engine_error_among(std::error::Error::source(err)) => {}
             Kind::User => self.tally.event(&Event::HandlerError { error: err }),
             _ => self.tally.event(&Event::ClientAbort),
         }
@@ -1397,18 +1397,6 @@ fn put_headers(slot: &mut HeaderMap, headers: HeaderMap) {
     if empty.capacity() == 0 {
         std::mem::forget(empty);
     }
-}
-
-/// Whether an engine error (the request body's) is somewhere in `err`'s sources.
-fn caused_by_request_body(err: &Error) -> bool {
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        if cause.downcast_ref::<Error>().is_some() {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
 }
 
 /// The request ID header for a response, when IDs are on.

@@ -302,18 +302,6 @@ fn report_broken(broken: Option<&Broken>, record: &StreamRecord) {
     }
 }
 
-/// Whether the engine's own error (a request body's) is somewhere in `err`'s sources.
-fn caused_by_request_body(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = Some(err);
-    while let Some(cause) = source {
-        if cause.downcast_ref::<crate::Error>().is_some() {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
-}
-
 fn service_failed(record: &StreamRecord, err: BoxError) -> StatusCode {
     record.event(&Event::HandlerError { error: &*err });
     StatusCode::INTERNAL_SERVER_ERROR
@@ -595,7 +583,7 @@ impl Pipe {
                     // It also fails when the request body it streams broke a limit: the
                     // client's doing, reported by `report_broken`, and a CANCEL rather than
                     // a claim that the server failed.
-                    let reason = if caused_by_request_body(&*err) {
+                    let reason = if crate::error::engine_error_among(Some(&*err)) {
                         Reason::CANCEL
                     } else {
                         record.event(&Event::HandlerError { error: &*err });
