@@ -781,3 +781,31 @@ async fn an_echoed_upload_over_the_limit_is_cancelled_as_the_clients_doing() {
     );
     assert!(!seen.contains(&"handler_error"), "{seen:?}");
 }
+
+#[tokio::test]
+async fn a_body_ended_by_an_empty_data_frame_finishes() {
+    // curl -T - and httpx end an upload with an empty DATA frame carrying END_STREAM.
+    let server = start();
+    let (send, _conn) = h2c(server.addr).await;
+    for path in ["/echo", "/collect"] {
+        let mut send = send.clone().ready().await.unwrap();
+        let req = Request::post(format!("http://{}{path}", server.addr))
+            .body(())
+            .unwrap();
+        let (res, mut stream) = send.send_request(req, false).unwrap();
+        stream
+            .send_data(Bytes::from_static(b"hello"), false)
+            .unwrap();
+        stream.send_data(Bytes::new(), true).unwrap();
+        let answered = tokio::time::timeout(Duration::from_secs(5), async {
+            read_body(res.await.unwrap()).await
+        })
+        .await;
+        let (status, body) = answered.unwrap_or_else(|_| panic!("{path}: no end in 5 s"));
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            body.starts_with(b"hello") || body.starts_with(b"5 bytes"),
+            "{path}: {body:?}"
+        );
+    }
+}

@@ -615,6 +615,17 @@ impl Pipe {
         let Some((data, last)) = self.pending.as_mut() else {
             return Poll::Ready(None);
         };
+        if data.is_empty() {
+            // An empty frame needs no window, and none would ever be granted for it: the end
+            // of a body whose last bytes came alone (an echo of an upload that a client ended
+            // with an empty DATA frame, as curl -T - and httpx do).
+            let end = *last;
+            self.pending = None;
+            if end && self.stream.send_data(Bytes::new(), true).is_err() {
+                return Poll::Ready(Some(End::Cancelled));
+            }
+            return Poll::Ready(end.then_some(End::Completed));
+        }
         self.stream.reserve_capacity(data.len());
         let mut window = self.stream.capacity();
         while window == 0 {
