@@ -196,14 +196,13 @@ fn stop_on_signal(
     let signals = {
         use tokio::signal::unix::{signal, SignalKind};
         let _entered = runtime.enter();
-        let usr1 = access_log
-            .is_some()
-            .then(|| signal(SignalKind::user_defined1()));
+        // Always handled: SIGUSR1's default action ends the process, and a logrotate hook
+        // sends it whether or not this server has an access log.
         (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
             signal(SignalKind::hangup()),
-            usr1,
+            signal(SignalKind::user_defined1()),
         )
     };
     std::thread::Builder::new()
@@ -212,18 +211,21 @@ fn stop_on_signal(
             runtime.block_on(async {
                 #[cfg(unix)]
                 {
-                    let (Ok(mut term), Ok(mut int), Ok(mut hup), usr1) = signals else {
+                    let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut usr1)) = signals else {
                         tracing::error!("cannot listen for signals; stop with SIGKILL");
                         return;
                     };
-                    if let (Some(log), Some(Ok(mut usr1))) = (access_log, usr1) {
-                        tokio::spawn(async move {
-                            while usr1.recv().await.is_some() {
-                                tracing::info!("SIGUSR1 received, reopening the access log");
-                                log.reopen();
+                    tokio::spawn(async move {
+                        while usr1.recv().await.is_some() {
+                            match &access_log {
+                                Some(log) => {
+                                    tracing::info!("SIGUSR1 received, reopening the access log");
+                                    log.reopen();
+                                }
+                                None => tracing::info!("SIGUSR1 received; no access log to reopen"),
                             }
-                        });
-                    }
+                        }
+                    });
                     tokio::spawn(async move {
                         while hup.recv().await.is_some() {
                             reload(tls.as_ref());

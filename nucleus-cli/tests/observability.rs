@@ -525,3 +525,22 @@ fn failed_tls_handshakes_are_counted_by_kind() {
     }
     server.stop();
 }
+
+#[test]
+fn sigusr1_without_an_access_log_leaves_the_server_running() {
+    // logrotate's hook sends SIGUSR1 whatever the server's configuration; its default action
+    // would end the process.
+    let server = start(&[], Stdio::null(), 0);
+    let ok = |label: &str| {
+        let raw = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        assert!(
+            request(server.addr, raw).starts_with("HTTP/1.1 200"),
+            "{label}"
+        );
+    };
+    ok("before");
+    server.signal("-USR1");
+    std::thread::sleep(Duration::from_millis(200));
+    ok("after SIGUSR1");
+    server.stop();
+}
