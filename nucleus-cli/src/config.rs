@@ -516,6 +516,17 @@ impl Config {
                 "the HTTPS listener has port 0, so a redirect cannot name its port",
             );
         }
+        if self
+            .tls_reload_interval
+            .0
+            .is_some_and(|every| every.0.is_zero())
+        {
+            return Err(ConfigError(format!(
+                "invalid `tls_reload_interval = 0` ({}): must be more than 0, or `off` to \
+                 reload on SIGHUP only",
+                origins.describe("tls_reload_interval")
+            )));
+        }
         if self.tls_handshake_timeout.0.is_zero() {
             return Err(ConfigError(format!(
                 "invalid `tls_handshake_timeout = 0` ({}): must be more than 0",

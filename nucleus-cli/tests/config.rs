@@ -326,6 +326,11 @@ fn flag_and_combination_errors_exit_2() {
         nucleus().args(["--workers", "0"]),
         &["workers", "--workers"],
     );
+    // Zero would poll the certificate files in a loop (a core at 100 %).
+    config_error(
+        nucleus().args(["--tls-self-signed", "--tls-reload-interval", "0"]),
+        &["tls_reload_interval", "--tls-reload-interval", "off"],
+    );
     config_error(
         nucleus().args(["--keep-alive-timeout", "later"]),
         &["--keep-alive-timeout"],

@@ -202,16 +202,18 @@ impl TlsConfig {
     }
 
     /// Reloads (as [`TlsConfig::reload`]) whenever a certificate or key file's modification
-    /// time changes, checked every `every` on a background thread, which ends when the last
-    /// clone of this config is dropped. A failed reload is logged and keeps the old
-    /// certificates; the next change tries again. Polling rather than inotify: it works on
-    /// every platform and with Kubernetes secret volumes (which swap a symlink), and a check
-    /// every few seconds costs nothing.
+    /// time changes, checked every `every` (at least 100 ms) on a background thread, which
+    /// ends when the last clone of this config is dropped. A failed reload is logged and keeps
+    /// the old certificates; the next change tries again. Polling rather than inotify: it
+    /// works on every platform and with Kubernetes secret volumes (which swap a symlink), and
+    /// a check every few seconds costs nothing.
     ///
     /// # Errors
     ///
     /// The thread could not be started.
     pub fn reload_on_change(&self, every: Duration) -> std::io::Result<()> {
+        // A zero interval would spin a core on `stat` calls.
+        let every = every.max(MIN_RELOAD_CHECK);
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let mut seen = modified_times(&self.inner.sources);
         std::thread::Builder::new()
@@ -282,6 +284,9 @@ impl fmt::Debug for TlsBuilder {
             .finish_non_exhaustive()
     }
 }
+
+/// The shortest interval [`TlsConfig::reload_on_change`] checks at.
+const MIN_RELOAD_CHECK: Duration = Duration::from_millis(100);
 
 fn modified_times(sources: &[Source]) -> Vec<Option<SystemTime>> {
     let mtime = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
