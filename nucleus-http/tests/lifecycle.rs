@@ -426,3 +426,47 @@ fn ipv6_and_dual_stack_listeners() {
     );
     dual.1.shutdown();
 }
+
+#[test]
+fn connections_that_have_not_sent_a_byte_do_not_hold_up_a_drain_or_a_full_server() {
+    // A browser opens connections ahead of need (pre-connect); until one carries a request,
+    // closing it loses nothing.
+    let mut server = start_builder(|b| {
+        b.max_connections(2)
+            .shutdown_timeout(Duration::from_secs(10))
+    });
+    let addr = server.addr;
+    let mut silent_a = connect(addr);
+    std::thread::sleep(Duration::from_millis(300));
+    let _silent_b = connect(addr);
+    std::thread::sleep(Duration::from_millis(300));
+    // Both slots hold silent connections: a newcomer is served once the older one goes
+    // (after its one-second grace, in 250 ms ticks), long before the 10 s header timeout.
+    let started = Instant::now();
+    assert_eq!(
+        exchange(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status,
+        200
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        read_to_close(&mut silent_a).is_empty(),
+        "closed without an answer"
+    );
+
+    // A drain closes a silent connection at once instead of waiting for its header timeout.
+    let mut silent_c = connect(addr);
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    server.handle.shutdown();
+    assert!(read_to_close(&mut silent_c).is_empty());
+    server.thread.take().unwrap().join().unwrap().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "drain took {:?}",
+        started.elapsed()
+    );
+}

@@ -162,8 +162,8 @@ struct Conn<I, R> {
     spare_headers: Option<HeaderMap>,
     /// The last request body's feed, its channel reusable: the next body costs no allocation.
     spare_feed: Option<Box<Feed>>,
-    /// `Some(idle)` while `poll_head` waits for bytes, its deadlines set.
-    waiting: Option<bool>,
+    /// Set while `poll_head_bytes` waits for bytes, its deadlines set.
+    waiting: Option<Waiting>,
     /// A parsed head waiting for the service to become ready (rare: boxed).
     stashed: Option<Box<ParsedHead>>,
     /// The buffers were freed while idle (see [`Conn::shrink`]).
@@ -309,12 +309,19 @@ where
                 return Poll::Ready(Err(err));
             }
         }
-        let idle = match self.waiting {
+        let Waiting { idle, releasable } = match self.waiting {
             // Polled again while waiting: the deadlines are already set.
-            Some(idle) => idle,
+            Some(waiting) => waiting,
             None => {
                 let idle = self.read_buf.is_empty() && !self.head_timer_running;
+                // No byte of a first request yet (a browser's pre-connect): no request is
+                // lost by closing it, so a drain or a full server may, though its clock
+                // stays the header timeout's, started at accept.
+                let fresh = !idle && self.served == 0 && self.read_buf.is_empty();
                 if idle && !self.arm_idle() {
+                    return Poll::Ready(Ok(false));
+                }
+                if fresh && !self.mark_fresh() {
                     return Poll::Ready(Ok(false));
                 }
                 if !idle && !self.head_timer_running {
@@ -327,13 +334,17 @@ where
                         .map(|t| registry.deadline_after(t));
                     self.signal.set_deadline(deadline);
                 }
-                self.waiting = Some(idle);
-                idle
+                let waiting = Waiting {
+                    idle,
+                    releasable: idle || fresh,
+                };
+                self.waiting = Some(waiting);
+                waiting
             }
         };
-        let waited = ready!(self.poll_wait(cx, idle));
+        let waited = ready!(self.poll_wait(cx, releasable));
         self.waiting = None;
-        if idle {
+        if releasable {
             self.signal.set_idle(None);
         }
         match waited? {
@@ -388,16 +399,29 @@ where
         true
     }
 
-    /// Waits for the socket, the head's or idle deadline, or (when idle) a release.
-    fn poll_wait(&mut self, cx: &mut Context<'_>, idle: bool) -> Poll<Result<Wait, Error>> {
+    /// Marks a connection that has not sent a byte yet as one the server may take back (see
+    /// `poll_head_bytes`). `false`: close now instead (the server is stopping, or already
+    /// asked for it). Unlike an idle keep-alive connection it is not closed at once under
+    /// pressure, nor taken back in its first second (`Registry::fresh_since`): its client
+    /// has only just connected, and its request is likely on the way.
+    fn mark_fresh(&mut self) -> bool {
+        if self.ctx.lifecycle.is_draining() || self.signal.is_released() {
+            return false;
+        }
+        self.signal.set_idle(Some(self.ctx.registry.fresh_since()));
+        true
+    }
+
+    /// Waits for the socket, the head's or idle deadline, or (when `releasable`) a release.
+    fn poll_wait(&mut self, cx: &mut Context<'_>, releasable: bool) -> Poll<Result<Wait, Error>> {
         loop {
             if let Poll::Ready(read) = self.poll_read_more(cx) {
                 return Poll::Ready(read.map(Wait::Read).map_err(Error::io));
             }
             return match self.signal.poll(cx) {
                 Some(Signal::Expired) => Poll::Ready(Ok(Wait::Expired)),
-                Some(Signal::Released) if idle => Poll::Ready(Ok(Wait::Released)),
-                Some(Signal::Shrink) if idle => {
+                Some(Signal::Released) if releasable => Poll::Ready(Ok(Wait::Released)),
+                Some(Signal::Shrink) if releasable => {
                     // Then wait again, now without buffers.
                     self.shrink();
                     continue;
@@ -1350,6 +1374,16 @@ const INITIAL_WRITE_CAPACITY: usize = 1024;
 /// The largest header map kept between exchanges (see `Conn::spare_headers`): enough for
 /// ordinary requests, small enough that an idle connection does not hoard memory.
 const SPARE_HEADERS_MAX: usize = 48;
+
+/// What a connection waiting for request bytes is (see `Conn::poll_head_bytes`).
+#[derive(Debug, Clone, Copy)]
+struct Waiting {
+    /// Between requests: the keep-alive deadline runs, and expiry is a silent close.
+    idle: bool,
+    /// No request would be lost by closing it (idle, or no byte of a first request yet): a
+    /// drain or a full server may take it back, and it may give back its buffers.
+    releasable: bool,
+}
 
 /// Whether a connection's first bytes are the HTTP/2 preface (RFC 9113 §3.4).
 #[derive(Debug, PartialEq, Eq)]

@@ -126,13 +126,21 @@ impl<S: HttpService> AcceptLoop<S> {
                         &RequestInfo::default(),
                     );
                     let _pressure = self.ctx.lifecycle.press();
-                    tokio::select! {
-                        biased;
-                        _ = self.shutdown.wait_for(|stop| *stop) => return,
-                        permit = self.limit.clone().acquire_owned() => match permit {
-                            Ok(permit) => permit,
-                            Err(_) => return,
-                        },
+                    let mut acquire = std::pin::pin!(self.limit.clone().acquire_owned());
+                    loop {
+                        tokio::select! {
+                            biased;
+                            _ = self.shutdown.wait_for(|stop| *stop) => return,
+                            permit = &mut acquire => match permit {
+                                Ok(permit) => break permit,
+                                Err(_) => return,
+                            },
+                            // Ask again each tick: a connection may have gone idle since,
+                            // or come out of its grace (one that has not sent a byte).
+                            () = tokio::time::sleep(super::lifecycle::TICK) => {
+                                self.ctx.lifecycle.release_oldest_idle();
+                            }
+                        }
                     }
                 }
             };

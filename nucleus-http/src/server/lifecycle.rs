@@ -58,6 +58,14 @@ impl Lifecycle {
     /// longest-idle connection of any worker to close.
     pub(crate) fn press(self: &Arc<Self>) -> PressureGuard {
         self.pressure.fetch_add(1, Ordering::AcqRel);
+        self.release_oldest_idle();
+        PressureGuard {
+            lifecycle: self.clone(),
+        }
+    }
+
+    /// Asks the longest-idle connection of any worker to close, if one is idle.
+    pub(crate) fn release_oldest_idle(&self) {
         let registries = self
             .registries
             .lock()
@@ -69,9 +77,6 @@ impl Lifecycle {
             .min_by_key(|(since, _)| *since);
         if let Some((_, signal)) = oldest {
             signal.release();
-        }
-        PressureGuard {
-            lifecycle: self.clone(),
         }
     }
 
@@ -151,6 +156,9 @@ pub(crate) enum Signal {
 /// enough that 10,000 idle ones cost little more than their sockets.
 const SHRINK_AFTER: u64 = 4;
 
+/// Ticks a connection that has not sent a byte is spared by connection pressure (1 s).
+const FRESH_GRACE: u64 = 4;
+
 /// `ConnSignal::shrink` states.
 const SHRINK_NO: u8 = 0;
 const SHRINK_ASKED: u8 = 1;
@@ -220,15 +228,18 @@ impl Registry {
         }
     }
 
-    /// The longest-idle connection and when it went idle, if any is idle.
+    /// The longest-idle connection and when it went idle, if any is idle. A connection whose
+    /// idle mark lies in the future (one that has not sent a byte yet, within its grace, see
+    /// `fresh_since`) is not taken.
     fn oldest_idle(&self) -> Option<(u64, Arc<ConnSignal>)> {
+        let now = self.now();
         self.lock()
             .iter()
             .filter_map(Weak::upgrade)
             .filter(|s| !s.is_released())
             .filter_map(|s| {
                 let since = s.idle_since.load(Ordering::Acquire);
-                (since != NONE).then_some((since, s))
+                (since != NONE && since <= now).then_some((since, s))
             })
             .min_by_key(|(since, _)| *since)
     }
@@ -341,6 +352,13 @@ impl Registry {
     pub(crate) fn now(&self) -> u64 {
         self.now.load(Ordering::Relaxed).max(1)
     }
+
+    /// The idle mark of a connection that has not sent a byte yet: pressure may take it back
+    /// only after `FRESH_GRACE`, since its client has only just connected and its first
+    /// request is likely on the way; a drain takes it at once.
+    pub(crate) fn fresh_since(&self) -> u64 {
+        self.now().saturating_add(FRESH_GRACE)
+    }
 }
 
 /// The built-in liveness and readiness answers, which never reach the service; the same for
@@ -392,14 +410,30 @@ mod tests {
         let lifecycle = Lifecycle::new(true);
         let (one, two) = (lifecycle.add_registry(), lifecycle.add_registry());
         let (a, b, busy) = (one.register(), two.register(), two.register());
+        for _ in 0..6 {
+            one.tick();
+            two.tick();
+        }
+        // Silent since it connected, and within its grace: not taken.
+        let fresh = one.register();
+        fresh.set_idle(Some(one.fresh_since()));
         a.set_idle(Some(5));
         b.set_idle(Some(3));
         let guard = lifecycle.press();
         assert!(lifecycle.under_pressure());
         assert!(b.is_released() && !a.is_released() && !busy.is_released());
+        assert!(!fresh.is_released());
+        // Past its grace, a connection that never spoke is taken like an idle one.
+        for _ in 0..super::FRESH_GRACE {
+            one.tick();
+        }
+        lifecycle.release_oldest_idle();
+        assert!(a.is_released() && !fresh.is_released(), "a went idle first");
+        lifecycle.release_oldest_idle();
+        assert!(fresh.is_released());
         drop(guard);
         assert!(!lifecycle.under_pressure());
-        drop((a, b));
+        drop((a, b, fresh));
         two.tick();
         assert_eq!(two.lock().len(), 1, "closed connections are forgotten");
     }
