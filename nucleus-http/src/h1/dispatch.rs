@@ -404,6 +404,7 @@ where
     /// asked for it). Unlike an idle keep-alive connection it is not closed at once under
     /// pressure, nor taken back in its first second (`Registry::fresh_since`): its client
     /// has only just connected, and its request is likely on the way.
+    #[cold]
     fn mark_fresh(&mut self) -> bool {
         if self.ctx.lifecycle.is_draining() || self.signal.is_released() {
             return false;
@@ -413,6 +414,8 @@ where
     }
 
     /// Waits for the socket, the head's or idle deadline, or (when `releasable`) a release.
+    /// Inlined into its one caller: out of line it cost every request about 90 instructions.
+    #[inline(always)]
     fn poll_wait(&mut self, cx: &mut Context<'_>, releasable: bool) -> Poll<Result<Wait, Error>> {
         loop {
             if let Poll::Ready(read) = self.poll_read_more(cx) {
