@@ -179,16 +179,70 @@ impl tower_service::Service<Request<Body>> for Redirect {
 }
 
 /// `https://` + the request's host (its port replaced) + the path and query.
+///
+/// The host is an absolute-form target's authority when there is one, which wins over `Host`
+/// (RFC 9112 §3.2.2). `OPTIONS *` names no resource, so it goes to the root. Bytes a URI may
+/// not carry as they are (raw UTF-8 and the few ASCII characters `http` lets through in a
+/// path) are percent-encoded, so that the `Location` is a valid URI.
 fn redirect_location(req: &Request<Body>, port: u16) -> Option<String> {
-    let host = req.headers().get(header::HOST)?.to_str().ok()?;
-    let authority: http::uri::Authority = host.parse().ok()?;
-    let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let authority = match req.uri().authority() {
+        Some(authority) => authority.clone(),
+        None => req
+            .headers()
+            .get(header::HOST)?
+            .to_str()
+            .ok()?
+            .parse::<http::uri::Authority>()
+            .ok()?,
+    };
     let host = authority.host();
-    Some(if port == 443 {
-        format!("https://{host}{path}")
-    } else {
-        format!("https://{host}:{port}{path}")
-    })
+    let path = match req.uri().path_and_query().map(|pq| pq.as_str()) {
+        Some("*") | None => "/",
+        Some(path) => path,
+    };
+    let mut location = String::with_capacity(16 + host.len() + path.len());
+    location.push_str("https://");
+    location.push_str(host);
+    if port != 443 {
+        location.push(':');
+        location.push_str(&port.to_string());
+    }
+    for byte in path.bytes() {
+        if is_location_path_byte(byte) {
+            location.push(char::from(byte));
+        } else {
+            location.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Some(location)
+}
+
+/// RFC 3986's unreserved and reserved characters allowed in a path and query, and `%` (an
+/// escape already there stays as it is).
+fn is_location_path_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric()
+        || matches!(
+            byte,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
+                | b'/'
+                | b'?'
+                | b'%'
+        )
 }
 
 #[cfg(test)]
@@ -219,5 +273,32 @@ mod tests {
             Some("https://[::1]:8443/x")
         );
         assert_eq!(location("a b", "/", 443), None);
+    }
+
+    #[test]
+    fn redirects_take_an_absolute_targets_authority_send_asterisk_to_the_root_and_escape() {
+        // RFC 9112 §3.2.2: the target's authority, not Host.
+        assert_eq!(
+            location("other.example", "http://example.org/p?q", 443).as_deref(),
+            Some("https://example.org/p?q")
+        );
+        assert_eq!(
+            location("example.com", "*", 8443).as_deref(),
+            Some("https://example.com:8443/")
+        );
+        let raw_utf8 = Request::builder()
+            .uri(
+                http::Uri::from_maybe_shared(bytes::Bytes::from_static(
+                    "/caf\u{e9}?x={y}".as_bytes(),
+                ))
+                .unwrap(),
+            )
+            .header(header::HOST, "example.com")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            redirect_location(&raw_utf8, 443).as_deref(),
+            Some("https://example.com/caf%C3%A9?x=%7By%7D")
+        );
     }
 }
