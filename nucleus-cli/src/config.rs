@@ -516,6 +516,15 @@ impl Config {
                 "the HTTPS listener has port 0, so a redirect cannot name its port",
             );
         }
+        let taken =
+            |addr: &SocketAddr| addr.port() != 0 && self.listen.iter().any(|l| l.addr == *addr);
+        if self.redirect_listen.iter().any(|r| taken(&r.0)) {
+            return combination(
+                "redirect_listen",
+                "listen",
+                "an address cannot both serve and redirect",
+            );
+        }
         if self
             .tls_reload_interval
             .0

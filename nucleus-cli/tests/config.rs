@@ -326,6 +326,17 @@ fn flag_and_combination_errors_exit_2() {
         nucleus().args(["--workers", "0"]),
         &["workers", "--workers"],
     );
+    // One address cannot both serve and redirect (binding it twice failed with exit 1).
+    config_error(
+        nucleus().args([
+            "--tls-self-signed",
+            "--listen",
+            "127.0.0.1:18443",
+            "--redirect-listen",
+            "127.0.0.1:18443",
+        ]),
+        &["redirect_listen", "listen"],
+    );
     // Zero would poll the certificate files in a loop (a core at 100 %).
     config_error(
         nucleus().args(["--tls-self-signed", "--tls-reload-interval", "0"]),
