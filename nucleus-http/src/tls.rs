@@ -361,6 +361,27 @@ impl Store {
     }
 }
 
+/// A PEM parse error in words: `rustls-pki-types` prints the block's label as a list of bytes.
+fn pem_problem(err: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error as Pem;
+    match err {
+        Pem::MissingSectionEnd { end_marker } => format!(
+            "no `-----END {}-----` line (the file looks cut short)",
+            String::from_utf8_lossy(end_marker)
+        ),
+        Pem::IllegalSectionStart { line } => {
+            format!("malformed BEGIN line `{}`", String::from_utf8_lossy(line))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
 /// Loads one chain and key; returns them with the DNS names the leaf is valid for.
 fn load_pair(source: &Source, index: usize) -> Result<(CertifiedKey, Vec<String>), TlsError> {
     let (cert_pem, key_pem, cert_name, key_name) = match source {
@@ -379,13 +400,23 @@ fn load_pair(source: &Source, index: usize) -> Result<(CertifiedKey, Vec<String>
     };
     let chain = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| fail(format!("{cert_name}: malformed PEM certificate: {err}")))?;
+        .map_err(|err| {
+            let err = pem_problem(&err);
+            fail(format!("{cert_name}: malformed PEM certificate: {err}"))
+        })?;
     let Some(leaf) = chain.first() else {
         return Err(fail(format!(
             "{cert_name}: no certificate found (expected a PEM \"BEGIN CERTIFICATE\" block)"
         )));
     };
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|err| {
+        if contains(&key_pem, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+            return fail(format!(
+                "{key_name}: the private key is encrypted, which is not supported; decrypt it \
+                 (e.g. `openssl pkey -in KEY -out KEY.plain`) and keep the file private"
+            ));
+        }
+        let err = pem_problem(&err);
         fail(format!(
             "{key_name}: no private key found (expected a PEM PKCS#8, PKCS#1 or SEC1 key): {err}"
         ))

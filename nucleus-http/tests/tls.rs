@@ -225,6 +225,13 @@ fn bad_certificate_files_fail_with_a_message_that_names_the_file() {
     let other_key = write("other.key", &other.key_pem);
     let garbage = write("garbage.pem", "hello");
     let missing = dir.join("missing.pem");
+    // Cut off before the END line, as a half-written file is.
+    let cut_cert = write("cut.pem", &good.cert_pem[..good.cert_pem.len() / 2]);
+    let cut_key = write("cut.key", &good.key_pem[..good.key_pem.len() / 2]);
+    let encrypted = write(
+        "encrypted.key",
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0w\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    );
     let cases = [
         (
             &missing,
@@ -245,6 +252,24 @@ fn bad_certificate_files_fail_with_a_message_that_names_the_file() {
             &other_key,
             "does not match the certificate",
             "other.key",
+        ),
+        (
+            &cut_cert,
+            &key,
+            "no `-----END CERTIFICATE-----` line",
+            "cut.pem",
+        ),
+        (
+            &cert,
+            &cut_key,
+            "no `-----END PRIVATE KEY-----` line",
+            "cut.key",
+        ),
+        (
+            &cert,
+            &encrypted,
+            "encrypted, which is not supported",
+            "encrypted.key",
         ),
     ];
     for (cert, key, what, file) in cases {
