@@ -217,32 +217,10 @@ fn redirect_location(req: &Request<Body>, port: u16) -> Option<String> {
     Some(location)
 }
 
-/// RFC 3986's unreserved and reserved characters allowed in a path and query, and `%` (an
-/// escape already there stays as it is).
+/// RFC 3986's unreserved and reserved characters allowed in a path and query (`pchar`, `/`
+/// and `?`), and `%` (an escape already there stays as it is).
 fn is_location_path_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric()
-        || matches!(
-            byte,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b':'
-                | b'@'
-                | b'/'
-                | b'?'
-                | b'%'
-        )
+    crate::h1::parse::is_reg_name_char(byte) || matches!(byte, b':' | b'@' | b'/' | b'?' | b'%')
 }
 
 #[cfg(test)]
