@@ -50,7 +50,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let (_log_guard, log_drops) =
+    let (_flush_logs, log_drops) =
         observe::init_logging(&config, args.log_level.as_deref(), |name| {
             std::env::var(name).ok()
         });
@@ -248,6 +248,8 @@ fn stop_on_signal(
                     let _ = tokio::signal::ctrl_c().await;
                     tracing::warn!("Ctrl-C received while draining, exiting now");
                 }
+                // `exit` runs no destructors: write out what the log still queues first.
+                observe::flush_logs();
                 std::process::exit(1);
             });
         })?;

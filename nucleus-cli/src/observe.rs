@@ -218,14 +218,36 @@ fn with_quiet_dependencies(directives: &str) -> String {
 /// resident memory for a server that logs a few lines a minute.
 const LOG_QUEUE_LINES: usize = 4_096;
 
+/// The log writer's guard, kept where a forced exit can reach it: `process::exit` (a second
+/// signal) runs no destructors, and the lines still queued, the reason for the exit among
+/// them, would be lost.
+static LOG_GUARD: std::sync::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>> =
+    std::sync::Mutex::new(None);
+
+/// Flushes the queued log lines when dropped (at the end of `main`).
+pub(crate) struct FlushLogs;
+
+impl Drop for FlushLogs {
+    fn drop(&mut self) {
+        flush_logs();
+    }
+}
+
+/// Writes out the queued log lines and stops the writer (waiting up to a second); later lines
+/// are dropped. For the end of the process.
+pub(crate) fn flush_logs() {
+    let guard = LOG_GUARD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    drop(guard);
+}
+
 pub(crate) fn init_logging(
     config: &Config,
     flag: Option<&str>,
     env: impl Fn(&str) -> Option<String>,
-) -> (
-    tracing_appender::non_blocking::WorkerGuard,
-    tracing_appender::non_blocking::ErrorCounter,
-) {
+) -> (FlushLogs, tracing_appender::non_blocking::ErrorCounter) {
     let directives = flag
         .map(str::to_owned)
         .or_else(|| env("NUCLEUS_LOG"))
@@ -252,7 +274,10 @@ pub(crate) fn init_logging(
     } else {
         builder.with_ansi(std::io::stderr().is_terminal()).init();
     }
-    (guard, dropped)
+    *LOG_GUARD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(guard);
+    (FlushLogs, dropped)
 }
 
 #[cfg(test)]
