@@ -128,6 +128,9 @@ fn serialize<T: Serialize>(value: &T) -> Result<Bytes, serde_json::Error> {
 
 /// `value` written at the end of `arena` and cut off it.
 fn into_arena<T: Serialize>(arena: &mut BytesMut, value: &T) -> Result<Bytes, serde_json::Error> {
+    // Whatever a `Serialize` impl that panicked left here (the error arm below never ran)
+    // must not lead the next document, which may be another client's response.
+    arena.clear();
     if arena.capacity() > ARENA_KEEP {
         *arena = BytesMut::new();
     }
@@ -171,6 +174,24 @@ mod tests {
             }
         }
         assert_eq!(&serialize(&Nested).unwrap()[..], br#""[1,2]""#);
+    }
+
+    #[test]
+    fn a_document_whose_serialize_panicked_leaves_nothing_for_the_next() {
+        // It writes a secret, then panics: the next document on this thread must not carry
+        // it (the worker catches the panic and goes on serving).
+        struct Halfway;
+        impl Serialize for Halfway {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut map = s.serialize_map(None)?;
+                map.serialize_entry("secret", "TOKEN")?;
+                panic!("a Serialize impl that panics");
+            }
+        }
+        let panicked = std::panic::catch_unwind(|| serialize(&Halfway));
+        assert!(panicked.is_err());
+        assert_eq!(&serialize(&[1]).unwrap()[..], b"[1]");
     }
 
     #[test]
