@@ -216,3 +216,20 @@ fn work_stealing_model_serves_too() {
     let res = support::exchange(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(res.text(), "Hello, World!");
 }
+
+#[test]
+fn a_handler_that_answers_1xx_as_its_final_response_gets_a_500_not_a_desync() {
+    // A 1xx sent as the final answer would make the client take the next response for this
+    // request's: the engine answers 500 and closes instead.
+    let server = start();
+    for code in [100, 103] {
+        let mut stream = connect(server.addr);
+        let request = format!(
+            "GET /status?code={code} HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let raw = String::from_utf8_lossy(&read_to_close(&mut stream)).into_owned();
+        assert!(raw.starts_with("HTTP/1.1 500 "), "{code}: {raw:?}");
+        assert_eq!(raw.matches("HTTP/1.1 ").count(), 1, "{code}: {raw:?}");
+    }
+}

@@ -486,8 +486,14 @@ where
             }
         };
         let upgrading = parts.status == StatusCode::SWITCHING_PROTOCOLS && upgrade_tx.is_some();
-        if parts.status == StatusCode::SWITCHING_PROTOCOLS && !upgrading {
-            tracing::error!("handler answered 101 to a request that did not ask to upgrade");
+        if parts.status.is_informational() && !upgrading {
+            // A 1xx is not a final response: sent as one, the client would take the next
+            // response for this request's (the same 500 as HTTP/2 gives).
+            tracing::error!(
+                status = parts.status.as_u16(),
+                "handler answered 1xx as its final response (101 only upgrades a request that \
+                 asked to)"
+            );
             self.write_error_response(StatusCode::INTERNAL_SERVER_ERROR, &mut ex);
             return Ok(Next::Close);
         }

@@ -121,6 +121,14 @@ async fn route(mut req: Request<Body>) -> Result<Response<Body>, Infallible> {
             }
         }
         "/ignore-body" => text(StatusCode::OK, "ignored"),
+        // Whatever status `code` asks for, as the final response (1xx included: a bug).
+        "/status" => {
+            let code = u16::try_from(query_num(&req, "code")).unwrap_or(500);
+            text(
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "as asked",
+            )
+        }
         "/panic" => panic!("handler exploded"),
         "/slow" => {
             tokio::time::sleep(Duration::from_millis(query_num(&req, "ms"))).await;
