@@ -34,6 +34,11 @@
 //! | [`JsonDataError`] | 422 | the JSON does not fit the target type |
 //! | [`QueryRejection`] | 400 | the query string does not fit the target type |
 //! | [`MissingState`] | 500 | [`Request::state`](crate::Request::state) for a type no router provides |
+//!
+//! What the client reads of a JSON or query failure is shorter than its `Display`: the field
+//! that is missing, unknown or repeated, or the kind of mistake, and for JSON the line and
+//! column, but never the input it quotes (of any length) or the Rust types serde names
+//! (`expected struct Order`). `Display`, for logs and handlers, keeps serde's whole message.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -298,10 +303,88 @@ leaf_into_response!(
     BodyReadFailed,
     InvalidUtf8,
     UnsupportedContentType,
-    JsonSyntaxError,
-    JsonDataError,
-    QueryRejection,
 );
+
+// What the client reads is not `Display` (which keeps serde's whole message, for logs and
+// handlers): serde's messages quote the client's input at any length ("invalid type: string
+// \"...\"") and name Rust types ("expected struct Order", "expected u8").
+
+impl IntoResponse for JsonSyntaxError {
+    fn into_response(self) -> Response {
+        let reason = match self.source.classify() {
+            serde_json::error::Category::Eof => "it ends early",
+            _ => "syntax error",
+        };
+        let (line, column) = (self.source.line(), self.source.column());
+        let body =
+            format!("request body is not valid JSON: {reason} at line {line} column {column}");
+        text(self.status(), body)
+    }
+}
+
+impl IntoResponse for JsonDataError {
+    fn into_response(self) -> Response {
+        let (line, column) = (self.source.line(), self.source.column());
+        let body = format!(
+            "failed to deserialize the JSON body: {} at line {line} column {column}",
+            for_client(&self.source.to_string())
+        );
+        text(self.status(), body)
+    }
+}
+
+impl IntoResponse for QueryRejection {
+    fn into_response(self) -> Response {
+        let body = format!(
+            "invalid query string: {}",
+            for_client(&self.source.to_string())
+        );
+        text(self.status(), body)
+    }
+}
+
+/// Most bytes of a field or variant name quoted back to the client.
+const QUOTED_NAME_MAX: usize = 64;
+
+/// A serde data error's message as a client may read it: which field is missing, unknown or
+/// repeated (the API's own names, or the client's at most `QUOTED_NAME_MAX` bytes), or what
+/// kind of mistake it is, without the input or the Rust types it was checked against.
+fn for_client(message: &str) -> String {
+    // serde_json appends the position; it is reported separately.
+    let message = message.split(" at line ").next().unwrap_or_default();
+    for kind in [
+        "missing field",
+        "unknown field",
+        "duplicate field",
+        "unknown variant",
+    ] {
+        if let Some(rest) = message.strip_prefix(kind) {
+            let name = rest
+                .strip_prefix(" `")
+                .and_then(|rest| rest.split('`').next())
+                .unwrap_or_default();
+            if name.is_empty() {
+                return kind.to_owned();
+            }
+            let mut end = name.len().min(QUOTED_NAME_MAX);
+            while !name.is_char_boundary(end) {
+                end -= 1;
+            }
+            let cut = if end < name.len() { "..." } else { "" };
+            return format!("{kind} `{}{cut}`", name.get(..end).unwrap_or_default());
+        }
+    }
+    let kind = if message.starts_with("invalid type") {
+        "a value has the wrong type"
+    } else if message.starts_with("invalid value") {
+        "a value is out of range or not allowed"
+    } else if message.starts_with("invalid length") {
+        "a list or string has the wrong length"
+    } else {
+        "the data does not fit the expected shape"
+    };
+    kind.to_owned()
+}
 
 /// An enum of rejections: status, response, `Display` and `source` delegate to the variant.
 macro_rules! composite_rejection {
@@ -445,5 +528,49 @@ impl JsonRejection {
                 JsonRejection::Syntax(JsonSyntaxError { source })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_client;
+
+    #[test]
+    fn client_messages_keep_field_names_and_drop_input_and_types() {
+        let cases = [
+            (
+                "missing field `qty` at line 1 column 12",
+                "missing field `qty`",
+            ),
+            (
+                "unknown field `colour`, expected `name` or `qty`",
+                "unknown field `colour`",
+            ),
+            (
+                "invalid type: string \"a secret\", expected u32 at line 1 column 9",
+                "a value has the wrong type",
+            ),
+            (
+                "invalid value: integer `300`, expected u8",
+                "a value is out of range or not allowed",
+            ),
+            (
+                "invalid type: map, expected struct Order",
+                "a value has the wrong type",
+            ),
+            (
+                "invalid digit found in string",
+                "the data does not fit the expected shape",
+            ),
+        ];
+        for (serde, client) in cases {
+            assert_eq!(for_client(serde), client, "{serde}");
+        }
+        let long = format!("unknown field `{}`, expected `a`", "é".repeat(100));
+        let shown = for_client(&long);
+        assert!(
+            shown.len() <= 15 + 64 + 4 && shown.ends_with("...`"),
+            "{shown}"
+        );
     }
 }
