@@ -233,3 +233,34 @@ fn a_handler_that_answers_1xx_as_its_final_response_gets_a_500_not_a_desync() {
         assert_eq!(raw.matches("HTTP/1.1 ").count(), 1, "{code}: {raw:?}");
     }
 }
+
+#[test]
+fn framing_mistakes_of_a_handler_are_corrected() {
+    // The same routes as the HTTP/2 test: the answers must match.
+    let server = start();
+    let res = support::exchange(
+        server.addr,
+        b"GET /no-content-with-body HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!((res.status, res.header("content-length")), (204, None));
+    let res = support::exchange(
+        server.addr,
+        b"GET /not-modified-with-body HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(
+        (res.status, res.header("content-length")),
+        (304, Some("1234"))
+    );
+    let res = support::exchange(
+        server.addr,
+        b"GET /wrong-length HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(
+        (
+            res.status,
+            res.header("content-length"),
+            res.text().as_str()
+        ),
+        (200, Some("5"), "hello")
+    );
+}

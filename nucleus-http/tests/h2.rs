@@ -809,3 +809,29 @@ async fn a_body_ended_by_an_empty_data_frame_finishes() {
         );
     }
 }
+
+#[tokio::test]
+async fn framing_mistakes_of_a_handler_are_corrected_as_on_http1() {
+    // h2 resets a stream whose length or content breaks the rules; HTTP/1.1's encoder fixes
+    // them, and the engine does the same here.
+    let server = start();
+    let (send, _conn) = h2c(server.addr).await;
+    let cases = [
+        ("/no-content-with-body", 204, None, ""),
+        ("/not-modified-with-body", 304, Some("1234"), ""),
+        ("/wrong-length", 200, Some("5"), "hello"),
+    ];
+    for (path, status, length, body) in cases {
+        let mut send = send.clone().ready().await.unwrap();
+        let (res, _) = send.send_request(get(server.addr, path), true).unwrap();
+        let res = res.await.unwrap_or_else(|err| panic!("{path}: {err}"));
+        let got_length = res
+            .headers()
+            .get("content-length")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let (got_status, got_body) = read_body(res).await;
+        assert_eq!(got_status, status, "{path}");
+        assert_eq!(got_length.as_deref(), length, "{path}");
+        assert_eq!(&got_body[..], body.as_bytes(), "{path}");
+    }
+}

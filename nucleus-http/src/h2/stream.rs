@@ -374,14 +374,25 @@ where
                 parts.headers.remove(name);
             }
         }
-        if let (Some(len), false) = (body.size_hint().exact(), has.content_length) {
+        // The framing rules HTTP/1.1's encoder applies (`h1/encode.rs`), so that a handler
+        // gets the same answer on both protocols; `h2` would reset the stream instead. A 204
+        // or 304 has no content (RFC 9110 §15.3.5, §15.4.5): a body is dropped, and only a
+        // 304 keeps a handler's `content-length` (that of the representation, §8.6). Otherwise
+        // a body of known size sets `content-length`, over a handler's that disagrees.
+        let no_content =
+            parts.status == StatusCode::NO_CONTENT || parts.status == StatusCode::NOT_MODIFIED;
+        if no_content {
+            if parts.status == StatusCode::NO_CONTENT && has.content_length {
+                parts.headers.remove(header::CONTENT_LENGTH);
+            }
+        } else if let Some(len) = body.size_hint().exact() {
             parts
                 .headers
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         }
         has.finish_head(&mut parts.headers, record, config);
         record.set_status(parts.status);
-        let end = is_head || body.is_end_stream();
+        let end = is_head || no_content || body.is_end_stream();
         // A body that is already complete in memory (`Full`, a string) goes out with the head,
         // without waiting for window: its bytes are in memory either way, and `h2` queues what
         // the window does not cover yet. That skips three round trips through `h2`'s lock.

@@ -154,6 +154,20 @@ async fn route(mut req: Request<Body>) -> Result<Response<Body>, Infallible> {
             Response::new(Body::new(http_body_util::StreamBody::new(frames)))
         }
         "/no-content" => text(StatusCode::NO_CONTENT, Body::empty()),
+        // Handler mistakes the engine corrects: a body on a 204 or 304, a wrong length.
+        "/no-content-with-body" => text(StatusCode::NO_CONTENT, "oops"),
+        "/not-modified-with-body" => {
+            let mut res = text(StatusCode::NOT_MODIFIED, "oops");
+            res.headers_mut()
+                .insert("content-length", "1234".parse().unwrap());
+            res
+        }
+        "/wrong-length" => {
+            let mut res = text(StatusCode::OK, "hello");
+            res.headers_mut()
+                .insert("content-length", "99".parse().unwrap());
+            res
+        }
         "/not-modified" => text(StatusCode::NOT_MODIFIED, Body::empty()),
         "/close" => {
             let mut res = text(StatusCode::OK, "bye");
