@@ -356,6 +356,12 @@ async fn nest_service_inside_a_nested_router_strips_the_full_prefix() {
     let api = Router::new().nest_service("/files", svc);
     let app = Router::new().nest("/api", api);
     assert_eq!(call(&app, get("/api/files/a.txt")).await.1, "/a.txt");
+    // A service nested at the root of a nested router answers the prefix, the prefix with a
+    // slash, and everything below, as it does at the top.
+    let app = Router::new().nest("/ns", Router::new().nest_service("/", svc));
+    for (path, seen) in [("/ns", "/"), ("/ns/", "/"), ("/ns/deep/x", "/deep/x")] {
+        assert_eq!(call(&app, get(path)).await, (200, seen.into()), "{path}");
+    }
 }
 
 #[tokio::test]

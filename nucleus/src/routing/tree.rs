@@ -15,7 +15,7 @@ use nucleus_http::Body;
 
 use super::future::{Answer, RouteFuture};
 use super::method::{Dispatch, Endpoint, MethodRouter};
-use super::params::{param_names, Params, FALLBACK_TAIL};
+use super::params::{param_names, Params, FALLBACK_TAIL, NEST_TAIL};
 use crate::handler::{BoxedHandler, RouteCx};
 use crate::request::DEFAULT_BODY_LIMIT;
 use crate::state::States;
@@ -112,8 +112,17 @@ impl Inner {
             }
             methods
         };
+        // A service nested at the root answers `/` and everything below it; nested under
+        // `prefix`, its `/` becomes `prefix`, and `prefix/` needs a route of its own (the
+        // tail's catch-all does not match an empty tail).
+        let service_tail = format!("/{{*{NEST_TAIL}}}");
+        let service_at_root = other.routes.iter().any(|r| r.pattern == service_tail);
         for route in other.routes {
-            self.add_route(&join(prefix, &route.pattern), with_limit(route.methods));
+            let methods = with_limit(route.methods);
+            if service_at_root && !prefix.is_empty() && route.pattern == "/" {
+                self.add_route(&format!("{prefix}/"), methods.clone());
+            }
+            self.add_route(&join(prefix, &route.pattern), methods);
         }
         for route in other.nested_fallback_routes {
             if let Some(endpoint) = with_limit(route.methods).into_any() {
