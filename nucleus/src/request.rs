@@ -125,6 +125,10 @@ impl Request {
     /// The path parameter `name` captured by the route (`/users/{id}` or `/files/{*path}`),
     /// percent-decoded. A value whose decoding is not UTF-8 is returned as sent.
     ///
+    /// Decoding turns `%2F` into `/` and `%00` into a NUL, and dot segments are not removed
+    /// (`/files/..%2F..%2Fetc` captures `../../etc`, as `/files/../../etc` does): a value is
+    /// the client's, not a safe file-system path. Check it before joining it to a directory.
+    ///
     /// # Examples
     ///
     /// ```
