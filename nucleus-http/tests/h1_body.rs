@@ -251,6 +251,8 @@ fn unread_large_body_closes_the_connection() {
         .unwrap();
     let raw = String::from_utf8_lossy(&read_to_close(&mut stream)).into_owned();
     assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    // The head says the connection ends, since it does.
+    assert!(raw.contains("\r\nconnection: close\r\n"), "{raw}");
 }
 
 #[test]

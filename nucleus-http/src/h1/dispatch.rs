@@ -967,6 +967,15 @@ where
             if feed.state == FeedState::Broken {
                 ex.answering.keep_alive = false;
             }
+            // Nobody will read the rest of the body (the handler let it go) and more of it
+            // is coming than `drain` may discard: the connection closes after this response,
+            // and its head should say so.
+            if feed.state == FeedState::Reading
+                && matches!(feed.decoder, BodyDecoder::Length(rest) if rest > self.config.max_drain)
+                && feed.sender.reusable()
+            {
+                ex.answering.keep_alive = false;
+            }
             if feed.expect == Expect::Pending && feed.state == FeedState::Reading {
                 // Answered without reading the body: the client may or may not send it now,
                 // so the connection's framing is unknowable after this response.
