@@ -145,6 +145,9 @@ where
 /// `503 Service Unavailable`. This is the per-route counterpart of the engine's global
 /// `handler_timeout`; the shorter of the two wins.
 ///
+/// Work handed to [`blocking`] is not stopped: a thread cannot be interrupted, so the closure
+/// runs to its end on the blocking pool, and only its result is dropped.
+///
 /// # Examples
 ///
 /// ```

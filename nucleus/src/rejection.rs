@@ -158,7 +158,9 @@ impl UnsupportedContentType {
 
 impl fmt::Display for UnsupportedContentType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("expected a request with `Content-Type: application/json`")
+        f.write_str(
+            "expected a request with `Content-Type: application/json` and no `Content-Encoding`",
+        )
     }
 }
 

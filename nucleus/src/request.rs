@@ -295,7 +295,8 @@ impl Request {
     ///
     /// Those of [`bytes`](Request::bytes), and:
     /// - [`JsonRejection::UnsupportedContentType`] (`415`) for a `Content-Type` that is not
-    ///   `application/json` or `application/*+json`, checked before reading the body;
+    ///   `application/json` or `application/*+json`, or a `Content-Encoding` (gzip, ...)
+    ///   other than `identity`, checked before reading the body;
     /// - [`JsonRejection::Syntax`] (`400`) when the body is not JSON;
     /// - [`JsonRejection::Data`] (`422`) when it does not fit `T`.
     ///
@@ -321,10 +322,19 @@ impl Request {
     /// # let _: Router = app;
     /// ```
     pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, JsonRejection> {
-        if let Some(content_type) = self.inner.headers().get(header::CONTENT_TYPE) {
+        let headers = self.inner.headers();
+        if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
             if !is_json(content_type) {
                 return Err(UnsupportedContentType.into());
             }
+        }
+        // A compressed body is not JSON as it stands: 415 (RFC 9110 §8.4.1), not a 400 for
+        // its first byte.
+        if headers
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|coding| !coding.as_bytes().eq_ignore_ascii_case(b"identity"))
+        {
+            return Err(UnsupportedContentType.into());
         }
         let bytes = self.bytes().await?;
         serde_json::from_slice(&bytes).map_err(JsonRejection::from_serde)

@@ -269,6 +269,15 @@ async fn json_with_another_content_type_gets_415() {
     req.headers_mut()
         .insert("content-type", "text/plain".parse().unwrap());
     assert_eq!(call(&app, req).await.0, 415);
+    // Compressed JSON is not JSON as it stands (RFC 9110 §8.4.1).
+    let mut req = post_json("/", r#"{"name":"a","qty":1}"#);
+    req.headers_mut()
+        .insert("content-encoding", "gzip".parse().unwrap());
+    assert_eq!(call(&app, req).await.0, 415);
+    let mut req = post_json("/", r#"{"name":"a","qty":1}"#);
+    req.headers_mut()
+        .insert("content-encoding", "identity".parse().unwrap());
+    assert_eq!(call(&app, req).await.0, 200);
 }
 
 #[tokio::test]
