@@ -8,13 +8,18 @@ use std::fmt;
 /// A boxed error from user code (a handler, a body, a service).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Whether an engine [`Error`] is `first` or one of its sources: a response body that failed
-/// because the request body it streams failed (an echo of a broken upload) carries the
-/// request body's error, which the engine has already reported as the client's doing.
+/// Whether a request body's error (an engine [`Error`] of any kind but `User`) is `first` or
+/// one of its sources: a response body that failed because the request body it streams
+/// failed (an echo of a broken upload) carries that error, which the engine has already
+/// reported as the client's doing. A handler's own body errors are engine errors too, of
+/// kind `User` (`Body` wraps them), and do not count.
 pub(crate) fn engine_error_among(first: Option<&(dyn std::error::Error + 'static)>) -> bool {
     let mut source = first;
     while let Some(cause) = source {
-        if cause.downcast_ref::<Error>().is_some() {
+        if cause
+            .downcast_ref::<Error>()
+            .is_some_and(|err| err.kind() != Kind::User)
+        {
             return true;
         }
         source = cause.source();

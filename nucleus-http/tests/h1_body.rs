@@ -447,3 +447,29 @@ fn response_trailers_go_out_without_the_fields_trailers_may_not_carry() {
     assert!(raw.starts_with("HTTP/1.1 200 OK\r\n"), "{raw:?}");
     assert!(raw.ends_with("\r\n0\r\nx-checksum: abc\r\n\r\n"), "{raw:?}");
 }
+
+#[test]
+fn a_streamed_body_that_fails_before_its_first_byte_gets_a_500_and_after_it_a_cut() {
+    let server = start();
+    // Nothing of the response has gone out: the head can still become a 500.
+    let mut stream = connect(server.addr);
+    stream
+        .write_all(b"GET /fail-stream?n=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let raw = String::from_utf8_lossy(&read_to_close(&mut stream)).into_owned();
+    assert!(raw.starts_with("HTTP/1.1 500 "), "{raw:?}");
+    assert!(raw.contains("connection: close\r\n"), "{raw:?}");
+    assert_eq!(raw.matches("HTTP/1.1 ").count(), 1, "{raw:?}");
+    // Once body bytes follow the head, the response can only be cut off: no 500, and never
+    // a complete chunked body (whatever was still buffered is dropped with the connection).
+    let mut stream = connect(server.addr);
+    stream
+        .write_all(b"GET /fail-stream?n=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let raw = String::from_utf8_lossy(&read_to_close(&mut stream)).into_owned();
+    assert!(
+        raw.is_empty() || raw.starts_with("HTTP/1.1 200 "),
+        "{raw:?}"
+    );
+    assert!(!raw.ends_with("0\r\n\r\n"), "{raw:?}");
+}

@@ -835,3 +835,37 @@ async fn framing_mistakes_of_a_handler_are_corrected_as_on_http1() {
         assert_eq!(&got_body[..], body.as_bytes(), "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_handler_body_that_fails_is_the_servers_fault_not_the_clients() {
+    // Its error is an engine error of kind `User`, unlike a request body's: INTERNAL_ERROR
+    // and a handler-error event, not the CANCEL of an upload that broke a limit.
+    let kinds = std::sync::Arc::new(Kinds::default());
+    let mut config = Config::default();
+    config.observer = Some(kinds.clone());
+    let server = start_with(config, WorkerModel::PerCore);
+    let (send, _conn) = h2c(server.addr).await;
+    let mut send = send.ready().await.unwrap();
+    let (res, _) = send
+        .send_request(get(server.addr, "/fail-stream?n=1"), true)
+        .unwrap();
+    let err = match res.await {
+        Err(err) => err,
+        Ok(res) => {
+            let mut body = res.into_body();
+            loop {
+                match body.data().await {
+                    Some(Ok(_)) => {}
+                    Some(Err(err)) => break err,
+                    None => panic!("the failing body ended normally"),
+                }
+            }
+        }
+    };
+    assert_eq!(err.reason(), Some(Reason::INTERNAL_ERROR), "{err}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !kinds.0.lock().unwrap().contains(&"handler_error") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(kinds.0.lock().unwrap().contains(&"handler_error"));
+}

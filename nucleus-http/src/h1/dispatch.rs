@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 
 use super::decode::{BodyDecoder, ChunkedDecoder, Decoded};
 use super::encode::{self, Answering, BodyEncoder, Stamp};
-use super::io::WriteBuf;
+use super::io::{Mark, WriteBuf};
 use super::parse::{self, Framing, ParsedHead};
 use crate::error::{engine_error_among, Error, Kind, Timeout};
 use crate::incoming::{self, Want};
@@ -829,6 +829,7 @@ where
             parts: Some(parts),
             encoder: None,
             peeked: None,
+            head_at: None,
         };
         poll_fn(move |cx| self.poll_respond(cx, &mut out, body.as_mut(), ex))
     }
@@ -892,6 +893,7 @@ where
                 match frame {
                     Some(Ok(frame)) => match frame.into_data() {
                         Ok(data) => {
+                            out.head_at = None;
                             self.tally.add_body_bytes(data.len());
                             encoder.data(
                                 &mut self.write,
@@ -912,7 +914,20 @@ where
                             }
                         }
                     },
-                    Some(Err(err)) => return Poll::Ready(Err(err)),
+                    Some(Err(err)) => {
+                        // Failed before its first byte, with the head still unsent: the client
+                        // can get a 500 rather than an empty reply. Not when the request body
+                        // it streams broke (an echo): that was reported where it broke.
+                        let by_request_body = engine_error_among(std::error::Error::source(&err));
+                        if let (Some(mark), false) = (out.head_at.take(), by_request_body) {
+                            if self.write.rollback(&mark) {
+                                self.tally.event(&Event::HandlerError { error: &err });
+                                self.write_error_response(StatusCode::INTERNAL_SERVER_ERROR, ex);
+                                return Poll::Ready(Ok(()));
+                            }
+                        }
+                        return Poll::Ready(Err(err));
+                    }
                     None => {
                         encoder.finish(&mut self.write, None)?;
                         // A close-delimited body already cleared keep-alive in `write_head`.
@@ -985,6 +1000,7 @@ where
         }
         self.tally.set_status(parts.status);
         let stamp = stamp(&self.config, self.tally.request_id());
+        out.head_at = Some(self.write.mark());
         out.encoder = Some(encode::write_head(
             &mut self.write,
             parts.status,
@@ -1438,6 +1454,8 @@ struct Outgoing<'a> {
     encoder: Option<BodyEncoder>,
     /// A frame polled before the head was written (see `Expect::Pending`).
     peeked: Option<Option<Result<http_body::Frame<Bytes>, Error>>>,
+    /// Where the head starts in the write buffer, until the body's first bytes follow it.
+    head_at: Option<Mark>,
 }
 
 /// Moves `headers` into a fresh message's (empty) header map.

@@ -17,6 +17,14 @@ use tokio::io::AsyncWrite;
 /// this many, so it is kept small: 64 cost ~130 instructions per vectored write.
 const MAX_IOVECS: usize = 16;
 
+/// A position in a [`WriteBuf`] (see [`WriteBuf::mark`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark {
+    written: usize,
+    queued: usize,
+    tail: usize,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct WriteBuf {
     /// Whole pieces, in order, after `tail[..tail_before]` and before the rest of `tail`.
@@ -96,6 +104,30 @@ impl WriteBuf {
 
     pub(crate) fn written(&self) -> usize {
         self.written
+    }
+
+    /// Where the buffer stands now, to [`WriteBuf::rollback`] to.
+    pub(crate) fn mark(&self) -> Mark {
+        Mark {
+            written: self.written,
+            queued: self.queue.len(),
+            tail: self.tail.len(),
+        }
+    }
+
+    /// Drops what was added since `mark`, if none of it has been written or queued (only the
+    /// tail grew): `false`, and nothing changes, otherwise.
+    pub(crate) fn rollback(&mut self, mark: &Mark) -> bool {
+        if self.written != mark.written
+            || self.queue.len() != mark.queued
+            || self.tail.len() < mark.tail
+            || mark.tail < self.tail_written
+        {
+            return false;
+        }
+        self.tail.truncate(mark.tail);
+        self.commit();
+        true
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -188,6 +220,32 @@ impl WriteBuf {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[tokio::test]
+    async fn a_rollback_drops_only_what_was_neither_written_nor_queued() {
+        let mut buf = WriteBuf::with_capacity(16);
+        buf.extend(b"first;");
+        let mark = buf.mark();
+        buf.extend(b"head;");
+        assert!(buf.rollback(&mark));
+        assert_eq!(buf.len(), 6);
+        // Queued since the mark: too late.
+        let mark = buf.mark();
+        buf.push(Bytes::from(vec![b'x'; 32]), 16);
+        assert!(!buf.rollback(&mark));
+        let mut out: Vec<u8> = Vec::new();
+        std::future::poll_fn(|cx| buf.poll_flush(&mut out, cx))
+            .await
+            .unwrap();
+        assert_eq!(out.len(), 6 + 32);
+        // Written since the mark: too late.
+        let mark = buf.mark();
+        buf.extend(b"more");
+        std::future::poll_fn(|cx| buf.poll_flush(&mut out, cx))
+            .await
+            .unwrap();
+        assert!(!buf.rollback(&mark));
+    }
 
     #[tokio::test]
     async fn keeps_order_across_copied_and_queued_pieces() {

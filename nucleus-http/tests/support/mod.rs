@@ -121,6 +121,18 @@ async fn route(mut req: Request<Body>) -> Result<Response<Body>, Infallible> {
             }
         }
         "/ignore-body" => text(StatusCode::OK, "ignored"),
+        // A streamed body that fails, before its first byte or after `n` chunks.
+        "/fail-stream" => {
+            let n = query_num(&req, "n");
+            let chunks = futures_util::stream::iter(0..=n).map(move |i| {
+                if i < n {
+                    Ok(Bytes::from(format!("chunk{i}\n")))
+                } else {
+                    Err(std::io::Error::other("the source broke"))
+                }
+            });
+            Response::new(Body::from_stream(chunks))
+        }
         // Whatever status `code` asks for, as the final response (1xx included: a bug).
         "/status" => {
             let code = u16::try_from(query_num(&req, "code")).unwrap_or(500);
