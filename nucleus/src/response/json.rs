@@ -137,14 +137,8 @@ fn into_arena<T: Serialize>(arena: &mut BytesMut, value: &T) -> Result<Bytes, se
     if arena.capacity() < ARENA_CHUNK / 4 {
         arena.reserve(ARENA_CHUNK);
     }
-    match serde_json::to_writer(ArenaWriter(arena), value) {
-        Ok(()) => Ok(arena.split().freeze()),
-        Err(err) => {
-            // Not half a document in front of the next one.
-            arena.clear();
-            Err(err)
-        }
-    }
+    // A failed document stays in the arena until the next call clears it (above).
+    serde_json::to_writer(ArenaWriter(arena), value).map(|()| arena.split().freeze())
 }
 
 #[cfg(test)]
