@@ -13,7 +13,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// failed (an echo of a broken upload) carries that error, which the engine has already
 /// reported as the client's doing. A handler's own body errors are engine errors too, of
 /// kind `User` (`Body` wraps them), and do not count.
-pub(crate) fn engine_error_among(first: Option<&(dyn std::error::Error + 'static)>) -> bool {
+pub(crate) fn request_body_error_among(first: Option<&(dyn std::error::Error + 'static)>) -> bool {
     let mut source = first;
     while let Some(cause) = source {
         if cause

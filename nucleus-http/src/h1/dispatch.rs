@@ -23,7 +23,7 @@ use super::decode::{BodyDecoder, ChunkedDecoder, Decoded};
 use super::encode::{self, Answering, BodyEncoder, Stamp};
 use super::io::{Mark, WriteBuf};
 use super::parse::{self, Framing, ParsedHead};
-use crate::error::{engine_error_among, Error, Kind, Timeout};
+use crate::error::{request_body_error_among, Error, Kind, Timeout};
 use crate::incoming::{self, Want};
 use crate::observe::record::{self, Record};
 use crate::observe::{request_id, Event, RouteId, TimeoutKind};
@@ -918,7 +918,8 @@ where
                         // Failed before its first byte, with the head still unsent: the client
                         // can get a 500 rather than an empty reply. Not when the request body
                         // it streams broke (an echo): that was reported where it broke.
-                        let by_request_body = engine_error_among(std::error::Error::source(&err));
+                        let by_request_body =
+                            request_body_error_among(std::error::Error::source(&err));
                         if let (Some(mark), false) = (out.head_at.take(), by_request_body) {
                             if self.write.rollback(&mark) {
                                 self.tally.event(&Event::HandlerError { error: &err });
@@ -1369,7 +1370,7 @@ where
             Kind::Timeout(_) => {}
             // A body that failed because the request body it streams failed (an echo of a
             // broken upload): the client's fault, reported where the request body broke.
-            Kind::User if engine_error_among(std::error::Error::source(err)) => {}
+            Kind::User if request_body_error_among(std::error::Error::source(err)) => {}
             Kind::User => self.tally.event(&Event::HandlerError { error: err }),
             _ => self.tally.event(&Event::ClientAbort),
         }

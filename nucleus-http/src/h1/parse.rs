@@ -505,7 +505,6 @@ impl HeadRules {
     }
 }
 
-/// `Content-Length = 1*DIGIT` (RFC 9110 §8.6): no sign, no spaces, no lists, no overflow.
 /// `42, 42`: one value, repeated (RFC 9110 §8.6); anything else is a 400.
 #[cold]
 fn parse_content_length_list(value: &[u8]) -> Result<u64, Error> {
@@ -519,6 +518,7 @@ fn parse_content_length_list(value: &[u8]) -> Result<u64, Error> {
     Ok(len)
 }
 
+/// `Content-Length = 1*DIGIT` (RFC 9110 §8.6): no sign, no spaces, no lists, no overflow.
 fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
     if value.is_empty() || value.len() > 19 {
         return Err(Error::parse(Parse::ContentLength));

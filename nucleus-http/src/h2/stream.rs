@@ -594,7 +594,7 @@ impl Pipe {
                     // It also fails when the request body it streams broke a limit: the
                     // client's doing, reported by `report_broken`, and a CANCEL rather than
                     // a claim that the server failed.
-                    let reason = if crate::error::engine_error_among(Some(&*err)) {
+                    let reason = if crate::error::request_body_error_among(Some(&*err)) {
                         Reason::CANCEL
                     } else {
                         record.event(&Event::HandlerError { error: &*err });
