@@ -606,7 +606,7 @@ static REG_NAME: [bool; 256] = {
 /// A byte that stands for itself in a reg-name: unreserved or a sub-delim.
 /// `reg-name = *( unreserved / pct-encoded / sub-delims )`; `%` begins a pct-encoded triplet
 /// and is checked with the two hex digits after it.
-pub(crate) const fn is_reg_name_char(b: u8) -> bool {
+const fn is_reg_name_char(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,

@@ -200,28 +200,32 @@ fn redirect_location(req: &Request<Body>, port: u16) -> Option<String> {
         Some("*") | None => "/",
         Some(path) => path,
     };
-    let mut location = String::with_capacity(16 + host.len() + path.len());
-    location.push_str("https://");
-    location.push_str(host);
-    if port != 443 {
-        location.push(':');
-        location.push_str(&port.to_string());
-    }
-    for byte in path.bytes() {
-        if is_location_path_byte(byte) {
-            location.push(char::from(byte));
-        } else {
-            location.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    Some(location)
+    let port = if port == 443 {
+        String::new()
+    } else {
+        format!(":{port}")
+    };
+    let path = percent_encoding::utf8_percent_encode(path, NOT_IN_A_PATH);
+    Some(format!("https://{host}{port}{path}"))
 }
 
-/// RFC 3986's unreserved and reserved characters allowed in a path and query (`pchar`, `/`
-/// and `?`), and `%` (an escape already there stays as it is).
-fn is_location_path_byte(byte: u8) -> bool {
-    crate::h1::parse::is_reg_name_char(byte) || matches!(byte, b':' | b'@' | b'/' | b'?' | b'%')
-}
+/// What a path and query may not carry as it is (RFC 3986: anything but `pchar`, `/`, `?`,
+/// and `%`, so that an escape already there stays as it is); non-ASCII bytes are always
+/// encoded.
+const NOT_IN_A_PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
 
 #[cfg(test)]
 mod tests {
