@@ -721,6 +721,34 @@ async fn requests_that_break_field_rules_get_400_or_417_and_the_connection_serve
 #[derive(Debug, Default)]
 struct Kinds(std::sync::Mutex<Vec<&'static str>>);
 
+impl Kinds {
+    /// Waits up to 5 s for an event of `kind` (events are reported after the response).
+    async fn wait_for(&self, kind: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.0.lock().unwrap().contains(&kind) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The reset that ends a stream, whether it comes before the response head or in its body;
+/// the head's status when one came.
+async fn reset_of(res: h2::client::ResponseFuture) -> (Option<StatusCode>, h2::Error) {
+    let res = match res.await {
+        Err(err) => return (None, err),
+        Ok(res) => res,
+    };
+    let status = res.status();
+    let mut body = res.into_body();
+    loop {
+        match body.data().await {
+            Some(Ok(_)) => {}
+            Some(Err(err)) => return (Some(status), err),
+            None => panic!("the body ended normally"),
+        }
+    }
+}
+
 impl nucleus_http::observe::Observe for Kinds {
     fn event(
         &self,
@@ -753,26 +781,11 @@ async fn an_echoed_upload_over_the_limit_is_cancelled_as_the_clients_doing() {
         .unwrap();
     // The reset comes before or after the echo's head, depending on when the server reads
     // the second half: either way it is a CANCEL.
-    let err = match res.await {
-        Err(err) => err,
-        Ok(res) => {
-            assert_eq!(res.status(), 200);
-            let mut body = res.into_body();
-            loop {
-                match body.data().await {
-                    Some(Ok(_)) => {}
-                    Some(Err(err)) => break err,
-                    None => panic!("the echo ended normally"),
-                }
-            }
-        }
-    };
+    let (status, err) = reset_of(res).await;
+    assert!(status.is_none_or(|s| s == 200), "{status:?}");
     assert_eq!(err.reason(), Some(Reason::CANCEL), "{err}");
     // The limit, reported once, and no handler error (which logs at ERROR).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !kinds.0.lock().unwrap().contains(&"limit") && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    kinds.wait_for("limit").await;
     let seen = kinds.0.lock().unwrap().clone();
     assert_eq!(
         seen.iter().filter(|k| **k == "limit").count(),
@@ -849,23 +862,8 @@ async fn a_handler_body_that_fails_is_the_servers_fault_not_the_clients() {
     let (res, _) = send
         .send_request(get(server.addr, "/fail-stream?n=1"), true)
         .unwrap();
-    let err = match res.await {
-        Err(err) => err,
-        Ok(res) => {
-            let mut body = res.into_body();
-            loop {
-                match body.data().await {
-                    Some(Ok(_)) => {}
-                    Some(Err(err)) => break err,
-                    None => panic!("the failing body ended normally"),
-                }
-            }
-        }
-    };
+    let (_, err) = reset_of(res).await;
     assert_eq!(err.reason(), Some(Reason::INTERNAL_ERROR), "{err}");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !kinds.0.lock().unwrap().contains(&"handler_error") && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    kinds.wait_for("handler_error").await;
     assert!(kinds.0.lock().unwrap().contains(&"handler_error"));
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::{Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use nucleus_http::{Body, Builder, Config, Server, ShutdownHandle, WorkerModel};
 
@@ -84,6 +84,13 @@ fn query_num(req: &Request<Body>, key: &str) -> u64 {
 fn text(status: StatusCode, body: impl Into<Body>) -> Response<Body> {
     let mut res = Response::new(body.into());
     *res.status_mut() = status;
+    res
+}
+
+/// `res` with one more header field.
+fn with_header(mut res: Response<Body>, name: &'static str, value: &'static str) -> Response<Body> {
+    res.headers_mut()
+        .insert(name, HeaderValue::from_static(value));
     res
 }
 
@@ -168,25 +175,14 @@ async fn route(mut req: Request<Body>) -> Result<Response<Body>, Infallible> {
         "/no-content" => text(StatusCode::NO_CONTENT, Body::empty()),
         // Handler mistakes the engine corrects: a body on a 204 or 304, a wrong length.
         "/no-content-with-body" => text(StatusCode::NO_CONTENT, "oops"),
-        "/not-modified-with-body" => {
-            let mut res = text(StatusCode::NOT_MODIFIED, "oops");
-            res.headers_mut()
-                .insert("content-length", "1234".parse().unwrap());
-            res
-        }
-        "/wrong-length" => {
-            let mut res = text(StatusCode::OK, "hello");
-            res.headers_mut()
-                .insert("content-length", "99".parse().unwrap());
-            res
-        }
+        "/not-modified-with-body" => with_header(
+            text(StatusCode::NOT_MODIFIED, "oops"),
+            "content-length",
+            "1234",
+        ),
+        "/wrong-length" => with_header(text(StatusCode::OK, "hello"), "content-length", "99"),
         "/not-modified" => text(StatusCode::NOT_MODIFIED, Body::empty()),
-        "/close" => {
-            let mut res = text(StatusCode::OK, "bye");
-            res.headers_mut()
-                .insert("connection", "close".parse().unwrap());
-            res
-        }
+        "/close" => with_header(text(StatusCode::OK, "bye"), "connection", "close"),
         "/peer" => {
             let current = nucleus_http::PeerAddr::current().map(|p| p.0.ip().to_string());
             let extension = req.extensions().get::<nucleus_http::PeerAddr>();
