@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
-use h2::RecvStream;
 use http::HeaderMap;
 use http_body::{Frame, SizeHint};
 
+use super::backend::RecvData;
 use crate::error::{Error, Kind, Timeout};
 use crate::observe::{Event, TimeoutKind};
 use crate::timer::{Deadline, RateGuard};
@@ -18,8 +18,8 @@ use crate::{stats, MinRate};
 /// Streams DATA frames to the handler and gives their bytes back to the peer's flow-control
 /// window only as the handler takes them: a handler that stops reading stops the upload
 /// once the window (`initial_stream_window`) is full, the HTTP/2 form of backpressure.
-pub(super) struct RecvBody {
-    recv: RecvStream,
+pub(super) struct RecvBody<Q> {
+    recv: Q,
     received: u64,
     limit: u64,
     /// `body_min_rate`, over the time the handler waits for bytes.
@@ -66,14 +66,14 @@ enum State {
     Done,
 }
 
-impl RecvBody {
+impl<Q: RecvData> RecvBody<Q> {
     pub(super) fn new(
-        recv: RecvStream,
+        recv: Q,
         limit: u64,
         declared: Option<u64>,
         rate: Option<MinRate>,
         broken: Arc<Broken>,
-    ) -> RecvBody {
+    ) -> RecvBody<Q> {
         RecvBody {
             recv,
             received: 0,
@@ -119,11 +119,11 @@ impl RecvBody {
             Ok(data) => data,
             Err(err) => {
                 self.state = State::Done;
-                return Poll::Ready(Some(Err(Error::h2(err))));
+                return Poll::Ready(Some(Err(err)));
             }
         };
         // Release at once: the handler has the bytes, so the peer may send more.
-        let _ = self.recv.flow_control().release_capacity(data.len());
+        self.recv.release_capacity(data.len());
         self.received += data.len() as u64;
         if self.received > self.limit {
             self.broken.set(Broken::TOO_LARGE);
@@ -136,11 +136,11 @@ impl RecvBody {
     fn poll_trailers(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<HeaderMap, Error>>> {
         let trailers = ready!(self.recv.poll_trailers(cx));
         self.state = State::Done;
-        Poll::Ready(trailers.map_err(Error::h2).transpose())
+        Poll::Ready(trailers.transpose())
     }
 }
 
-impl http_body::Body for RecvBody {
+impl<Q: RecvData> http_body::Body for RecvBody<Q> {
     type Data = Bytes;
     type Error = Error;
 

@@ -9,19 +9,17 @@
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::task::Poll;
 
-use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use h2::{Ping, PingPong, Reason};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::{Instant, Sleep};
 
+use super::backend::Connection;
+use super::h2_crate;
 use super::record::ConnectionRecord;
 use super::stream::{self, End, Shared};
 use crate::error::{Error, Kind, Timeout};
-use crate::server::{ConnContext, Signal};
+use crate::server::{ConnContext, ConnSignal, Signal};
 use crate::{stats, Config, Http2Config, HttpService, PeerAddr};
 
 /// Serves one HTTP/2 connection until it closes. `io` must start with the client preface.
@@ -45,7 +43,19 @@ where
             .header_read_timeout
             .map(|t| ctx.registry.deadline_after(t)),
     );
-    let mut handshake = pin!(builder(&config, &settings).handshake::<_, Bytes>(io));
+    let handshake = h2_crate::handshake(io, &config, &settings);
+    let Some(conn) = with_deadline(handshake, &signal).await? else {
+        return Ok(());
+    };
+    run(conn, peer, service, config, ctx, signal, settings).await
+}
+
+/// The handshake, unless the deadline passes first (`None`: counted and logged here).
+async fn with_deadline<C>(
+    handshake: impl Future<Output = Result<C, Error>>,
+    signal: &ConnSignal,
+) -> Result<Option<C>, Error> {
+    let mut handshake = pin!(handshake);
     let handshake = poll_fn(|cx| {
         if let Poll::Ready(result) = handshake.as_mut().poll(cx) {
             return Poll::Ready(Some(result));
@@ -53,29 +63,39 @@ where
         signal.poll(cx).map_or(Poll::Pending, |_| Poll::Ready(None))
     })
     .await;
-    let mut conn = match handshake {
-        Some(Ok(conn)) => conn,
-        Some(Err(err)) => return Err(Error::h2(err)),
+    match handshake {
+        Some(Ok(conn)) => {
+            signal.set_deadline(None);
+            Ok(Some(conn))
+        }
+        Some(Err(err)) => Err(err),
         None => {
             stats::count(&stats::HEADER_READ_TIMEOUTS);
             tracing::debug!("HTTP/2 preface did not arrive in time");
-            return Ok(());
+            Ok(None)
         }
-    };
-    signal.set_deadline(None);
+    }
+}
 
+/// Accepts and runs the streams of a connection whose handshake is done.
+async fn run<C, S>(
+    mut conn: C,
+    peer: Option<PeerAddr>,
+    service: S,
+    config: Arc<Config>,
+    ctx: ConnContext,
+    signal: Arc<ConnSignal>,
+    settings: Http2Config,
+) -> Result<(), Error>
+where
+    C: Connection,
+    S: HttpService,
+{
     let shared = Arc::new(Shared {
         config: config.clone(),
         lifecycle: ctx.lifecycle.clone(),
         peer,
     });
-    let mut keep_alive =
-        settings
-            .keep_alive_interval
-            .zip(conn.ping_pong())
-            .map(|(interval, ping_pong)| {
-                KeepAlive::new(ping_pong, interval, settings.keep_alive_timeout)
-            });
     // Boxed: a stream's future holds its handler's and its response writer's state (over a
     // kilobyte), and `FuturesUnordered::push` moves what it is given into its task node, so
     // unboxed it was copied three times per stream (~600 instructions in callgrind); a box
@@ -110,13 +130,7 @@ where
                     );
                     streams.push(Box::into_pin(stream));
                 }
-                Poll::Ready(Some(Err(err))) => {
-                    if err.reason() == Some(Reason::ENHANCE_YOUR_CALM) && !err.is_remote() {
-                        // h2's own limits (pending-accept resets, local error resets) fired.
-                        stats::count(&stats::H2_RESET_FLOODS);
-                    }
-                    return Poll::Ready(Err(Error::h2(err)));
-                }
+                Poll::Ready(Some(Err(err))) => return Poll::Ready(Err(err)),
                 Poll::Ready(None) => return Poll::Ready(Ok(())),
                 Poll::Pending => break,
             }
@@ -129,17 +143,19 @@ where
             if cancelled > settings.max_cancelled_streams && !going_away {
                 stats::count(&stats::H2_RESET_FLOODS);
                 tracing::debug!(cancelled, "client cancels too many streams; GOAWAY");
-                conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
+                conn.abrupt_shutdown();
                 going_away = true;
                 // Poll the connection again so that the GOAWAY goes out.
                 continue 'pass;
             }
         }
-        if let Some(keep_alive) = keep_alive.as_mut() {
-            if keep_alive.poll_dead(cx).is_ready() {
-                tracing::debug!("HTTP/2 keep-alive PING unanswered; closing");
-                return Poll::Ready(Err(Error::new(Kind::Timeout(Timeout::Ping))));
-            }
+        if conn.wants_write() {
+            // The streams queued frames: write them in this pass, in one write.
+            continue 'pass;
+        }
+        if conn.poll_dead(cx).is_ready() {
+            tracing::debug!("HTTP/2 keep-alive PING unanswered; closing");
+            return Poll::Ready(Err(Error::new(Kind::Timeout(Timeout::Ping))));
         }
         // A connection with no open stream is idle: the keep-alive timeout runs, and the
         // server may ask for it back under pressure.
@@ -184,67 +200,4 @@ where
         }
     })
     .await
-}
-
-fn builder(config: &Config, settings: &Http2Config) -> h2::server::Builder {
-    let mut builder = h2::server::Builder::new();
-    builder
-        .max_concurrent_streams(settings.max_concurrent_streams)
-        .initial_window_size(settings.initial_stream_window)
-        .initial_connection_window_size(settings.initial_connection_window)
-        .max_frame_size(settings.max_frame_size)
-        .max_header_list_size(u32::try_from(config.max_head_size).unwrap_or(u32::MAX))
-        .max_send_buffer_size(settings.max_send_buffer)
-        .max_pending_accept_reset_streams(settings.max_pending_accept_reset_streams)
-        .max_local_error_reset_streams(Some(settings.max_local_error_reset_streams));
-    builder
-}
-
-/// Optional `PING` keep-alive: one ping every interval, and the connection is dead if the
-/// answer does not come within the timeout.
-struct KeepAlive {
-    ping_pong: PingPong,
-    interval: Duration,
-    timeout: Duration,
-    sleep: Pin<Box<Sleep>>,
-    waiting: bool,
-}
-
-impl KeepAlive {
-    fn new(ping_pong: PingPong, interval: Duration, timeout: Duration) -> KeepAlive {
-        KeepAlive {
-            ping_pong,
-            interval,
-            timeout,
-            sleep: Box::pin(tokio::time::sleep(interval)),
-            waiting: false,
-        }
-    }
-
-    /// Ready when the peer failed to answer in time.
-    fn poll_dead(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
-            if self.waiting {
-                match self.ping_pong.poll_pong(cx) {
-                    Poll::Ready(Ok(_)) => {
-                        self.waiting = false;
-                        self.sleep.as_mut().reset(Instant::now() + self.interval);
-                        continue;
-                    }
-                    // The connection is closing; its own poll reports why.
-                    Poll::Ready(Err(_)) => return Poll::Pending,
-                    Poll::Pending => {}
-                }
-                return self.sleep.as_mut().poll(cx);
-            }
-            if self.sleep.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            if self.ping_pong.send_ping(Ping::opaque()).is_err() {
-                return Poll::Pending;
-            }
-            self.waiting = true;
-            self.sleep.as_mut().reset(Instant::now() + self.timeout);
-        }
-    }
 }

@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use h2::server::SendResponse;
-use h2::{Reason, RecvStream, SendStream};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use tokio::time::Instant;
 
+use super::backend::{RecvData, Reset, Respond, SendBody};
 use super::body::{Broken, RecvBody};
 use super::record::StreamRecord;
 use crate::observe::record::take_caught_panic;
@@ -43,9 +42,9 @@ pub(super) enum End {
 /// Serves one stream. The request is split before the future is built: an `async fn` moves
 /// its arguments into fresh locals on the first poll, a copy of a few hundred bytes for the
 /// request, where an `async` block uses what it captured in place.
-pub(super) fn serve<S: HttpService>(
-    req: Request<RecvStream>,
-    mut respond: SendResponse<Bytes>,
+pub(super) fn serve<S: HttpService, Q: RecvData, P: Respond>(
+    req: Request<Q>,
+    mut respond: P,
     mut service: S,
     shared: Arc<Shared>,
 ) -> impl Future<Output = End> + Send {
@@ -248,10 +247,10 @@ enum Called<B> {
 
 /// Calls the service; a panic or an error becomes a `500`, the handler timeout a `503`, and
 /// a reset from the client drops the handler's future (its work stops there).
-async fn call<S: HttpService>(
+async fn call<S: HttpService, P: Respond>(
     service: &mut S,
     req: Request<Body>,
-    respond: &mut SendResponse<Bytes>,
+    respond: &mut P,
     shared: &Shared,
     record: &mut StreamRecord,
 ) -> Called<S::ResBody> {
@@ -314,8 +313,8 @@ fn panicked(record: &StreamRecord, panic: &Box<dyn std::any::Any + Send>) -> Sta
     StatusCode::INTERNAL_SERVER_ERROR
 }
 
-fn send_text(
-    respond: &mut SendResponse<Bytes>,
+fn send_text<P: Respond>(
+    respond: &mut P,
     status: StatusCode,
     text: &'static str,
     is_head: bool,
@@ -349,9 +348,9 @@ fn send_text(
 
 /// Sends the head, then the body as the client's flow-control window allows. The response is
 /// split before the future is built, for the reason given at [`serve`].
-fn send<'a, B>(
+fn send<'a, B, P: Respond>(
     response: Response<B>,
-    mut respond: SendResponse<Bytes>,
+    mut respond: P,
     is_head: bool,
     config: &'a Config,
     record: &'a mut StreamRecord,
@@ -405,7 +404,7 @@ where
             record.finish(false);
             return End::Completed;
         }
-        let mut pipe = Pipe {
+        let mut pipe = Pipe::<P::Stream> {
             stream,
             rate: config.send_min_rate.map(RateGuard::new),
             deadline: Deadline::default(),
@@ -508,8 +507,8 @@ impl Present {
 }
 
 /// Moves a response body into a send stream, one frame at a time, waiting for window.
-struct Pipe {
-    stream: SendStream<Bytes>,
+struct Pipe<T> {
+    stream: T,
     /// `send_min_rate`, judged on the window the client opens while we wait for it: a client
     /// that stops reading would otherwise hold the stream, its handler and `max_send_buffer`
     /// bytes for as long as the connection lives.
@@ -521,13 +520,13 @@ struct Pipe {
     reset: bool,
 }
 
-impl Pipe {
+impl<T: SendBody> Pipe<T> {
     fn too_slow(&mut self, record: &StreamRecord) -> End {
         stats::count(&stats::SEND_RATE_TIMEOUTS);
         record.event(&Event::Timeout {
             kind: TimeoutKind::SendRate,
         });
-        self.stream.send_reset(Reason::CANCEL);
+        self.stream.send_reset(Reset::Cancel);
         self.reset = true;
         End::Completed
     }
@@ -595,10 +594,10 @@ impl Pipe {
                     // client's doing, reported by `report_broken`, and a CANCEL rather than
                     // a claim that the server failed.
                     let reason = if crate::error::request_body_error_among(Some(&*err)) {
-                        Reason::CANCEL
+                        Reset::Cancel
                     } else {
                         record.event(&Event::HandlerError { error: &*err });
-                        Reason::INTERNAL_ERROR
+                        Reset::Internal
                     };
                     self.stream.send_reset(reason);
                     self.reset = true;
