@@ -129,6 +129,12 @@ pub(crate) struct Args {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) h2_keep_alive_timeout: Option<Secs>,
 
+    /// Which HTTP/2 framing layer serves: `nucleus` (its own) or `h2` (the h2 crate)
+    /// [default: nucleus].
+    #[arg(long, value_enum, value_name = "ENGINE", help_heading = "HTTP/2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) h2_engine: Option<H2Engine>,
+
     /// Worker threads, or `auto` for the number of CPUs [default: auto].
     #[arg(long, value_name = "N", help_heading = "Server")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -328,6 +334,16 @@ pub(crate) struct Args {
     #[arg(long, value_name = "NAME|off", help_heading = "Observability")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) request_id_header: Option<OrOff<String>>,
+}
+
+/// `--h2-engine` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum H2Engine {
+    /// Nucleus's own HTTP/2 framing.
+    Nucleus,
+    /// The `h2` crate, as hyper uses it.
+    H2,
 }
 
 /// `--worker-model` values.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
-use crate::args::{Args, Model};
+use crate::args::{Args, H2Engine, Model};
 use crate::listen::{comma_list, Addr, FilePath, ListenAddr, Scheme};
 use crate::observe::{AccessLogFormat, LogFormat};
 use crate::units::{OrAuto, OrOff, Rate, Secs, Size};
@@ -85,6 +85,9 @@ pub(crate) struct Config {
     pub(crate) h2_keep_alive_interval: OrOff<Secs>,
     /// How long a keep-alive PING may go unanswered. Default 20 s.
     pub(crate) h2_keep_alive_timeout: Secs,
+    /// Which HTTP/2 framing layer serves: `nucleus` (its own, default) or `h2` (the h2
+    /// crate; the same rules and limits, about twice the work per request).
+    pub(crate) h2_engine: H2Engine,
     /// Worker threads; `auto` (default) is the number of CPUs available.
     pub(crate) workers: OrAuto<usize>,
     /// How connections are spread over workers. Default `per-core`.
@@ -281,6 +284,10 @@ impl Config {
             h2.max_cancelled_streams = self.h2_max_cancelled_streams;
             h2.keep_alive_interval = self.h2_keep_alive_interval.0.map(|s| s.0);
             h2.keep_alive_timeout = self.h2_keep_alive_timeout.0;
+            h2.engine = match self.h2_engine {
+                H2Engine::Nucleus => nucleus_http::Http2Engine::Nucleus,
+                H2Engine::H2 => nucleus_http::Http2Engine::H2Crate,
+            };
             h2
         });
         engine
@@ -617,6 +624,10 @@ impl Default for Config {
             h2_max_cancelled_streams: h2.max_cancelled_streams,
             h2_keep_alive_interval: OrOff(h2.keep_alive_interval.map(Secs)),
             h2_keep_alive_timeout: Secs(h2.keep_alive_timeout),
+            h2_engine: match h2.engine {
+                nucleus_http::Http2Engine::H2Crate => H2Engine::H2,
+                _ => H2Engine::Nucleus,
+            },
             workers: OrAuto(None),
             worker_model: Model::PerCore,
             backlog: DEFAULT_BACKLOG,

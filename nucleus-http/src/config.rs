@@ -180,6 +180,21 @@ pub struct Http2Config {
     pub keep_alive_interval: Option<Duration>,
     /// How long to wait for the answer to a keep-alive `PING`. Default 20 s, as hyper.
     pub keep_alive_timeout: Duration,
+    /// Which implementation frames HTTP/2 connections. Default [`Http2Engine::H2Crate`].
+    pub engine: Http2Engine,
+}
+
+/// The HTTP/2 framing layer: the same request rules, limits, timeouts and handlers either
+/// way; they differ in cost per request (see docs/PERFORMANCE.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Http2Engine {
+    /// The `h2` crate, as hyper uses it.
+    H2Crate,
+    /// Nucleus's own framing: one lock and one write queue per connection, responses
+    /// HPACK-encoded into it as handlers return them.
+    #[default]
+    Nucleus,
 }
 
 impl Default for Http2Config {
@@ -195,6 +210,7 @@ impl Default for Http2Config {
             max_cancelled_streams: 200,
             keep_alive_interval: None,
             keep_alive_timeout: Duration::from_secs(20),
+            engine: Http2Engine::default(),
         }
     }
 }

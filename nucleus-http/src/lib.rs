@@ -62,7 +62,7 @@ mod trailers;
 pub mod upgrade;
 
 pub use body::Body;
-pub use config::{Config, Http2Config, MinRate};
+pub use config::{Config, Http2Config, Http2Engine, MinRate};
 pub use error::{BoxError, Error};
 pub use server::{Builder, Server, ShutdownHandle, WorkerModel};
 pub use service::{HttpService, PeerAddr};
@@ -81,5 +81,7 @@ pub mod conn {
 pub mod internal {
     pub use crate::h1::decode::{decode_all, fuzz_chunked, ChunkedDecoder, Decoded};
     pub use crate::h1::parse::{fuzz_parse, parse_head, summarize, Framing, ParsedHead};
+    #[cfg(feature = "http2")]
+    pub use crate::h2::fuzz_connection as fuzz_h2_connection;
     pub use crate::thread_number::thread_number;
 }

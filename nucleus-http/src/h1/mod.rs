@@ -3,7 +3,7 @@
 pub(crate) mod decode;
 mod dispatch;
 mod encode;
-mod io;
+pub(crate) mod io;
 mod memo;
 pub(crate) mod parse;
 

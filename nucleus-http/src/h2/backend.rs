@@ -77,4 +77,7 @@ pub(crate) trait Connection: Send {
     fn poll_dead(&mut self, cx: &mut Context<'_>) -> Poll<()>;
     /// Frames the streams queued since the last `poll_accept` wait to be written: poll again.
     fn wants_write(&self) -> bool;
+    /// The connection's task is about to return `Pending`: from now on, frames queued by a
+    /// stream must wake it.
+    fn end_pass(&mut self) {}
 }

@@ -15,12 +15,12 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::backend::Connection;
-use super::h2_crate;
 use super::record::ConnectionRecord;
 use super::stream::{self, End, Shared};
+use super::{engine, h2_crate};
 use crate::error::{Error, Kind, Timeout};
 use crate::server::{ConnContext, ConnSignal, Signal};
-use crate::{stats, Config, Http2Config, HttpService, PeerAddr};
+use crate::{stats, Config, Http2Config, Http2Engine, HttpService, PeerAddr};
 
 /// Serves one HTTP/2 connection until it closes. `io` must start with the client preface.
 pub(crate) async fn serve<I, S>(
@@ -43,6 +43,13 @@ where
             .header_read_timeout
             .map(|t| ctx.registry.deadline_after(t)),
     );
+    if settings.engine == Http2Engine::Nucleus {
+        let handshake = engine::handshake(io, &config, &settings);
+        let Some(conn) = with_deadline(handshake, &signal).await? else {
+            return Ok(());
+        };
+        return run(conn, peer, service, config, ctx, signal, settings).await;
+    }
     let handshake = h2_crate::handshake(io, &config, &settings);
     let Some(conn) = with_deadline(handshake, &signal).await? else {
         return Ok(());
@@ -196,7 +203,10 @@ where
             }
             // Shutdown or pressure: the top of the loop sends GOAWAY.
             Some(Signal::Released) if !going_away => {}
-            _ => return Poll::Pending,
+            _ => {
+                conn.end_pass();
+                return Poll::Pending;
+            }
         }
     })
     .await

@@ -1,0 +1,430 @@
+//! Nucleus's own HTTP/2 framing, frame by frame over raw TCP: what each protocol rule of
+//! RFC 9113 costs a client that breaks it (a stream reset or the whole connection), and that
+//! the windows, limits and floods behave. Clients that follow the rules are in `tests/h2.rs`.
+#![cfg(feature = "http2")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use nucleus_http::{Config, Http2Engine, WorkerModel};
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const DATA: u8 = 0x0;
+const HEADERS: u8 = 0x1;
+const RST_STREAM: u8 = 0x3;
+const SETTINGS: u8 = 0x4;
+const PING: u8 = 0x6;
+const GOAWAY: u8 = 0x7;
+const WINDOW_UPDATE: u8 = 0x8;
+const END_STREAM: u8 = 0x1;
+const ACK: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+const PADDED: u8 = 0x8;
+
+const PROTOCOL_ERROR: u32 = 0x1;
+const FLOW_CONTROL_ERROR: u32 = 0x3;
+const STREAM_CLOSED: u32 = 0x5;
+const REFUSED_STREAM: u32 = 0x7;
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+fn start_with(mut config: Config) -> support::TestServer {
+    config.http2.get_or_insert_with(Default::default).engine = Http2Engine::Nucleus;
+    support::start_with(config, WorkerModel::PerCore)
+}
+
+fn start() -> support::TestServer {
+    start_with(Config::default())
+}
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut out = len.to_be_bytes()[1..].to_vec();
+    out.extend([kind, flags]);
+    out.extend(stream.to_be_bytes());
+    out.extend(payload);
+    out
+}
+
+/// `:method GET`, `:scheme http`, `:path /`, `:authority a` (static entries and one literal).
+fn get_block() -> Vec<u8> {
+    vec![0x82, 0x86, 0x84, 0x41, 0x01, b'a']
+}
+
+/// `:method POST`, `:scheme http`, `:path /echo`, `:authority a`, `content-length: N`.
+fn post_block(content_length: usize) -> Vec<u8> {
+    let mut block = vec![0x83, 0x86, 0x44, 0x05];
+    block.extend(b"/echo");
+    block.extend([0x41, 0x01, b'a']);
+    let len = content_length.to_string();
+    block.extend([0x5c, len.len() as u8]);
+    block.extend(len.as_bytes());
+    block
+}
+
+/// A connection past its preface and SETTINGS exchange.
+struct Client {
+    stream: TcpStream,
+    received: Vec<u8>,
+}
+
+/// What the server sent, frame by frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Frame {
+    kind: u8,
+    flags: u8,
+    stream: u32,
+    payload: Vec<u8>,
+}
+
+impl Frame {
+    fn code(&self) -> u32 {
+        let at = if self.kind == GOAWAY { 4 } else { 0 };
+        u32::from_be_bytes(self.payload[at..at + 4].try_into().unwrap())
+    }
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let mut stream = support::connect(addr);
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut hello = PREFACE.to_vec();
+        hello.extend(frame(SETTINGS, 0, 0, &[]));
+        hello.extend(frame(SETTINGS, ACK, 0, &[]));
+        stream.write_all(&hello).unwrap();
+        Client {
+            stream,
+            received: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        // The server may already have closed: what it said is still there to read.
+        let _ = self.stream.write_all(bytes);
+    }
+
+    /// Frames until `until` matches one of them (returned last), the connection closes, or
+    /// 5 s pass.
+    fn read_until(&mut self, until: impl Fn(&Frame) -> bool) -> (Vec<Frame>, bool) {
+        let started = Instant::now();
+        let mut frames = Vec::new();
+        loop {
+            while self.received.len() >= 9 {
+                let len =
+                    u32::from_be_bytes([0, self.received[0], self.received[1], self.received[2]])
+                        as usize;
+                if self.received.len() < 9 + len {
+                    break;
+                }
+                let bytes: Vec<u8> = self.received.drain(..9 + len).collect();
+                let frame = Frame {
+                    kind: bytes[3],
+                    flags: bytes[4],
+                    stream: u32::from_be_bytes(bytes[5..9].try_into().unwrap()) & 0x7fff_ffff,
+                    payload: bytes[9..].to_vec(),
+                };
+                let done = until(&frame);
+                frames.push(frame);
+                if done {
+                    return (frames, false);
+                }
+            }
+            if started.elapsed() > Duration::from_secs(5) {
+                return (frames, false);
+            }
+            let mut chunk = [0u8; 16384];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return (frames, true),
+                Ok(n) => self.received.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => return (frames, true),
+            }
+        }
+    }
+
+    fn goaway(&mut self) -> Option<u32> {
+        let (frames, _) = self.read_until(|f| f.kind == GOAWAY);
+        frames.iter().find(|f| f.kind == GOAWAY).map(Frame::code)
+    }
+
+    fn reset_of(&mut self, stream: u32) -> Option<u32> {
+        let (frames, _) = self.read_until(|f| f.kind == RST_STREAM && f.stream == stream);
+        frames
+            .iter()
+            .find(|f| f.kind == RST_STREAM && f.stream == stream)
+            .map(Frame::code)
+    }
+
+    /// The response on `stream`: its head's first byte (the HPACK of `:status`) and the body.
+    fn response(&mut self, stream: u32) -> (Vec<u8>, Vec<u8>) {
+        let (frames, _) = self.read_until(|f| f.stream == stream && f.flags & END_STREAM != 0);
+        let mut head = Vec::new();
+        let mut body = Vec::new();
+        for f in frames.iter().filter(|f| f.stream == stream) {
+            match f.kind {
+                HEADERS if head.is_empty() => head = f.payload.clone(),
+                DATA => body.extend(&f.payload),
+                _ => {}
+            }
+        }
+        (head, body)
+    }
+}
+
+/// `:status 200` as the server's encoder writes it (static index 8).
+const STATUS_200: u8 = 0x88;
+
+#[test]
+fn the_server_answers_pings_with_the_same_payload() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    client.send(&frame(PING, 0, 0, b"8 bytes!"));
+    let (frames, _) = client.read_until(|f| f.kind == PING);
+    let pong = frames.last().unwrap();
+    assert_eq!(
+        (pong.kind, pong.flags, &pong.payload[..]),
+        (PING, ACK, &b"8 bytes!"[..])
+    );
+}
+
+#[test]
+fn an_even_stream_id_is_a_connection_error() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    client.send(&frame(HEADERS, END_HEADERS | END_STREAM, 2, &get_block()));
+    assert_eq!(client.goaway(), Some(PROTOCOL_ERROR));
+}
+
+#[test]
+fn a_new_stream_id_lower_than_one_already_used_is_a_connection_error() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    client.send(&frame(HEADERS, END_HEADERS | END_STREAM, 5, &get_block()));
+    let (head, body) = client.response(5);
+    assert_eq!(head.first(), Some(&STATUS_200));
+    assert_eq!(body, b"Hello, World!");
+    // Stream 3 was skipped, so it is closed (RFC 9113 §5.1.1).
+    client.send(&frame(HEADERS, END_HEADERS | END_STREAM, 3, &get_block()));
+    assert_eq!(client.goaway(), Some(PROTOCOL_ERROR));
+}
+
+#[test]
+fn trailers_of_a_request_we_reset_are_ignored() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    client.send(&frame(HEADERS, END_HEADERS, 1, &post_block(5)));
+    client.send(&frame(DATA, 0, 1, b"abcdef"));
+    assert_eq!(client.reset_of(1), Some(PROTOCOL_ERROR));
+    // x-t: 1, a literal without indexing, new name.
+    client.send(&frame(
+        HEADERS,
+        END_HEADERS | END_STREAM,
+        1,
+        &[0x00, 0x03, b'x', b'-', b't', 0x01, b'1'],
+    ));
+    client.send(&frame(HEADERS, END_HEADERS | END_STREAM, 3, &get_block()));
+    assert_eq!(client.response(3).1, b"Hello, World!");
+}
+
+/// `POST /slow?ms=1000`, whose handler never reads its body: the windows stay as they were.
+fn slow_post_block() -> Vec<u8> {
+    let mut block = vec![0x83, 0x86, 0x44, 0x0d];
+    block.extend(b"/slow?ms=1000");
+    block.extend([0x41, 0x01, b'a']);
+    block
+}
+
+#[test]
+fn data_beyond_the_connection_window_is_a_flow_control_error() {
+    let mut config = Config::default();
+    let h2 = config.http2.get_or_insert_with(Default::default);
+    h2.initial_connection_window = 65_535;
+    h2.initial_stream_window = 1 << 20;
+    let server = start_with(config);
+    let mut client = Client::connect(server.addr);
+    client.send(&frame(HEADERS, END_HEADERS, 1, &slow_post_block()));
+    let chunk = vec![b'x'; 16_384];
+    for _ in 0..5 {
+        client.send(&frame(DATA, 0, 1, &chunk));
+    }
+    assert_eq!(client.goaway(), Some(FLOW_CONTROL_ERROR));
+}
+
+#[test]
+fn data_beyond_the_stream_window_resets_the_stream() {
+    let mut config = Config::default();
+    let h2 = config.http2.get_or_insert_with(Default::default);
+    h2.initial_stream_window = 16_384;
+    let server = start_with(config);
+    let mut client = Client::connect(server.addr);
+    client.send(&frame(HEADERS, END_HEADERS, 1, &slow_post_block()));
+    client.send(&frame(DATA, 0, 1, &vec![b'x'; 16_384]));
+    client.send(&frame(DATA, 0, 1, &[b'x'; 10]));
+    assert_eq!(client.reset_of(1), Some(FLOW_CONTROL_ERROR));
+}
+
+#[test]
+fn a_body_that_differs_from_its_content_length_resets_the_stream() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    client.send(&frame(HEADERS, END_HEADERS, 1, &post_block(5)));
+    client.send(&frame(DATA, END_STREAM, 1, b"abc"));
+    assert_eq!(client.reset_of(1), Some(PROTOCOL_ERROR));
+    client.send(&frame(HEADERS, END_HEADERS, 3, &post_block(2)));
+    client.send(&frame(DATA, END_STREAM, 3, b"abc"));
+    assert_eq!(client.reset_of(3), Some(PROTOCOL_ERROR));
+    // The connection serves on.
+    client.send(&frame(HEADERS, END_HEADERS, 5, &post_block(3)));
+    client.send(&frame(DATA, END_STREAM, 5, b"abc"));
+    assert_eq!(client.response(5).1, b"abc");
+}
+
+#[test]
+fn data_after_end_stream_is_a_stream_closed_error() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    let mut block = vec![0x82, 0x86, 0x44, 0x0b];
+    block.extend(b"/slow?ms=50");
+    block.extend([0x41, 0x01, b'a']);
+    client.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &block));
+    client.send(&frame(DATA, 0, 1, b"late"));
+    assert_eq!(client.reset_of(1), Some(STREAM_CLOSED));
+}
+
+#[test]
+fn streams_beyond_the_concurrency_limit_are_refused() {
+    let mut config = Config::default();
+    config
+        .http2
+        .get_or_insert_with(Default::default)
+        .max_concurrent_streams = 2;
+    let server = start_with(config);
+    let mut client = Client::connect(server.addr);
+    let mut slow = vec![0x82, 0x86, 0x44, 0x0c];
+    slow.extend(b"/slow?ms=300");
+    slow.extend([0x41, 0x01, b'a']);
+    let mut burst = Vec::new();
+    for id in [1, 3, 5] {
+        burst.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &slow));
+    }
+    client.send(&burst);
+    assert_eq!(client.reset_of(5), Some(REFUSED_STREAM));
+    assert_eq!(client.response(1).0.first(), Some(&STATUS_200));
+    assert_eq!(client.response(3).0.first(), Some(&STATUS_200));
+}
+
+#[test]
+fn padding_goes_back_to_the_windows() {
+    let mut config = Config::default();
+    let h2 = config.http2.get_or_insert_with(Default::default);
+    h2.initial_connection_window = 65_535;
+    let server = start_with(config);
+    let mut client = Client::connect(server.addr);
+    // 64 padded frames of one byte of data and 250 of padding: 16 KiB of window in all,
+    // four times over, which only works if the padding is given back.
+    let mut padded = vec![250u8, b'p'];
+    padded.extend([0u8; 250]);
+    for round in 0..4u32 {
+        let id = 1 + 2 * round;
+        client.send(&frame(HEADERS, END_HEADERS, id, &post_block(64)));
+        let mut burst = Vec::new();
+        for i in 0..64 {
+            let flags = PADDED | if i == 63 { END_STREAM } else { 0 };
+            burst.extend(frame(DATA, flags, id, &padded));
+        }
+        client.send(&burst);
+        assert_eq!(client.response(id).1, vec![b'p'; 64], "round {round}");
+    }
+}
+
+#[test]
+fn a_header_list_over_the_limit_gets_431() {
+    let mut config = Config::default();
+    config.max_head_size = 4096;
+    let server = start_with(config);
+    let mut client = Client::connect(server.addr);
+    let mut block = get_block();
+    // x-big: 5,000 bytes, a literal without indexing (0x00), new name.
+    block.extend([0x00, 0x05]);
+    block.extend(b"x-big");
+    block.extend([0x7f, 0x89, 0x26]); // 127 + 0x26 + (0x09 << 7) = 5,000
+    block.extend(vec![b'v'; 5000]);
+    client.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &block));
+    let (head, _) = client.response(1);
+    // :status 431 is not in the static table: literal with indexed name 8, "431".
+    assert!(head.windows(3).any(|w| w == b"431"), "{head:?}");
+    // The decoder kept its table in step: the next request is served.
+    client.send(&frame(HEADERS, END_HEADERS | END_STREAM, 3, &get_block()));
+    assert_eq!(client.response(3).0.first(), Some(&STATUS_200));
+}
+
+#[test]
+fn rapid_reset_meets_goaway() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    let mut burst = Vec::new();
+    for i in 0..200u32 {
+        let id = 1 + 2 * i;
+        burst.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &get_block()));
+        burst.extend(frame(RST_STREAM, 0, id, &8u32.to_be_bytes()));
+    }
+    client.send(&burst);
+    assert_eq!(client.goaway(), Some(ENHANCE_YOUR_CALM));
+}
+
+#[test]
+fn a_flood_of_empty_data_frames_meets_goaway() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    client.send(&frame(HEADERS, END_HEADERS, 1, &post_block(1)));
+    let mut burst = Vec::new();
+    for _ in 0..1000 {
+        burst.extend(frame(DATA, 0, 1, &[]));
+    }
+    client.send(&burst);
+    assert_eq!(client.goaway(), Some(ENHANCE_YOUR_CALM));
+}
+
+#[test]
+fn a_window_update_of_zero_on_the_connection_is_a_protocol_error() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    client.send(&frame(WINDOW_UPDATE, 0, 0, &0u32.to_be_bytes()));
+    assert_eq!(client.goaway(), Some(PROTOCOL_ERROR));
+}
+
+#[test]
+fn a_client_that_does_not_read_gets_no_more_than_the_send_buffer_queued() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    client
+        .stream
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    // PINGs whose answers are never read: the server must stop reading, not queue forever.
+    let pings: Vec<u8> = (0..10_000)
+        .flat_map(|_| frame(PING, 0, 0, b"floodfld"))
+        .collect();
+    let started = Instant::now();
+    let mut sent = 0usize;
+    while started.elapsed() < Duration::from_secs(3) {
+        match client.stream.write(&pings) {
+            Ok(n) => sent += n,
+            Err(_) => break,
+        }
+    }
+    // The kernel buffers a few MiB both ways; beyond that the server stopped taking them.
+    assert!(
+        sent < 64 * 1024 * 1024,
+        "the server took {sent} bytes of PINGs"
+    );
+    // And the server still serves others.
+    let mut other = Client::connect(server.addr);
+    other.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &get_block()));
+    assert_eq!(other.response(1).0.first(), Some(&STATUS_200));
+}
