@@ -428,3 +428,41 @@ fn a_client_that_does_not_read_gets_no_more_than_the_send_buffer_queued() {
     other.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &get_block()));
     assert_eq!(other.response(1).0.first(), Some(&STATUS_200));
 }
+
+#[test]
+fn malformed_request_heads_reset_their_stream_and_the_connection_serves_on() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    let cases: [(&str, Vec<u8>); 4] = [
+        // :path not in origin form.
+        ("path", vec![0x82, 0x86, 0x44, 0x01, b'a', 0x41, 0x01, b'a']),
+        // content-length that is not a number.
+        ("content-length", {
+            let mut b = get_block();
+            b.extend([0x5c, 0x02, b'+', b'5']);
+            b
+        }),
+        // An uppercase field name (literal without indexing, new name).
+        ("uppercase", {
+            let mut b = get_block();
+            b.extend([0x00, 0x03, b'X', b'-', b'A', 0x01, b'v']);
+            b
+        }),
+        // A connection-specific field (RFC 9113 §8.2.2).
+        ("connection", {
+            let mut b = get_block();
+            b.extend([0x00, 0x0a]);
+            b.extend(b"connection");
+            b.extend([0x05]);
+            b.extend(b"close");
+            b
+        }),
+    ];
+    for (i, (case, block)) in cases.iter().enumerate() {
+        let id = 1 + 2 * i as u32;
+        client.send(&frame(HEADERS, END_HEADERS | END_STREAM, id, block));
+        assert_eq!(client.reset_of(id), Some(PROTOCOL_ERROR), "{case}");
+    }
+    client.send(&frame(HEADERS, END_HEADERS | END_STREAM, 9, &get_block()));
+    assert_eq!(client.response(9).1, b"Hello, World!");
+}

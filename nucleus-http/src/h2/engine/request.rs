@@ -94,8 +94,10 @@ impl HeadBuilder {
         } else {
             let scheme = self.scheme.ok_or("missing :scheme")?;
             let path = self.path.ok_or("missing :path")?;
-            if path.is_empty() {
-                return Err("empty :path");
+            // Origin form, or `*` for a server-wide OPTIONS (RFC 9113 §8.3.1), as HTTP/1.1.
+            let asterisk = method == Method::OPTIONS && path.as_ref() == b"*";
+            if path.first() != Some(&b'/') && !asterisk {
+                return Err("empty :path or not in origin form");
             }
             let scheme = match &scheme[..] {
                 b"http" => Scheme::HTTP,
@@ -244,9 +246,18 @@ mod tests {
                 assert!(build(fields).is_err(), "without field {missing}");
             }
         }
-        let mut empty_path = get();
-        empty_path[3] = pseudo(Pseudo::Path, "");
-        assert!(build(empty_path).is_err());
+        for bad_path in ["", "a/b", "*", "http://example.com/"] {
+            let mut fields = get();
+            fields[3] = pseudo(Pseudo::Path, bad_path);
+            assert!(build(fields).is_err(), "{bad_path:?}");
+        }
+        let options = vec![
+            pseudo(Pseudo::Method, "OPTIONS"),
+            pseudo(Pseudo::Scheme, "http"),
+            pseudo(Pseudo::Authority, "a"),
+            pseudo(Pseudo::Path, "*"),
+        ];
+        assert!(build(options).is_ok());
     }
 
     #[test]
