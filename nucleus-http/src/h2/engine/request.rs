@@ -79,16 +79,6 @@ impl HeadBuilder {
         }
         let method = self.method.ok_or("missing :method")?;
         let method = Method::from_bytes(&method).map_err(|_| "invalid :method")?;
-        let mut headers = self.headers;
-        if let Some(raw) = &self.authority {
-            // Handlers read the authority from `Host` on both protocols (RFC 9113 §8.3.1);
-            // from the block's bytes here, where the stream layer would copy it.
-            if !headers.keys().any(|name| name == header::HOST) {
-                if let Ok(host) = HeaderValue::from_maybe_shared(raw.clone()) {
-                    headers.insert(header::HOST, host);
-                }
-            }
-        }
         let authority = self
             .authority
             .map(Authority::from_maybe_shared)
@@ -126,7 +116,7 @@ impl HeadBuilder {
         Ok(Head {
             method,
             uri,
-            headers,
+            headers: self.headers,
         })
     }
 }
@@ -223,8 +213,7 @@ mod tests {
         let head = build(fields).unwrap();
         assert_eq!(head.method, Method::GET);
         assert_eq!(head.uri, "https://example.com/a?b");
-        assert_eq!(head.headers.len(), 3);
-        assert_eq!(head.headers[header::HOST], "example.com");
+        assert_eq!(head.headers.len(), 2);
     }
 
     #[test]
