@@ -19,6 +19,8 @@ pub(super) struct HeadBuilder {
     headers: HeaderMap,
     /// A regular field came: pseudo-header fields must all come before (§8.3).
     regular_seen: bool,
+    /// The `content-length` value(s), as they come (no lookup in the map afterwards).
+    declared: Option<u64>,
     /// The first rule broken, for the log; later fields are skipped.
     malformed: Option<&'static str>,
 }
@@ -28,6 +30,8 @@ pub(super) struct Head {
     pub(super) method: Method,
     pub(super) uri: Uri,
     pub(super) headers: HeaderMap,
+    /// Its `content-length`, which the DATA frames must add up to (RFC 9113 §8.1.1).
+    pub(super) declared: Option<u64>,
 }
 
 impl HeadBuilder {
@@ -64,6 +68,13 @@ impl HeadBuilder {
             }
             Name::Header(name) => {
                 self.regular_seen = true;
+                if name == header::CONTENT_LENGTH {
+                    let len = content_length(&value)?;
+                    if self.declared.is_some_and(|earlier| earlier != len) {
+                        return Err("content-length values that disagree");
+                    }
+                    self.declared = Some(len);
+                }
                 let value = regular_value(&name, value)?;
                 self.headers.append(name, value);
                 Ok(())
@@ -117,6 +128,7 @@ impl HeadBuilder {
             method,
             uri,
             headers: self.headers,
+            declared: self.declared,
         })
     }
 }
@@ -147,6 +159,16 @@ impl TrailersBuilder {
     pub(super) fn finish(self) -> Option<HeaderMap> {
         (!self.malformed).then_some(self.headers)
     }
+}
+
+/// A `content-length` value: digits only, as HTTP/1.1 takes it (RFC 9110 §8.6).
+fn content_length(value: &[u8]) -> Result<u64, &'static str> {
+    const INVALID: &str = "invalid content-length";
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return Err(INVALID);
+    }
+    // At most 19 digits: below 2^64.
+    Ok(value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 /// A regular field's value, unless the field may not appear in HTTP/2 at all: the

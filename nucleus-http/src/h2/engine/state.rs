@@ -513,12 +513,7 @@ impl State {
             self.limits.stream_window.max(DEFAULT_WINDOW)
         };
         let mut stream = Stream::new(id, window, i64::from(self.peer_initial_window), end_stream);
-        let Ok(declared) = declared_length(&head.headers) else {
-            tracing::debug!(stream = id, "invalid content-length in an HTTP/2 request");
-            self.queue_reset(id, Reason::PROTOCOL_ERROR);
-            return self.count_local_reset();
-        };
-        stream.declared = declared;
+        stream.declared = head.declared;
         if end_stream && stream.declared.is_some_and(|d| d != 0) {
             self.queue_reset(id, Reason::PROTOCOL_ERROR);
             return self.count_local_reset();
@@ -1043,22 +1038,4 @@ impl State {
             FrameError::Stream(id, reason) => self.stream_error(id, reason),
         }
     }
-}
-
-/// The request's `content-length`: `Ok(None)` without one, `Err` for a value that is not all
-/// digits or several that disagree (a malformed request, RFC 9110 §8.6, as on HTTP/1.1).
-fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, ()> {
-    let mut declared = None;
-    for value in headers.get_all(http::header::CONTENT_LENGTH) {
-        let bytes = value.as_bytes();
-        if bytes.is_empty() || bytes.len() > 19 || !bytes.iter().all(u8::is_ascii_digit) {
-            return Err(());
-        }
-        let len = bytes.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-        if declared.is_some_and(|earlier| earlier != len) {
-            return Err(());
-        }
-        declared = Some(len);
-    }
-    Ok(declared)
 }
