@@ -69,6 +69,12 @@ pub(crate) fn extend_closing_fields(dst: &mut Vec<u8>) {
     with_current(|cached| dst.extend_from_slice(&cached.closing));
 }
 
+/// Calls `f` with the current IMF-fixdate.
+#[cfg(feature = "http2")]
+pub(crate) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+    with_current(|cached| f(date_of(&cached.closing)))
+}
+
 /// The current IMF-fixdate as a header value.
 #[cfg(feature = "http2")]
 pub(crate) fn header_value() -> http::HeaderValue {

@@ -6,7 +6,7 @@
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 
 use crate::error::Error;
 
@@ -24,11 +24,46 @@ pub(crate) enum Reset {
     Internal,
 }
 
+/// The fields the stream layer adds to every response head, passed beside the handler's
+/// map: a framing layer that encodes fields itself appends them to the block, where
+/// inserting them would grow a map built for HTTP/1.1 (which writes them straight to the
+/// wire) by two reallocations.
+#[derive(Debug, Default)]
+pub(crate) struct Extra {
+    /// Set when the body's size is known; the handler's own is already gone from the map.
+    pub(crate) content_length: Option<u64>,
+    /// The handler set none: send the current date.
+    pub(crate) date: bool,
+    pub(crate) request_id: Option<(HeaderName, HeaderValue)>,
+}
+
+impl Extra {
+    /// Into the map, for a framing layer that takes one map.
+    pub(crate) fn insert_into(self, headers: &mut HeaderMap) {
+        headers.reserve(3);
+        if let Some(len) = self.content_length {
+            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        if self.date {
+            headers.insert(http::header::DATE, crate::date::header_value());
+        }
+        if let Some((name, value)) = self.request_id {
+            headers.insert(name, value);
+        }
+    }
+}
+
 /// The answer side of a stream before its head is sent.
 pub(crate) trait Respond: Send + 'static {
     type Stream: SendBody;
-    /// Queues the response head; `end`: the response has no body.
-    fn send_response(&mut self, head: Response<()>, end: bool) -> Result<Self::Stream, Gone>;
+    /// Queues the response head, `extra` after the map's fields; `end`: the response has no
+    /// body.
+    fn send_response(
+        &mut self,
+        head: Response<()>,
+        extra: Extra,
+        end: bool,
+    ) -> Result<Self::Stream, Gone>;
     /// Ready once the client has reset the stream (or the connection is gone).
     fn poll_reset(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 }

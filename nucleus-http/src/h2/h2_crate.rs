@@ -12,7 +12,7 @@ use http::{HeaderMap, Response};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
-use super::backend::{Accepted, Connection, Gone, RecvData, Reset, Respond, SendBody};
+use super::backend::{Accepted, Connection, Extra, Gone, RecvData, Reset, Respond, SendBody};
 use crate::error::Error;
 use crate::{stats, Config, Http2Config};
 
@@ -102,7 +102,13 @@ where
 impl Respond for SendResponse<Bytes> {
     type Stream = SendStream<Bytes>;
 
-    fn send_response(&mut self, head: Response<()>, end: bool) -> Result<Self::Stream, Gone> {
+    fn send_response(
+        &mut self,
+        mut head: Response<()>,
+        extra: Extra,
+        end: bool,
+    ) -> Result<Self::Stream, Gone> {
+        extra.insert_into(head.headers_mut());
         SendResponse::send_response(self, head, end).map_err(|_| Gone)
     }
 

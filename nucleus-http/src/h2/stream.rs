@@ -13,7 +13,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use tokio::time::Instant;
 
-use super::backend::{RecvData, Reset, Respond, SendBody};
+use super::backend::{Extra, RecvData, Reset, Respond, SendBody};
 use super::body::{Broken, RecvBody};
 use super::record::StreamRecord;
 use crate::observe::record::take_caught_panic;
@@ -21,7 +21,7 @@ use crate::observe::{Event, RouteId, TimeoutKind};
 use crate::server::Lifecycle;
 use crate::service::{panic_message, with_current};
 use crate::timer::{Deadline, RateGuard};
-use crate::{date, stats, Body, BoxError, Config, HttpService, PeerAddr};
+use crate::{stats, Body, BoxError, Config, HttpService, PeerAddr};
 
 /// What a connection's streams share; one reference count per stream.
 pub(super) struct Shared {
@@ -323,15 +323,17 @@ fn send_text<P: Respond>(
 ) -> End {
     let mut response = Response::new(());
     *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
+    response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
-    Present::default().finish_head(headers, record, config);
+    let mut extra = Extra {
+        content_length: Some(text.len() as u64),
+        ..Extra::default()
+    };
+    Present::default().finish_head(&mut extra, record, config);
     record.set_status(status);
-    match respond.send_response(response, is_head) {
+    match respond.send_response(response, extra, is_head) {
         Ok(_) if is_head => {
             record.finish(false);
             End::Completed
@@ -363,10 +365,6 @@ where
     async move {
         let mut body = pin!(body);
         let has = Present::scan(&parts.headers);
-        // Room for `content-length` and `date` at once: a response built for HTTP/1.1 has a map
-        // just big enough for its own fields (HTTP/1.1 writes those two straight to the wire),
-        // and growing it once per insert cost two reallocations per response.
-        parts.headers.reserve(2);
         if has.connection_specific {
             // Malformed in HTTP/2 (RFC 9113 §8.2.2); a handler written for HTTP/1.1 may set them.
             for name in CONNECTION_SPECIFIC {
@@ -380,23 +378,25 @@ where
         // a body of known size sets `content-length`, over a handler's that disagrees.
         let no_content =
             parts.status == StatusCode::NO_CONTENT || parts.status == StatusCode::NOT_MODIFIED;
+        let mut extra = Extra::default();
         if no_content {
             if parts.status == StatusCode::NO_CONTENT && has.content_length {
                 parts.headers.remove(header::CONTENT_LENGTH);
             }
         } else if let Some(len) = body.size_hint().exact() {
-            parts
-                .headers
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            if has.content_length {
+                parts.headers.remove(header::CONTENT_LENGTH);
+            }
+            extra.content_length = Some(len);
         }
-        has.finish_head(&mut parts.headers, record, config);
+        has.finish_head(&mut extra, record, config);
         record.set_status(parts.status);
         let end = is_head || no_content || body.is_end_stream();
         // A body that is already complete in memory (`Full`, a string) goes out with the head,
         // without waiting for window: its bytes are in memory either way, and `h2` queues what
         // the window does not cover yet. That skips three round trips through `h2`'s lock.
         let mut peeked = if end { None } else { peek(body.as_mut()) };
-        let stream = match respond.send_response(Response::from_parts(parts, ()), end) {
+        let stream = match respond.send_response(Response::from_parts(parts, ()), extra, end) {
             Ok(stream) => stream,
             Err(_) => return End::Cancelled,
         };
@@ -494,13 +494,11 @@ impl Present {
     /// request ID when IDs are on. Not `Server`, unlike HTTP/1.1: HPACK-encoding a field costs
     /// about 700 instructions per response in callgrind (the encoder looks it up in its
     /// dynamic table), 3% of a small exchange, for a field no client acts on.
-    fn finish_head(&self, headers: &mut HeaderMap, record: &StreamRecord, config: &Config) {
-        if !self.date {
-            headers.insert(header::DATE, date::header_value());
-        }
+    fn finish_head(&self, extra: &mut Extra, record: &StreamRecord, config: &Config) {
+        extra.date = !self.date;
         if let Some((name, id)) = record.id_header(config) {
             if let Ok(value) = HeaderValue::from_bytes(id.as_bytes()) {
-                headers.insert(name.clone(), value);
+                extra.request_id = Some((name.clone(), value));
             }
         }
     }

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use super::handles::{handles, lock};
 use super::state::{Limits, State};
-use crate::h2::backend::{RecvData, Reset, Respond, SendBody};
+use crate::h2::backend::{Extra, RecvData, Reset, Respond, SendBody};
 use crate::h2::frame;
 
 /// Feeds `bytes` (what follows the preface) to a connection's state. Panics only on a bug.
@@ -60,12 +60,20 @@ pub fn fuzz_connection(bytes: &[u8]) {
                 1 => {
                     let _ = body.poll_data(&mut cx);
                     body.release_capacity(100);
-                    let _ = respond.send_response(Response::new(()), true);
+                    let extra = Extra {
+                        date: true,
+                        ..Extra::default()
+                    };
+                    let _ = respond.send_response(Response::new(()), extra, true);
                 }
                 2 => {
                     let mut head = Response::new(());
                     *head.status_mut() = StatusCode::NOT_FOUND;
-                    if let Ok(mut send) = respond.send_response(head, false) {
+                    let extra = Extra {
+                        content_length: Some(3000),
+                        ..Extra::default()
+                    };
+                    if let Ok(mut send) = respond.send_response(head, extra, false) {
                         let _ = send.send_data(Bytes::from(vec![b'x'; 3000]), false);
                         let mut trailers = HeaderMap::new();
                         trailers.insert("x-t", HeaderValue::from_static("1"));
@@ -74,7 +82,9 @@ pub fn fuzz_connection(bytes: &[u8]) {
                     live.push(body);
                 }
                 _ => {
-                    if let Ok(mut send) = respond.send_response(Response::new(()), false) {
+                    if let Ok(mut send) =
+                        respond.send_response(Response::new(()), Extra::default(), false)
+                    {
                         if let Poll::Ready(Some(Ok(n))) = send.poll_capacity(&mut cx) {
                             let _ = send.send_data(Bytes::from(vec![b'y'; n.min(5000)]), false);
                         }

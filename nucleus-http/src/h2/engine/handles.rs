@@ -10,7 +10,7 @@ use http::{HeaderMap, Response};
 use super::state::State;
 use super::stream::register;
 use crate::error::{Error, Kind};
-use crate::h2::backend::{Gone, RecvData, Reset, Respond, SendBody};
+use crate::h2::backend::{Extra, Gone, RecvData, Reset, Respond, SendBody};
 use crate::h2::frame::Reason;
 
 pub(super) type Shared = Arc<Mutex<State>>;
@@ -57,11 +57,16 @@ fn poll_reset(link: &Link, cx: &mut Context<'_>) -> Poll<()> {
 impl Respond for Responder {
     type Stream = BodySender;
 
-    fn send_response(&mut self, head: Response<()>, end: bool) -> Result<BodySender, Gone> {
+    fn send_response(
+        &mut self,
+        head: Response<()>,
+        extra: Extra,
+        end: bool,
+    ) -> Result<BodySender, Gone> {
         let link = &self.0;
         let mut state = lock(&link.shared);
         state
-            .send_head(link.key, link.id, &head, end)
+            .send_head(link.key, link.id, &head, &extra, end)
             .map_err(|()| Gone)?;
         state.add_sender(link.key, link.id);
         drop(state);

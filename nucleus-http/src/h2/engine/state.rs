@@ -9,12 +9,13 @@ use std::collections::VecDeque;
 use std::task::Waker;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Response, StatusCode};
+use http::{header, HeaderMap, Response, StatusCode};
 use slab::Slab;
 
 use super::request::{Head, HeadBuilder, TrailersBuilder};
 use super::stream::Stream;
 use crate::h1::io::WriteBuf;
+use crate::h2::backend::Extra;
 use crate::h2::frame::{self, Frame, FrameError, Reason, Settings, MAX_WINDOW};
 use crate::h2::hpack::{Decoded, Decoder, Encoder};
 use crate::stats;
@@ -716,6 +717,7 @@ impl State {
         key: usize,
         id: u32,
         head: &Response<()>,
+        extra: &Extra,
         end: bool,
     ) -> Result<(), ()> {
         match self.stream(key, id) {
@@ -725,6 +727,21 @@ impl State {
         self.block.clear();
         self.encoder
             .encode_response(head.status(), head.headers(), &mut self.block);
+        let (encoder, block) = (&mut self.encoder, &mut self.block);
+        if let Some(len) = extra.content_length {
+            let mut digits = itoa::Buffer::new();
+            encoder.encode_field(
+                &header::CONTENT_LENGTH,
+                digits.format(len).as_bytes(),
+                block,
+            );
+        }
+        if extra.date {
+            crate::date::with_date(|date| encoder.encode_field(&header::DATE, date, block));
+        }
+        if let Some((name, value)) = &extra.request_id {
+            encoder.encode_field(name, value.as_bytes(), block);
+        }
         frame::put_headers(
             self.out.tail(),
             id,

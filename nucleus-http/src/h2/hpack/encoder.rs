@@ -88,6 +88,11 @@ impl Encoder {
         self.fields(headers, dst);
     }
 
+    /// Appends one more field to the block begun by [`Encoder::encode_response`].
+    pub(crate) fn encode_field(&mut self, name: &HeaderName, value: &[u8], dst: &mut Vec<u8>) {
+        self.field(Some(name), value, sensitive_name(name), dst);
+    }
+
     /// Appends one header block for trailers (no pseudo-headers).
     pub(crate) fn encode_trailers(&mut self, headers: &HeaderMap, dst: &mut Vec<u8>) {
         self.begin_block(dst);
@@ -156,8 +161,11 @@ impl Encoder {
 /// Fields that carry credentials or session state are never indexed (RFC 7541 §7.1.3), so that
 /// no intermediary's table keeps them and no table hit can confirm a guess.
 fn is_sensitive(name: &HeaderName, value: &HeaderValue) -> bool {
-    value.is_sensitive()
-        || *name == header::AUTHORIZATION
+    value.is_sensitive() || sensitive_name(name)
+}
+
+fn sensitive_name(name: &HeaderName) -> bool {
+    *name == header::AUTHORIZATION
         || *name == header::PROXY_AUTHORIZATION
         || *name == header::COOKIE
         || *name == header::SET_COOKIE
