@@ -125,12 +125,12 @@ pub struct Config {
     pub http2: Option<Http2Config>,
 }
 
-/// HTTP/2 limits and tuning, each set explicitly rather than left to the `h2` crate's
-/// defaults: a default that was wrong in a mature stack (Rapid Reset, CVE-2023-44487;
-/// CONTINUATION floods, 2024) is cheaper to spot here than in a dependency.
+/// HTTP/2 limits and tuning, each set explicitly: a default that was wrong in a mature stack
+/// (Rapid Reset, CVE-2023-44487; CONTINUATION floods, 2024) is cheaper to spot here than in a
+/// dependency. Both framing layers ([`Http2Engine`]) take the same settings.
 ///
-/// The header list is bounded by [`Config::max_head_size`] (enforced by `h2` while it
-/// decodes, CONTINUATION frames included), the field count by [`Config::max_headers`].
+/// The header list is bounded by [`Config::max_head_size`] (enforced while it is decoded,
+/// CONTINUATION frames included), the field count by [`Config::max_headers`].
 ///
 /// # Examples
 ///
@@ -155,13 +155,15 @@ pub struct Http2Config {
     /// Largest frame payload we accept (`SETTINGS_MAX_FRAME_SIZE`). Default 16 KiB, the
     /// spec's minimum and what every client sends anyway.
     pub max_frame_size: u32,
-    /// Response bytes `h2` may buffer per stream (`h2`'s `max_send_buffer_size`). Default
-    /// 400 KiB, as hyper. The engine hands `h2` at most the client's open window of a large
-    /// body at a time, so a client that stops reading holds its window, not the body.
+    /// Response bytes the framing may hold for a client. Default 400 KiB, as hyper. With
+    /// Nucleus's framing it bounds the connection's whole write queue: above it streams get
+    /// no window and no more frames are read. With the `h2` crate it is per stream (`h2`'s
+    /// `max_send_buffer_size`). Either way a large body goes out at most one open window at
+    /// a time, so a client that stops reading holds its window, not the body.
     pub max_send_buffer: usize,
-    /// Streams the client opens and resets before we accept them; more closes the
-    /// connection with `GOAWAY(ENHANCE_YOUR_CALM)`. Default 20, as hyper: the `h2` crate's
-    /// Rapid Reset defence.
+    /// Streams the client opens and resets before the server takes them (net of streams
+    /// answered, with Nucleus's framing); more closes the connection with
+    /// `GOAWAY(ENHANCE_YOUR_CALM)`. Default 20, as hyper: the Rapid Reset defence.
     pub max_pending_accept_reset_streams: usize,
     /// Streams we may reset because the client broke a rule on them; more closes the
     /// connection. Default 1,024, as `h2`.

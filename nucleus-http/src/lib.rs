@@ -4,13 +4,15 @@
 //! between the socket and a [`tower_service::Service`]: HTTP/1.1 parsing and framing (our own
 //! code over `httparse`), keep-alive, pipelining with batched writes, streaming bodies with
 //! backpressure, `Expect: 100-continue`, upgrades, limits, and the multi-core accept loop;
-//! HTTP/2 through the `h2` crate and HTTPS through `rustls`, with the same service and limits.
+//! HTTP/2 (framing and HPACK of its own, or the `h2` crate: [`Http2Engine`]) and HTTPS through
+//! `rustls`, with the same service and limits.
 //!
 //! ```text
 //!  accept (server/accept.rs) ─▶ [TLS + ALPN (server/tls.rs)] ─▶ protocol (server/protocol.rs)
 //!     ├─▶ HTTP/1.1: connection (h1/dispatch.rs) ─▶ parse (h1/parse.rs) ─▶ Service::call
 //!     │             ─▶ encode (h1/encode.rs) ─▶ write (h1/io.rs)
 //!     └─▶ HTTP/2:   connection + streams (h2/server.rs, h2/stream.rs) ─▶ Service::call
+//!                   framing (h2/engine/, h2/frame.rs, h2/hpack/; or the h2 crate)
 //! ```
 //!
 //! ## Features
