@@ -466,3 +466,93 @@ fn malformed_request_heads_reset_their_stream_and_the_connection_serves_on() {
     client.send(&frame(HEADERS, END_HEADERS | END_STREAM, 9, &get_block()));
     assert_eq!(client.response(9).1, b"Hello, World!");
 }
+
+#[test]
+fn padding_goes_back_to_the_stream_window_too() {
+    let mut config = Config::default();
+    config
+        .http2
+        .get_or_insert_with(Default::default)
+        .initial_stream_window = 16_384;
+    let server = start_with(config);
+    let mut client = Client::connect(server.addr);
+    client.send(&frame(HEADERS, END_HEADERS, 1, &post_block(64)));
+    // 64 frames of one byte of data and 250 of padding: 16,064 bytes of the stream's 16,384.
+    // The echo reads 64 bytes, far from half a window; only the padding can reopen it.
+    let mut padded = vec![250u8, b'p'];
+    padded.extend([0u8; 250]);
+    let mut burst = Vec::new();
+    for _ in 0..63 {
+        burst.extend(frame(DATA, PADDED, 1, &padded));
+    }
+    client.send(&burst);
+    let (frames, _) = client.read_until(|f| f.kind == WINDOW_UPDATE && f.stream == 1);
+    let update = frames
+        .iter()
+        .find(|f| f.kind == WINDOW_UPDATE && f.stream == 1);
+    assert!(
+        update.is_some(),
+        "no WINDOW_UPDATE for the stream: {frames:?}"
+    );
+    client.send(&frame(DATA, PADDED | END_STREAM, 1, &padded));
+    assert_eq!(client.response(1).1, vec![b'p'; 64]);
+}
+
+#[test]
+fn frames_in_flight_on_streams_we_reset_are_ignored_however_many() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    // 100 uploads to a route that answers 404 without reading: each answer ends with
+    // RST_STREAM(NO_ERROR), and the client's body and trailers were already on their way.
+    let mut block = vec![0x83, 0x86, 0x44, 0x05];
+    block.extend(b"/nope");
+    block.extend([0x41, 0x01, b'a']);
+    let mut opening = Vec::new();
+    for i in 0..100u32 {
+        opening.extend(frame(HEADERS, END_HEADERS, 1 + 2 * i, &block));
+    }
+    client.send(&opening);
+    let (frames, _) =
+        client.read_until(|f| f.kind == RST_STREAM && f.stream == 199 || f.kind == GOAWAY);
+    assert!(frames.iter().all(|f| f.kind != GOAWAY), "{frames:?}");
+    let mut late = Vec::new();
+    for i in 0..100u32 {
+        late.extend(frame(DATA, 0, 1 + 2 * i, b"body"));
+        late.extend(frame(
+            HEADERS,
+            END_HEADERS | END_STREAM,
+            1 + 2 * i,
+            &[0x00, 0x03, b'x', b'-', b't', 0x01, b'1'],
+        ));
+    }
+    client.send(&late);
+    client.send(&frame(HEADERS, END_HEADERS | END_STREAM, 201, &get_block()));
+    let (frames, _) = client.read_until(|f| f.stream == 201 && f.flags & END_STREAM != 0);
+    assert!(frames.iter().all(|f| f.kind != GOAWAY), "{frames:?}");
+    assert!(frames.iter().any(|f| f.stream == 201 && f.kind == DATA));
+}
+
+#[test]
+fn a_stream_error_on_an_idle_stream_is_a_connection_error() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    // WINDOW_UPDATE of 0 on stream 7, never opened: no RST_STREAM may go to an idle stream.
+    client.send(&frame(WINDOW_UPDATE, 0, 7, &0u32.to_be_bytes()));
+    let (frames, _) = client.read_until(|f| f.kind == GOAWAY);
+    assert!(frames.iter().all(|f| f.kind != RST_STREAM), "{frames:?}");
+    assert_eq!(frames.last().map(Frame::code), Some(PROTOCOL_ERROR));
+}
+
+#[test]
+fn empty_data_frames_spread_over_many_requests_are_not_a_flood() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    for i in 0..100u32 {
+        let id = 1 + 2 * i;
+        let mut burst = frame(HEADERS, END_HEADERS, id, &post_block(2));
+        burst.extend(frame(DATA, 0, id, &[]));
+        burst.extend(frame(DATA, END_STREAM, id, b"ok"));
+        client.send(&burst);
+        assert_eq!(client.response(id).1, b"ok", "request {i}");
+    }
+}

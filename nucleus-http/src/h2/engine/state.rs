@@ -27,7 +27,8 @@ const COPY_THRESHOLD: usize = 8 * 1024;
 /// of, and both cost work (the 2019 "empty frames" and 2024 CONTINUATION floods).
 const MAX_EMPTY_FRAMES: u32 = 64;
 const MAX_CONTINUATIONS: u32 = 64;
-/// Reset streams remembered so that frames the peer sent before it saw the reset are ignored.
+/// Reset streams remembered (at least; twice `max_concurrent_streams` if more) so that frames
+/// the peer sent before it saw the reset are ignored (RFC 9113 §5.1, "closed").
 const RECENT_RESETS: usize = 64;
 /// The protocol's initial window (RFC 9113 §6.9.2), which holds until our SETTINGS are acked.
 const DEFAULT_WINDOW: u32 = 65_535;
@@ -402,6 +403,10 @@ impl State {
         }
         stream.recv_window -= flow;
         stream.received += len as u64;
+        if len > 0 {
+            // Progress: the empty-frame budget is for frames that carry nothing.
+            self.empty_frames = 0;
+        }
         let declared_broken = stream.declared.is_some_and(|declared| {
             stream.received > declared || (end_stream && stream.received != declared)
         });
@@ -410,6 +415,11 @@ impl State {
             return self.stream_error(id, Reason::PROTOCOL_ERROR);
         }
         stream.recv_end = end_stream;
+        // The padding counted against the stream's window too; nobody reads it.
+        self.credit_stream(key, padding);
+        let Some(stream) = self.streams.get_mut(key) else {
+            return Ok(());
+        };
         if stream.recv_ref {
             if len > 0 {
                 stream.recv_queue.push_back(data);
@@ -653,21 +663,30 @@ impl State {
     /// The handler took `len` bytes of a stream's body.
     pub(super) fn release_stream(&mut self, key: usize, id: u32, len: usize) {
         let len32 = u32::try_from(len).unwrap_or(u32::MAX);
-        let half = self.limits.stream_window / 2;
         if let Some(stream) = self.stream_mut(key, id) {
             stream.recv_buffered = stream.recv_buffered.saturating_sub(len);
-            if !stream.recv_end {
-                stream.recv_released = stream.recv_released.saturating_add(len32);
-                if stream.recv_released >= half.max(1) {
-                    let increment = std::mem::take(&mut stream.recv_released);
-                    stream.recv_window += i64::from(increment);
-                    frame::put_window_update(self.out.tail(), id, increment);
-                    self.out.commit();
-                    self.wake_conn();
-                }
-            }
         }
+        self.credit_stream(key, len32);
         self.release_connection(len32);
+    }
+
+    /// Gives `len` bytes back to a stream's window (announced once half the window is due).
+    fn credit_stream(&mut self, key: usize, len: u32) {
+        let half = (self.limits.stream_window / 2).max(1);
+        let Some(stream) = self.streams.get_mut(key) else {
+            return;
+        };
+        if stream.recv_end || len == 0 {
+            return;
+        }
+        stream.recv_released = stream.recv_released.saturating_add(len);
+        if stream.recv_released >= half {
+            let increment = std::mem::take(&mut stream.recv_released);
+            stream.recv_window += i64::from(increment);
+            frame::put_window_update(self.out.tail(), stream.id, increment);
+            self.out.commit();
+            self.wake_conn();
+        }
     }
 
     /// Window opened (connection or initial): send what waited, and wake the senders.
@@ -869,15 +888,11 @@ impl State {
 
     /// Answers a request without the server (a header list over the limit).
     fn answer_directly(&mut self, id: u32, status: StatusCode, end_stream: bool) {
-        let mut head = Response::new(());
-        *head.status_mut() = status;
-        head.headers_mut().insert(
-            http::header::CONTENT_LENGTH,
-            http::HeaderValue::from_static("0"),
-        );
         self.block.clear();
         self.encoder
-            .encode_response(head.status(), head.headers(), &mut self.block);
+            .encode_response(status, &HeaderMap::new(), &mut self.block);
+        self.encoder
+            .encode_field(&header::CONTENT_LENGTH, b"0", &mut self.block);
         frame::put_headers(
             self.out.tail(),
             id,
@@ -885,17 +900,20 @@ impl State {
             true,
             self.peer_max_frame_size,
         );
+        self.out.commit();
         if !end_stream {
             // Its body is not wanted (RFC 9113 §8.1).
-            frame::put_rst_stream(self.out.tail(), id, Reason::NO_ERROR);
+            self.queue_reset(id, Reason::NO_ERROR);
         }
-        self.out.commit();
     }
 
     fn queue_reset(&mut self, id: u32, reason: Reason) {
         frame::put_rst_stream(self.out.tail(), id, reason);
         self.out.commit();
-        if self.recently_reset.len() == RECENT_RESETS {
+        // Enough to cover every stream a client may have open (each may have frames on the
+        // way when our reset reaches it), and no less than 64.
+        let remembered = (2 * self.limits.max_concurrent_streams as usize).max(RECENT_RESETS);
+        if self.recently_reset.len() >= remembered {
             self.recently_reset.pop_front();
         }
         self.recently_reset.push_back(id);
@@ -941,6 +959,7 @@ impl State {
         }
         if stream.finished() {
             self.early_resets = self.early_resets.saturating_sub(1);
+            self.empty_frames = 0;
             self.close(key);
         } else if stream.sent() && !stream.recv_end && !stream.recv_ref {
             // Answered, and nobody reads the rest of the request: stop the upload.
@@ -1052,6 +1071,11 @@ impl State {
     pub(super) fn frame_error(&mut self, err: FrameError) -> Result<(), ConnError> {
         match err {
             FrameError::Connection(reason, what) => Err(ConnError::new(reason, what)),
+            // No RST_STREAM on an idle stream (RFC 9113 §6.4): the whole connection instead,
+            // as §5.4.1 allows for any stream error.
+            FrameError::Stream(id, reason) if id > self.last_peer_stream => {
+                Err(ConnError::new(reason, "stream error on an idle stream"))
+            }
             FrameError::Stream(id, reason) => self.stream_error(id, reason),
         }
     }
