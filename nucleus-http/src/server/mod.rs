@@ -5,6 +5,8 @@ mod lifecycle;
 mod listener;
 mod protocol;
 #[cfg(feature = "tls")]
+mod sniff;
+#[cfg(feature = "tls")]
 mod tls;
 
 use std::io;

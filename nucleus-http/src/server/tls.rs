@@ -13,13 +13,11 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use super::lifecycle::{ConnContext, Signal};
+use super::sniff::{First, Sniffed};
 use crate::error::{Error, Kind, Timeout};
 use crate::observe::{record, Event, RequestInfo, TimeoutKind};
 use crate::tls::{TlsConfig, TlsError};
 use crate::{stats, Body, Config, HttpService, PeerAddr};
-
-/// The first byte of every TLS connection: a handshake record (RFC 8446 §5.1).
-const HANDSHAKE_RECORD: u8 = 0x16;
 
 /// nginx's words for the same mistake; a person who typed `http://` sees what to fix.
 const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
@@ -122,20 +120,24 @@ impl Acceptor {
     }
 
     async fn handshake(&self, stream: TcpStream) -> Result<Handshake, Error> {
-        let mut first = [0u8; 1];
-        if stream.peek(&mut first).await.map_err(Error::io)? == 0 {
-            return Ok(Handshake::Closed);
-        }
-        if first[0] != HANDSHAKE_RECORD {
-            // Boxed: its scratch buffer would otherwise sit in every TLS connection's future.
-            Box::pin(answer_plain_http(stream)).await;
-            return Ok(Handshake::PlainHttp);
-        }
-        self.acceptor
-            .accept(stream)
+        match self
+            .acceptor
+            .accept(Sniffed::new(stream))
+            .into_fallible()
             .await
-            .map(|stream| Handshake::Done(Box::new(stream)))
-            .map_err(|err| Error::new(Kind::Tls).with(err))
+        {
+            Ok(stream) => Ok(Handshake::Done(Box::new(stream))),
+            Err((err, stream)) => match stream.first() {
+                First::Closed => Ok(Handshake::Closed),
+                First::Plain => {
+                    // Boxed: its scratch buffer would otherwise sit in every TLS
+                    // connection's future.
+                    Box::pin(answer_plain_http(stream.into_inner())).await;
+                    Ok(Handshake::PlainHttp)
+                }
+                First::Unknown | First::Tls => Err(Error::new(Kind::Tls).with(err)),
+            },
+        }
     }
 }
 
@@ -165,7 +167,7 @@ impl std::error::Error for PlainHttp {}
 /// future (the argument's slot stays reserved after the value moves on). Inline, the
 /// connection's task future was 37 KB, copied several times on every spawn: about 100,000
 /// instructions per TLS connection (callgrind, bench/tls-instructions.sh).
-type Tls = Box<TlsStream<TcpStream>>;
+type Tls = Box<TlsStream<Sniffed>>;
 
 async fn dispatch<S: HttpService>(
     stream: Tls,
@@ -185,11 +187,11 @@ async fn dispatch<S: HttpService>(
     super::protocol::serve_http_auto(stream, Some(peer), service, config, ctx).await
 }
 
-/// Reads what the client sent (so our close does not reset the answer away), answers 400,
-/// and closes.
+/// Answers 400 (the request's first bytes were read by the handshake), closes our side, and
+/// reads what else the client sent for a moment, so that our close does not reset the
+/// answer away.
 async fn answer_plain_http(mut stream: TcpStream) {
     let mut scratch = [0u8; 4096];
-    let _ = stream.read(&mut scratch).await;
     let _ = stream.write_all(PLAIN_HTTP_ANSWER).await;
     let _ = stream.shutdown().await;
     let _ = tokio::time::timeout(std::time::Duration::from_millis(500), async {
