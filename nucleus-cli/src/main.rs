@@ -28,7 +28,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Exit codes: 0 after a clean run (including a graceful drain) or `--print-config`; 2 for a
 /// usage or configuration error, reported before anything binds; 1 for a runtime error.
 fn main() -> ExitCode {
-    alloc::purge_freed_memory_at_once();
+    alloc::purge_freed_memory_soon();
     // clap prints its own usage errors and exits with 2.
     let args = Args::parse();
     let config = match Config::load(&args, |name| std::env::var_os(name)) {
