@@ -126,6 +126,11 @@ impl AsyncRead for Upgraded {
             let n = self.buffered.len().min(buf.remaining());
             buf.put_slice(&self.buffered[..n]);
             self.buffered.advance(n);
+            if self.buffered.is_empty() {
+                // An empty `Bytes` left by `advance` still holds the HTTP/1.1 read buffer it
+                // was cut from (kilobytes) for as long as the connection lives.
+                self.buffered = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.io).poll_read(cx, buf)

@@ -115,4 +115,6 @@ pub(crate) trait Connection: Send {
     /// The connection's task is about to return `Pending`: from now on, frames queued by a
     /// stream must wake it.
     fn end_pass(&mut self) {}
+    /// The connection has been idle a while: free what buffers it can until bytes arrive.
+    fn shrink(&mut self) {}
 }

@@ -179,6 +179,7 @@ where
             } else {
                 signal.set_deadline(None);
                 signal.set_idle(None);
+                signal.set_shrunk(false);
             }
         }
         match signal.poll(cx) {
@@ -203,6 +204,13 @@ where
             }
             // Shutdown or pressure: the top of the loop sends GOAWAY.
             Some(Signal::Released) if !going_away => {}
+            Some(Signal::Shrink) if idle => {
+                // Idle for a while: its buffers go back until bytes arrive, as HTTP/1.1's.
+                conn.shrink();
+                signal.set_shrunk(true);
+                conn.end_pass();
+                return Poll::Pending;
+            }
             _ => {
                 conn.end_pass();
                 return Poll::Pending;

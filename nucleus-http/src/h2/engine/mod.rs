@@ -261,6 +261,14 @@ where
     fn end_pass(&mut self) {
         lock(&self.shared).in_pass = false;
     }
+
+    fn shrink(&mut self) {
+        if self.read_buf.is_empty() {
+            // The next read allocates it again (`poll_accept` reserves before reading).
+            self.read_buf = BytesMut::new();
+        }
+        lock(&self.shared).shrink();
+    }
 }
 
 /// Optional `PING` keep-alive: one ping every interval, and the connection is dead if the

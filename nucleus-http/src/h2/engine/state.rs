@@ -1061,6 +1061,13 @@ impl State {
         self.blocked.clear();
     }
 
+    /// An idle connection gives back its write queue's and scratch buffers.
+    pub(super) fn shrink(&mut self) {
+        self.out.shrink();
+        self.block = Vec::new();
+        self.decoder.shrink();
+    }
+
     /// Queues a keep-alive PING.
     pub(super) fn send_ping(&mut self, payload: [u8; 8]) {
         self.ping_out = Some(payload);

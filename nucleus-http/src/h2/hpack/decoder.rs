@@ -59,6 +59,12 @@ impl Decoder {
     }
 
     /// Emulates this endpoint advertising a new SETTINGS_HEADER_TABLE_SIZE.
+    /// Frees the scratch buffer for Huffman-coded strings (an idle connection's).
+    pub(crate) fn shrink(&mut self) {
+        self.huffman = BytesMut::new();
+        self.huffman_alloc = 0;
+    }
+
     #[cfg(test)]
     pub(crate) fn set_max_table_size(&mut self, max_table_size: usize) {
         self.max_table_size = max_table_size;
