@@ -761,14 +761,7 @@ impl State {
         if let Some((name, value)) = &extra.request_id {
             encoder.encode_field(name, value.as_bytes(), block);
         }
-        frame::put_headers(
-            self.out.tail(),
-            id,
-            &self.block,
-            end,
-            self.peer_max_frame_size,
-        );
-        self.out.commit();
+        self.queue_block(id, end);
         if end {
             if let Some(stream) = self.streams.get_mut(key) {
                 stream.send_end = true;
@@ -875,15 +868,20 @@ impl State {
         if let Some(trailers) = stream.pending_trailers.take() {
             self.block.clear();
             self.encoder.encode_trailers(&trailers, &mut self.block);
-            frame::put_headers(
-                self.out.tail(),
-                id,
-                &self.block,
-                true,
-                self.peer_max_frame_size,
-            );
-            self.out.commit();
+            self.queue_block(id, true);
         }
+    }
+
+    /// Queues the header block in `self.block` as HEADERS (and CONTINUATION) on `id`.
+    fn queue_block(&mut self, id: u32, end_stream: bool) {
+        frame::put_headers(
+            self.out.tail(),
+            id,
+            &self.block,
+            end_stream,
+            self.peer_max_frame_size,
+        );
+        self.out.commit();
     }
 
     /// Answers a request without the server (a header list over the limit).
@@ -893,14 +891,7 @@ impl State {
             .encode_response(status, &HeaderMap::new(), &mut self.block);
         self.encoder
             .encode_field(&header::CONTENT_LENGTH, b"0", &mut self.block);
-        frame::put_headers(
-            self.out.tail(),
-            id,
-            &self.block,
-            true,
-            self.peer_max_frame_size,
-        );
-        self.out.commit();
+        self.queue_block(id, true);
         if !end_stream {
             // Its body is not wanted (RFC 9113 §8.1).
             self.queue_reset(id, Reason::NO_ERROR);
