@@ -17,8 +17,10 @@
 # (Ir(N2) - Ir(N1)) / (N2 - N1). Scenarios: get (GET /), json (GET /json),
 # echo4k (POST /echo, 4 KiB body), browser (GET / with the fields a desktop browser sends,
 # about 650 bytes: per-field and per-byte costs show there), api (GET of one 29-byte path,
-# a 404: the parser's memo of targets answers it) and unique (the same with a new number in
-# the path every request: the memo's miss path). Takes about a minute.
+# a 404: the parser's memo of targets answers it), unique (the same with a new number in
+# the path every request: the memo's miss path) and, where h2load is installed, h2c
+# (HTTP/2 `GET /` on 4 connections × 16 streams, H2_N1=20000 H2_N2=60000 requests).
+# Takes about a minute and a half.
 #
 # Exit status: 0 all within TOLERANCE; 1 a scenario is more than TOLERANCE percent
 # above its reference (or has none); 2 a measurement failed (server did not start
@@ -44,6 +46,12 @@ N2=${N2:-5000}
 TOLERANCE=${TOLERANCE:-10}
 BASELINE=${BASELINE:-$BENCH_DIR/baseline.txt}
 SCENARIO_LIST=(get json echo4k browser api unique)
+# HTTP/2 too where h2load is installed: h2c `GET /`, h2load -c 4 -m 16 (as
+# bench/h2-instructions.sh), with H2_N1/H2_N2 requests (the per-request figure of a
+# multiplexed connection needs more requests to settle than HTTP/1.1's).
+H2_N1=${H2_N1:-20000}
+H2_N2=${H2_N2:-60000}
+command -v h2load >/dev/null && SCENARIO_LIST+=(h2c)
 fail() { echo "error: $*" >&2; exit 2; }
 ((N2 > N1)) || fail "N2 must be larger than N1"
 command -v valgrind >/dev/null ||
@@ -85,8 +93,15 @@ measure_ir() {
     log "$scen: nucleus did not start under valgrind (log: $SERVER_LOG)"
     return 1
   }
+  if [[ $scen == h2c ]]; then
+    if ! res=$(h2load -n "$n" -c 4 -m 16 -t 1 "http://$HOST:$SERVER_PORT/" 2>&1) ||
+      [[ $res != *" $n succeeded, 0 failed"* ]]; then
+      log "$scen: h2load failed (N=$n): $res"
+      stop_server
+      return 1
+    fi
   # shellcheck disable=SC2046 # word-splitting the fixed argument list is intended
-  if ! res=$("$LOADGEN" --addr "$HOST:$SERVER_PORT" -n "$n" -c 1 $(scenario_args "$scen") 2>&1) ||
+  elif ! res=$("$LOADGEN" --addr "$HOST:$SERVER_PORT" -n "$n" -c 1 $(scenario_args "$scen") 2>&1) ||
     [[ $res != *" ok=$n failed=0 "* ]]; then
     log "$scen: loadgen failed (N=$n): $res"
     stop_server
@@ -106,14 +121,16 @@ measure_ir() {
 declare -A MEASURED
 ERRORS=0
 for scen in "${SCENARIO_LIST[@]}"; do
-  log "$scen: N1=$N1"
-  if ! measure_ir "$N1" "$scen" "$CG_DIR/$scen.n1.callgrind.out"; then
+  n1=$N1 n2=$N2
+  [[ $scen == h2c ]] && n1=$H2_N1 n2=$H2_N2
+  log "$scen: N1=$n1"
+  if ! measure_ir "$n1" "$scen" "$CG_DIR/$scen.n1.callgrind.out"; then
     ERRORS=1
     continue
   fi
   ir1=$IR
-  log "$scen: N2=$N2"
-  if ! measure_ir "$N2" "$scen" "$CG_DIR/$scen.n2.callgrind.out"; then
+  log "$scen: N2=$n2"
+  if ! measure_ir "$n2" "$scen" "$CG_DIR/$scen.n2.callgrind.out"; then
     ERRORS=1
     continue
   fi
@@ -123,14 +140,14 @@ for scen in "${SCENARIO_LIST[@]}"; do
     ERRORS=1
     continue
   fi
-  MEASURED[$scen]=$(((ir2 - ir1) / (N2 - N1)))
+  MEASURED[$scen]=$(((ir2 - ir1) / (n2 - n1)))
   log "$scen: ${MEASURED[$scen]} instructions/request"
 done
 
 if ((RECORD)); then
   ((ERRORS == 0)) || fail "a measurement failed; $BASELINE left unchanged"
   {
-    echo "# bench/check.sh reference: user-space instructions per request (callgrind, N1=$N1 N2=$N2, 1 connection)"
+    echo "# bench/check.sh reference: user-space instructions per request (callgrind, N1=$N1 N2=$N2, 1 connection; h2c: H2_N1=$H2_N1 H2_N2=$H2_N2, 4 connections x 16 streams)"
     echo "# recorded $(date +%Y-%m-%d) at $(git -C "$ROOT_DIR" rev-parse --short HEAD 2>/dev/null || echo '?') with $(valgrind --version); rewrite with bench/check.sh --record"
     for scen in "${SCENARIO_LIST[@]}"; do echo "$scen ${MEASURED[$scen]}"; done
   } >"$BASELINE"
