@@ -556,3 +556,27 @@ fn empty_data_frames_spread_over_many_requests_are_not_a_flood() {
         assert_eq!(client.response(id).1, b"ok", "request {i}");
     }
 }
+
+#[test]
+fn a_connection_that_idled_and_gave_its_buffers_back_serves_on() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    client.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &get_block()));
+    assert_eq!(client.response(1).1, b"Hello, World!");
+    // Idle past the point where the timer thread asks idle connections to shrink (about a
+    // second), then a request whose block refers to the HPACK table, which must survive.
+    std::thread::sleep(Duration::from_millis(1600));
+    client.send(&frame(HEADERS, END_HEADERS, 3, &post_block(3)));
+    client.send(&frame(DATA, END_STREAM, 3, b"abc"));
+    assert_eq!(client.response(3).1, b"abc");
+    // Both requests put `:authority: a` into the decoder's table (literal with incremental
+    // indexing), the second then `content-length: 3`: newest first, `:authority: a` is
+    // index 63.
+    client.send(&frame(
+        HEADERS,
+        END_HEADERS | END_STREAM,
+        5,
+        &[0x82, 0x86, 0x84, 0xbf],
+    ));
+    assert_eq!(client.response(5).1, b"Hello, World!");
+}
