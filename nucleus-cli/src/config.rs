@@ -918,6 +918,22 @@ mod tests {
     }
 
     #[test]
+    fn the_http2_framing_layer_is_ours_unless_h2_is_asked_for() {
+        let engine = |flags: &[&str], env: &[(&str, &str)]| {
+            load(flags, env).unwrap().engine().http2.unwrap().engine
+        };
+        assert_eq!(engine(&[], &[]), nucleus_http::Http2Engine::Nucleus);
+        assert_eq!(
+            engine(&["--h2-engine", "h2"], &[]),
+            nucleus_http::Http2Engine::H2Crate
+        );
+        assert_eq!(
+            engine(&[], &[("NUCLEUS_H2_ENGINE", "h2")]),
+            nucleus_http::Http2Engine::H2Crate
+        );
+    }
+
+    #[test]
     fn http2_keep_alive_reaches_the_engine_and_zero_is_refused() {
         let flags = [
             "--h2-keep-alive-interval",
