@@ -57,13 +57,17 @@ pub(super) fn serve<S: HttpService, Q: RecvData, P: Respond>(
             record.event(&Event::Limit { limit });
             return send_text(&mut respond, status, text, is_head, &mut record, config);
         }
-        if let Some((status, rule, text)) = malformed(&parts) {
+        let mut cookies = 0;
+        if let Some((status, rule, text)) = malformed(&parts, &mut cookies) {
             record.event(&Event::Parse {
                 rule,
                 status,
                 head: &[],
             });
             return send_text(&mut respond, status, text, is_head, &mut record, config);
+        }
+        if cookies > 1 {
+            join_cookies(&mut parts.headers);
         }
         if let Some((status, text)) =
             crate::server::health_answer(config, &shared.lifecycle, &parts.method, parts.uri.path())
@@ -176,7 +180,12 @@ fn check(parts: &http::request::Parts, config: &Config) -> Option<Rejection> {
 /// one `Host`, or one that is not a valid authority, and an `Expect` other than
 /// `100-continue`, get what HTTP/1.1 gives them (`400`, RFC 9112 §3.2; `417`, RFC 9110
 /// §10.1.1), so that a handler sees the same rules on both protocols.
-fn malformed(parts: &http::request::Parts) -> Option<(StatusCode, &'static str, &'static str)> {
+///
+/// The walk also counts the `cookie` fields into `cookies` (see [`join_cookies`]).
+fn malformed(
+    parts: &http::request::Parts,
+    cookies: &mut u32,
+) -> Option<(StatusCode, &'static str, &'static str)> {
     const BAD_HOST: (StatusCode, &str, &str) = (
         StatusCode::BAD_REQUEST,
         "host",
@@ -199,6 +208,8 @@ fn malformed(parts: &http::request::Parts) -> Option<(StatusCode, &'static str, 
                 return Some(BAD_HOST);
             }
             host = Some(bytes);
+        } else if name == header::COOKIE {
+            *cookies += 1;
         } else if name == header::EXPECT && !bytes.eq_ignore_ascii_case(b"100-continue") {
             return Some((
                 StatusCode::EXPECTATION_FAILED,
@@ -230,6 +241,23 @@ fn malformed(parts: &http::request::Parts) -> Option<(StatusCode, &'static str, 
         return Some(BAD_HOST);
     }
     None
+}
+
+/// A client may split `cookie` into one field per cookie, which compresses better
+/// (RFC 9113 §8.2.3); before a generic application sees them they must be joined with "; ".
+/// A handler written for HTTP/1.1 reads one `cookie` field, so it gets one.
+fn join_cookies(headers: &mut HeaderMap) {
+    let mut joined = Vec::new();
+    for value in headers.get_all(header::COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(value.as_bytes());
+    }
+    if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(joined)) {
+        // `insert` replaces every value the name had.
+        headers.insert(header::COOKIE, value);
+    }
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {

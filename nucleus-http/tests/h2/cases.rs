@@ -873,3 +873,22 @@ async fn a_handler_body_that_fails_is_the_servers_fault_not_the_clients() {
     kinds.wait_for("handler_error").await;
     assert!(kinds.0.lock().unwrap().contains(&"handler_error"));
 }
+
+#[tokio::test]
+async fn cookie_fields_split_by_the_client_reach_the_handler_as_one() {
+    let server = start();
+    let (send, _conn) = h2c(server.addr).await;
+    let req = Request::get(format!("http://{}/headers", server.addr))
+        .header("cookie", "a=1")
+        .header("x-between", "v")
+        .header("cookie", "b=2")
+        .body(())
+        .unwrap();
+    let mut send = send.ready().await.unwrap();
+    let (res, _) = send.send_request(req, true).unwrap();
+    let (status, body) = read_body(res.await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    assert!(body.contains("cookie=a=1; b=2"), "{body}");
+    assert_eq!(body.matches("cookie=").count(), 1, "{body}");
+}
