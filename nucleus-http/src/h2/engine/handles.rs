@@ -192,7 +192,7 @@ impl RecvData for RequestBody {
             return Poll::Ready(Ok(None));
         };
         if let Some(trailers) = stream.recv_trailers.take() {
-            return Poll::Ready(Ok(Some(trailers)));
+            return Poll::Ready(Ok(Some(*trailers)));
         }
         if stream.recv_end {
             return Poll::Ready(Ok(None));

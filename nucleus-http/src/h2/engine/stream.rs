@@ -30,7 +30,8 @@ pub(super) struct Stream {
     pub(super) recv_queue: VecDeque<Bytes>,
     /// Bytes in `recv_queue`, given back to the connection window if nobody reads them.
     pub(super) recv_buffered: usize,
-    pub(super) recv_trailers: Option<HeaderMap>,
+    /// Boxed, as trailers are rare: the entry stays small to move in and out of the slab.
+    pub(super) recv_trailers: Option<Box<HeaderMap>>,
     /// What the peer may still send on this stream.
     pub(super) recv_window: i64,
     /// Taken by the handler and not yet announced with `WINDOW_UPDATE`.
@@ -50,7 +51,7 @@ pub(super) struct Stream {
     pub(super) pending: VecDeque<(Bytes, bool)>,
     pub(super) pending_len: usize,
     /// Trailers to send once `pending` drains.
-    pub(super) pending_trailers: Option<HeaderMap>,
+    pub(super) pending_trailers: Option<Box<HeaderMap>>,
     pub(super) send_waker: Option<Waker>,
 }
 

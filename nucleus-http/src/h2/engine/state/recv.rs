@@ -251,7 +251,7 @@ impl State {
             let declared_short = stream.declared.is_some_and(|d| d != stream.received);
             match trailers {
                 Some(trailers) if end_stream && decoded == Decoded::Complete && !declared_short => {
-                    stream.recv_trailers = Some(trailers);
+                    stream.recv_trailers = Some(Box::new(trailers));
                     stream.recv_end = true;
                     stream.wake_recv();
                     self.after_change(key);

@@ -158,7 +158,7 @@ impl State {
         trailers: HeaderMap,
     ) -> Result<(), ()> {
         let stream = self.sendable(key, id).ok_or(())?;
-        stream.pending_trailers = Some(trailers);
+        stream.pending_trailers = Some(Box::new(trailers));
         stream.send_end = true;
         self.queued(key);
         Ok(())
