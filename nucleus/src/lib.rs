@@ -245,4 +245,6 @@ pub use response::{IntoResponse, Json, Response};
 pub use routing::Router;
 
 pub use http::{header, HeaderMap, Method, StatusCode};
-pub use nucleus_http::{upgrade, Body, Config, Http2Config, Server, TlsConfig, WorkerModel};
+pub use nucleus_http::{
+    upgrade, Body, Config, Http2Config, Http2Engine, Server, TlsConfig, WorkerModel,
+};
