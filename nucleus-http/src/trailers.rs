@@ -51,6 +51,7 @@ fn is_other_forbidden(name: &str) -> bool {
 }
 
 /// `trailers` without the fields that may not be sent there.
+#[cfg_attr(not(feature = "http2"), allow(dead_code))] // HTTP/2 only
 pub(crate) fn sendable(mut trailers: HeaderMap) -> HeaderMap {
     if trailers.keys().all(allowed) {
         return trailers;

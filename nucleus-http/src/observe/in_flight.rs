@@ -58,6 +58,7 @@ impl InFlight {
 
     /// Counts a request that starts (`1`) or completes (`-1`) into the calling thread's shard,
     /// for records that do not keep a [`LocalInFlight`].
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))] // HTTP/2 only
     pub(crate) fn add_here(&self, n: i64) {
         self.counter(thread_number())
             .fetch_add(n, Ordering::Relaxed);

@@ -294,6 +294,7 @@ impl Details {
 
     /// Copies what the access log wants of a request head. `path_target`: the target was
     /// sent as a path whatever the URI holds (HTTP/2's `:path`).
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))] // HTTP/2 only
     pub(crate) fn capture(&mut self, uri: &Uri, headers: &HeaderMap, path_target: bool) {
         self.head = None;
         let bytes = &mut self.copied;
