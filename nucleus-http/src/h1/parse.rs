@@ -519,7 +519,8 @@ fn parse_content_length_list(value: &[u8]) -> Result<u64, Error> {
 }
 
 /// `Content-Length = 1*DIGIT` (RFC 9110 §8.6): no sign, no spaces, no lists, no overflow.
-fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
+/// HTTP/2 requests take the same rule (`h2/engine/request.rs`).
+pub(crate) fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
     if value.is_empty() || value.len() > 19 {
         return Err(Error::parse(Parse::ContentLength));
     }

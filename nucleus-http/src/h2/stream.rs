@@ -485,7 +485,9 @@ where
     }
 }
 
-const CONNECTION_SPECIFIC: [HeaderName; 5] = [
+/// Fields that are malformed in HTTP/2 (RFC 9113 §8.2.2): removed from a handler's response,
+/// and a request that has one is reset (`engine/request.rs`).
+pub(super) const CONNECTION_SPECIFIC: [HeaderName; 5] = [
     header::CONNECTION,
     header::TRANSFER_ENCODING,
     header::UPGRADE,

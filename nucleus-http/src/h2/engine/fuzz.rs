@@ -47,7 +47,7 @@ pub fn fuzz_connection(bytes: &[u8]) {
         // plus one frame's worth of answers (the engine stops reading above it).
         if state.out.len() > 1024 * 1024 {
             state.out = crate::h1::io::WriteBuf::default();
-            state.out_drained();
+            state.unblock();
         }
         let accepted: Vec<_> = state.accepted.drain(..).collect();
         drop(state);

@@ -176,7 +176,7 @@ where
                 Poll::Pending => state.write_blocked = true,
             }
             if state.out.len() < before {
-                state.out_drained();
+                state.unblock();
                 if !state.out.is_empty() && state.out.len() < before {
                     continue;
                 }

@@ -7,7 +7,9 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Uri};
 
+use crate::h1::parse::parse_content_length;
 use crate::h2::hpack::{Field, Name, Pseudo};
+use crate::h2::stream::CONNECTION_SPECIFIC;
 
 /// Collects a request head, field by field, as the decoder yields them.
 #[derive(Default)]
@@ -69,7 +71,7 @@ impl HeadBuilder {
             Name::Header(name) => {
                 self.regular_seen = true;
                 if name == header::CONTENT_LENGTH {
-                    let len = content_length(&value)?;
+                    let len = parse_content_length(&value).map_err(|_| "invalid content-length")?;
                     if self.declared.is_some_and(|earlier| earlier != len) {
                         return Err("content-length values that disagree");
                     }
@@ -161,20 +163,10 @@ impl TrailersBuilder {
     }
 }
 
-/// A `content-length` value: digits only, as HTTP/1.1 takes it (RFC 9110 §8.6).
-fn content_length(value: &[u8]) -> Result<u64, &'static str> {
-    const INVALID: &str = "invalid content-length";
-    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
-        return Err(INVALID);
-    }
-    // At most 19 digits: below 2^64.
-    Ok(value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
-}
-
 /// A regular field's value, unless the field may not appear in HTTP/2 at all: the
 /// connection-specific ones (§8.2.2), and `te` with anything but `trailers`.
 fn regular_value(name: &HeaderName, value: Bytes) -> Result<HeaderValue, &'static str> {
-    if is_connection_specific(name) {
+    if CONNECTION_SPECIFIC.contains(name) {
         return Err("connection-specific field");
     }
     if name == header::TE && value.as_ref() != b"trailers" {
@@ -182,14 +174,6 @@ fn regular_value(name: &HeaderName, value: Bytes) -> Result<HeaderValue, &'stati
     }
     // Rejects NUL, CR and LF (§8.2.1) and the other control characters, as HTTP/1.1 does.
     HeaderValue::from_maybe_shared(value).map_err(|_| "invalid field value")
-}
-
-fn is_connection_specific(name: &HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == header::TRANSFER_ENCODING
-        || name == header::UPGRADE
-        || name.as_str() == "keep-alive"
-        || name.as_str() == "proxy-connection"
 }
 
 #[cfg(test)]

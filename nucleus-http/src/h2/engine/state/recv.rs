@@ -384,7 +384,7 @@ impl State {
                 }
             }
             if delta > 0 {
-                self.open_windows();
+                self.unblock();
             }
         }
         frame::put_settings_ack(self.out.tail());
@@ -402,7 +402,7 @@ impl State {
                     "connection window overflow",
                 ));
             }
-            self.open_windows();
+            self.unblock();
             return Ok(());
         }
         self.not_idle(id, "WINDOW_UPDATE on an idle stream")?;

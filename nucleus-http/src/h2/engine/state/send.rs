@@ -55,19 +55,11 @@ impl State {
         }
     }
 
-    /// Window opened (connection or initial): send what waited, and wake the senders.
-    pub(super) fn open_windows(&mut self) {
-        let keys: Vec<usize> = self.streams.iter().map(|(key, _)| key).collect();
-        for key in keys {
-            self.flush_stream(key);
-            if let Some(stream) = self.streams.get_mut(key) {
-                stream.wake_send();
-            }
-        }
-    }
-
-    /// The write queue drained below its limit: streams held back by it may go on.
-    pub(in crate::h2::engine) fn out_drained(&mut self) {
+    /// Window opened (the connection's, or every stream's initial one), or the write queue
+    /// drained below its limit: the streams held back by either go on, and their senders
+    /// wake. Every such stream is in `blocked`: `flush_stream` and `wait_capacity` put it
+    /// there.
+    pub(in crate::h2::engine) fn unblock(&mut self) {
         if self.blocked.is_empty() {
             return;
         }
@@ -196,18 +188,12 @@ impl State {
                 stream.pending.pop_front();
                 continue;
             }
-            if self.out.len() >= self.limits.max_send_buffer {
-                if !self.blocked.contains(&key) {
-                    self.blocked.push(key);
-                }
-                return;
-            }
-            let window = stream.send_window.min(self.send_window);
-            let Ok(window) = usize::try_from(window) else {
-                if !self.blocked.contains(&key) {
-                    self.blocked.push(key);
-                }
-                return;
+            // The windows (either may be negative after a SETTINGS change), or nothing while
+            // the queue is over its limit.
+            let window = if self.out.len() >= self.limits.max_send_buffer {
+                0
+            } else {
+                usize::try_from(stream.send_window.min(self.send_window)).unwrap_or(0)
             };
             if window == 0 {
                 if !self.blocked.contains(&key) {
