@@ -107,8 +107,8 @@ impl<I> EngineConnection<I>
 where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    fn hand_over(&self, new: NewStream) -> Accepted<Self> {
-        let (respond, body) = handles::handles(&self.shared, new.key, new.id);
+    fn hand_over(shared: &Shared, new: NewStream) -> Accepted<Self> {
+        let (respond, body) = handles::handles(shared, new.key, new.id);
         let mut request = Request::new(body);
         *request.method_mut() = new.head.method;
         *request.uri_mut() = new.head.uri;
@@ -118,7 +118,7 @@ where
     }
 
     /// Applies every complete frame in the read buffer.
-    fn process(&mut self, state: &mut State) -> Result<(), ConnError> {
+    fn process(read_buf: &mut BytesMut, state: &mut State) -> Result<(), ConnError> {
         let max = state.limits.max_frame_size;
         loop {
             if state.closing.is_some() || state.out.len() >= state.limits.max_send_buffer {
@@ -126,7 +126,7 @@ where
                 // floods) is not read from either, until it does.
                 return Ok(());
             }
-            match frame::decode(&mut self.read_buf, max) {
+            match frame::decode(read_buf, max) {
                 Ok(Some(frame)) => state.recv_frame(frame)?,
                 Ok(None) => return Ok(()),
                 Err(err) => state.frame_error(err)?,
@@ -154,8 +154,17 @@ where
     type Respond = Responder;
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Accepted<Self>, Error>>> {
-        let shared = self.shared.clone();
-        let mut state = lock(&shared);
+        // The fields apart, so that the state's guard can borrow `shared` while the socket
+        // and the read buffer are used (cloning the `Arc` for that cost two atomic operations
+        // per call, and this is called once per stream).
+        let EngineConnection {
+            io,
+            read_buf,
+            shared,
+            read_closed,
+            ..
+        } = self;
+        let mut state = lock(shared);
         state.in_pass = true;
         match &state.conn_waker {
             Some(waker) if waker.will_wake(cx.waker()) => {}
@@ -163,11 +172,11 @@ where
         }
         loop {
             if let Some(new) = state.accepted.pop_front() {
-                return Poll::Ready(Some(Ok(self.hand_over(new))));
+                return Poll::Ready(Some(Ok(Self::hand_over(shared, new))));
             }
             // Write what is queued (responses of the last pass, control frames).
             let before = state.out.len();
-            match state.out.poll_flush(&mut self.io, cx) {
+            match state.out.poll_flush(io, cx) {
                 Poll::Ready(Ok(())) => state.write_blocked = false,
                 Poll::Ready(Err(err)) => {
                     state.fail_all();
@@ -176,8 +185,10 @@ where
                 Poll::Pending => state.write_blocked = true,
             }
             if state.out.len() < before {
+                // Room in the queue again: streams it held back go on, and what they add
+                // goes out in this call unless the socket is full.
                 state.unblock();
-                if !state.out.is_empty() && state.out.len() < before {
+                if !state.write_blocked && !state.out.is_empty() {
                     continue;
                 }
             }
@@ -185,7 +196,7 @@ where
                 if !state.out.is_empty() {
                     return Poll::Pending;
                 }
-                let _ = Pin::new(&mut self.io).poll_shutdown(cx);
+                let _ = Pin::new(&mut *io).poll_shutdown(cx);
                 return Poll::Ready(match err.reason {
                     Reason::NO_ERROR => None,
                     _ => Some(Err(Error::new(Kind::Protocol).with(err))),
@@ -197,25 +208,25 @@ where
                 continue;
             }
             // The frames already here first, then the socket.
-            let had = self.read_buf.len();
-            if let Err(err) = self.process(&mut state) {
+            let had = read_buf.len();
+            if let Err(err) = Self::process(read_buf, &mut state) {
                 Self::fail(&mut state, err);
                 continue;
             }
-            if !state.accepted.is_empty() || self.read_buf.len() < had {
+            if !state.accepted.is_empty() || read_buf.len() < had {
                 continue;
             }
-            if self.read_closed || state.out.len() >= state.limits.max_send_buffer {
+            if *read_closed || state.out.len() >= state.limits.max_send_buffer {
                 return Poll::Pending;
             }
-            if self.read_buf.capacity() - self.read_buf.len() < frame::HEAD_LEN {
-                let need = frame::frame_len(&self.read_buf).unwrap_or(READ_BUF);
-                self.read_buf.reserve(need.max(READ_BUF));
+            if read_buf.capacity() - read_buf.len() < frame::HEAD_LEN {
+                let need = frame::frame_len(read_buf).unwrap_or(READ_BUF);
+                read_buf.reserve(need.max(READ_BUF));
             }
-            match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf) {
+            match tokio_util::io::poll_read_buf(Pin::new(&mut *io), cx, read_buf) {
                 Poll::Ready(Ok(0)) => {
                     // The client left: whatever it had open is gone.
-                    self.read_closed = true;
+                    *read_closed = true;
                     state.fail_all();
                     state.closing = Some(ConnError::new(Reason::NO_ERROR, "peer closed"));
                     state.out = crate::h1::io::WriteBuf::default();
