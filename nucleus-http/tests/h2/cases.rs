@@ -9,6 +9,7 @@ use h2::client::SendRequest;
 use h2::Reason;
 use http::{Request, StatusCode};
 use nucleus_http::{Config, Http2Config, MinRate, WorkerModel};
+use support::frames::{frame, split_frame, ACK, GOAWAY, PING, PREFACE, SETTINGS};
 
 /// A test server whose HTTP/2 connections are framed by `ENGINE`.
 fn start() -> support::TestServer {
@@ -554,30 +555,6 @@ fn a_continuation_flood_is_cut_off() {
         "the server took {sent} bytes of CONTINUATION without closing"
     );
     assert_eq!(goaway_code(&rest), Some(0xb), "GOAWAY(ENHANCE_YOUR_CALM)");
-}
-
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-const SETTINGS: u8 = 0x4;
-const PING: u8 = 0x6;
-const GOAWAY: u8 = 0x7;
-const ACK: u8 = 0x1;
-
-/// One HTTP/2 frame on the wire (RFC 9113 §4.1).
-fn frame(kind: u8, flags: u8, stream_id: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
-    let mut out = len.to_be_bytes()[1..].to_vec();
-    out.extend([kind, flags]);
-    out.extend(stream_id.to_be_bytes());
-    out.extend(payload);
-    out
-}
-
-/// The first complete frame in `bytes`: its type, flags, payload, and its length on the wire.
-fn split_frame(bytes: &[u8]) -> Option<(u8, u8, &[u8], usize)> {
-    let head = bytes.get(..9)?;
-    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-    let payload = bytes.get(9..9 + len)?;
-    Some((head[3], head[4], payload, 9 + len))
 }
 
 /// The error code of the first GOAWAY frame in `bytes` (server frames, no preface).
