@@ -10,8 +10,9 @@
 //! give pages back and fault them in again for every batch of work that empties one: an
 //! `madvise` per 32 HTTP/2 requests, and 648,000 instead of 967,000 h2c requests per second
 //! on one core (h2load -c 16 -m 32); TLS handshakes paid the same way for rustls's buffers.
-//! 100 ms keeps pages that are reused at once and still returns what idle connections freed
-//! (2.5 KiB per idle connection, `bench/idle.sh`).
+//! 100 ms keeps pages that are reused at once and still returns what idle connections freed:
+//! 2.2–2.9 KiB per idle connection in this session's runs of `SKIP_BUILD=1 bench/idle.sh
+//! nucleus` (2.2 KiB with purging at once).
 
 use std::ffi::c_long;
 
