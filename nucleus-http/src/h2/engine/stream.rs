@@ -13,7 +13,8 @@ use crate::h2::frame::Reason;
 #[derive(Debug)]
 pub(super) struct Stream {
     pub(super) id: u32,
-    /// Handles of the sending side alive (the responder, then its body sender).
+    /// Handles of the sending side alive (the responder, then its body sender). A new
+    /// stream starts with the responder's, counted before the server takes it.
     pub(super) send_refs: u8,
     /// The request body handle is alive.
     pub(super) recv_ref: bool,

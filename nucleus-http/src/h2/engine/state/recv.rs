@@ -331,8 +331,6 @@ impl State {
             self.queue_reset(id, Reason::PROTOCOL_ERROR);
             return self.count_local_reset();
         }
-        // Counted as the server's until it takes the stream; see `NewStream`.
-        stream.send_refs = 1;
         let key = self.streams.insert(stream);
         self.open.push_back((id, key));
         self.accepted.push_back(NewStream { key, id, head });
