@@ -8,6 +8,8 @@
 #        SCENARIOS="h2c h2c-json h2-tls h1-tls handshake"   subset/order
 #        SERVER_CPU=0 CLIENT_CPU=1   taskset cores for the server and the client
 #        SKIP_BUILD=1                do not build hyper-h2-server (bench/h2-peer)
+#        CPU_QUOTA=50                hold each server to that percentage of its CPU (lib.sh's
+#                                    limit_cpu), so that req/s measures the server, not the client
 #
 # Scenarios (every server runs with --workers 1, pinned to SERVER_CPU):
 #   h2c        h2load, HTTP/2 with prior knowledge, GET /, 16 connections × 32 streams
@@ -54,6 +56,7 @@ start() {
   SERVER_LOG="$LOG_DIR/$name.$SERVER_PORT.log"
   NUCLEUS_LOG=warn taskset -c "$SERVER_CPU" "$bin" "${args[@]}" >"$SERVER_LOG" 2>&1 &
   SERVER_PID=$!
+  limit_cpu "$SERVER_PID"
   local scheme=http t0=$SECONDS
   [[ $mode == tls ]] && scheme=https
   until curl -ks -o /dev/null --max-time 2 "$scheme://$HOST:$SERVER_PORT/health"; do

@@ -17,6 +17,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+mod random;
+mod ticketer;
 mod validity;
 
 /// Certificates and settings for HTTPS listeners ([`Builder::listen_tls`](crate::Builder::listen_tls)).
@@ -97,6 +99,15 @@ impl std::error::Error for TlsError {}
 impl From<TlsError> for std::io::Error {
     fn from(err: TlsError) -> std::io::Error {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, err.message)
+    }
+}
+
+/// *ring*'s algorithms, with random bytes from a per-thread generator instead of a system
+/// call each (`tls/random.rs`).
+fn crypto_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::CryptoProvider {
+        secure_random: &random::ThreadRandom,
+        ..provider::default_provider()
     }
 }
 
@@ -246,12 +257,11 @@ impl TlsConfig {
 
     /// A rustls server configuration over these certificates; `h2` in ALPN when HTTP/2 is on.
     pub(crate) fn server_config(&self, http2: bool) -> Result<rustls::ServerConfig, TlsError> {
-        let mut config =
-            rustls::ServerConfig::builder_with_provider(Arc::new(provider::default_provider()))
-                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-                .map_err(|err| fail(format!("TLS setup failed: {err}")))?
-                .with_no_client_auth()
-                .with_cert_resolver(Arc::new(Resolver(self.inner.clone())));
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(crypto_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|err| fail(format!("TLS setup failed: {err}")))?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Resolver(self.inner.clone())));
         // The server's cipher suite order, not the client's: ours lists only AEAD suites with
         // forward secrecy, fastest first.
         config.ignore_client_order = true;
@@ -261,7 +271,7 @@ impl TlsConfig {
             vec![b"http/1.1".to_vec()]
         };
         // Stateless resumption: tickets encrypted with keys that rotate every 6 hours.
-        config.ticketer = provider::Ticketer::new()
+        config.ticketer = ticketer::new()
             .map_err(|err| fail(format!("cannot create the session ticket key: {err}")))?;
         Ok(config)
     }

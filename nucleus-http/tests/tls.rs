@@ -79,20 +79,124 @@ async fn sni_picks_the_certificate_for_the_name_wildcards_included() {
 }
 
 #[tokio::test]
-async fn a_large_upload_and_download_over_http2_on_tls() {
+async fn a_large_upload_and_download_over_tls_on_http2_and_http1() {
     let cert = cert_for(&["localhost"]);
     let tls = tls_for(&[&cert]).build().unwrap();
     let server = start_builder(|b| b.listen_tls("127.0.0.1:0".parse().unwrap(), tls));
-    let client = https_client(&[&cert]).build().unwrap();
-    let body = vec![7u8; 10 * 1024 * 1024];
-    let res = client
-        .post(url("localhost", server.addrs[1], "/echo"))
-        .body(body.clone())
-        .send()
-        .await
+    // Far larger than the TLS stream's 16 KiB write-behind and rustls's 64 KiB buffer
+    // limit, echoed while it is still being sent.
+    let body: Vec<u8> = (0..10 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    for (client, version) in [
+        (https_client(&[&cert]), http::Version::HTTP_2),
+        (https_client(&[&cert]).http1_only(), http::Version::HTTP_11),
+    ] {
+        let res = client
+            .build()
+            .unwrap()
+            .post(url("localhost", server.addrs[1], "/echo"))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.version(), version);
+        assert_eq!(res.status(), 200);
+        let echoed = res.bytes().await.unwrap();
+        assert!(echoed == body, "{version:?}: {} bytes back", echoed.len());
+    }
+}
+
+/// A rustls client over a blocking socket, trusting `cert`; its session store is the
+/// config's, so connections made from one config can resume each other's sessions.
+fn rustls_client(
+    cert: &TestCert,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> std::sync::Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(cert.der.clone()))
         .unwrap();
-    assert_eq!(res.version(), http::Version::HTTP_2);
-    assert!(res.bytes().await.unwrap() == body);
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+fn rustls_connect(
+    config: &std::sync::Arc<rustls::ClientConfig>,
+    addr: SocketAddr,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+    let sock = std::net::TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    rustls::StreamOwned::new(conn, sock)
+}
+
+/// Sends a `Connection: close` request and reads to the end: the response, then a clean
+/// end (`close_notify`), not a cut-off connection.
+fn request_and_read_to_close(
+    tls: &mut rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+    body: &[u8],
+) -> String {
+    let head = format!(
+        "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).unwrap();
+    tls.write_all(body).unwrap();
+    let mut response = Vec::new();
+    tls.read_to_end(&mut response)
+        .expect("the response, then close_notify");
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[test]
+fn session_tickets_resume_the_next_connection_with_or_without_a_first_request() {
+    use rustls::HandshakeKind::{Full, Resumed};
+    let cert = cert_for(&["localhost"]);
+    let tls = tls_for(&[&cert]).build().unwrap();
+    let server = start_builder(|b| b.listen_tls("127.0.0.1:0".parse().unwrap(), tls));
+    let addr = server.addrs[1];
+
+    for versions in [
+        &[&rustls::version::TLS13][..],
+        &[&rustls::version::TLS12][..],
+    ] {
+        // The first request travels with the client's Finished: the tickets go out with
+        // the response (TLS 1.3).
+        let config = rustls_client(&cert, versions);
+        let mut first = rustls_connect(&config, addr);
+        let response = request_and_read_to_close(&mut first, b"hello");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with("\r\n\r\nhello"), "{response}");
+        assert_eq!(first.conn.handshake_kind(), Some(Full));
+        let mut second = rustls_connect(&config, addr);
+        request_and_read_to_close(&mut second, b"again");
+        assert_eq!(second.conn.handshake_kind(), Some(Resumed), "{versions:?}");
+
+        // A connection that asks nothing after its handshake (a browser's pre-connect)
+        // still gets its tickets.
+        let config = rustls_client(&cert, versions);
+        let mut quiet = rustls_connect(&config, addr);
+        while quiet.conn.is_handshaking() {
+            quiet.conn.complete_io(&mut quiet.sock).unwrap();
+        }
+        quiet
+            .sock
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        // Reads records until none come: the tickets, if the server sent them.
+        while quiet.conn.complete_io(&mut quiet.sock).is_ok() {}
+        drop(quiet);
+        let mut next = rustls_connect(&config, addr);
+        request_and_read_to_close(&mut next, b"x");
+        assert_eq!(next.conn.handshake_kind(), Some(Resumed), "{versions:?}");
+    }
 }
 
 #[test]

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body as _;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 
 use super::decode::{BodyDecoder, ChunkedDecoder, Decoded};
@@ -178,6 +178,14 @@ enum Wait {
     Expired,
     /// Shutdown or connection pressure asked idle connections to go.
     Released,
+}
+
+/// What follows writing out what is queued.
+#[derive(Clone, Copy)]
+enum Out {
+    Flush,
+    /// Shut the writing side (which flushes).
+    Shutdown,
 }
 
 /// What happens to the connection after an exchange.
@@ -1237,8 +1245,9 @@ where
     /// that keeps the rule (the usual connection-per-request client) costs no timer, no
     /// extra wake-up and no extra `read`, as in hyper, which never lingers.
     async fn close(&mut self, linger: bool) -> Result<(), Error> {
-        self.flush().await?;
-        let _ = self.io.shutdown().await;
+        // Not a flush, then a shutdown: over TLS that would be two writes (the response,
+        // then close_notify) where one does.
+        poll_fn(|cx| self.poll_write_out(cx, Out::Shutdown)).await?;
         let nothing_more = self.last_request && self.read_buf.is_empty();
         if linger && !self.read_closed && !nothing_more {
             self.linger().await;
@@ -1287,8 +1296,17 @@ where
 
     /// Writes what is queued, holding the client to `send_min_rate` while it is slow to take it.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_write_out(cx, Out::Flush)
+    }
+
+    /// Writes what is queued, then flushes or shuts down the connection's writing side, holding
+    /// the client to `send_min_rate` while it is slow to take it.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>, then: Out) -> Poll<Result<(), Error>> {
         let before = self.write.written();
-        let flushed = self.write.poll_flush(&mut self.io, cx);
+        let flushed = match then {
+            Out::Flush => self.write.poll_flush(&mut self.io, cx),
+            Out::Shutdown => self.write.poll_shutdown(&mut self.io, cx),
+        };
         let moved = self.write.written() - before;
         self.tally.sent(moved);
         let moved = moved as u64;

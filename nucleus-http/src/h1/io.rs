@@ -138,8 +138,31 @@ impl WriteBuf {
         self.pending == 0
     }
 
-    /// Writes until empty or the socket would block.
+    /// Writes until empty or the socket would block, then flushes `io`.
     pub(crate) fn poll_flush<W: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut W,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(io, cx))?;
+        Pin::new(io).poll_flush(cx)
+    }
+
+    /// Writes until empty, then shuts `io` down, which flushes it: a writer that gathers
+    /// (TLS records) sends the last of the data and its close in one write. An error of the
+    /// shutdown itself is ignored, as the connection ends either way.
+    pub(crate) fn poll_shutdown<W: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut W,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(io, cx))?;
+        let _ = ready!(Pin::new(io).poll_shutdown(cx));
+        Poll::Ready(Ok(()))
+    }
+
+    /// Writes until empty or the socket would block.
+    fn poll_drain<W: AsyncWrite + Unpin>(
         &mut self,
         io: &mut W,
         cx: &mut Context<'_>,
@@ -189,7 +212,7 @@ impl WriteBuf {
         self.tail.clear();
         self.tail_written = 0;
         self.tail_before = 0;
-        Pin::new(io).poll_flush(cx)
+        Poll::Ready(Ok(()))
     }
 
     fn consume(&mut self, mut n: usize) {

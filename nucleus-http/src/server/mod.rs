@@ -8,6 +8,8 @@ mod protocol;
 mod sniff;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "tls")]
+mod tls_stream;
 
 use std::io;
 use std::net::SocketAddr;

@@ -9,11 +9,10 @@ use std::task::{ready, Context, Poll};
 use http::{header, HeaderValue, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
 
 use super::lifecycle::{ConnContext, Signal};
 use super::sniff::{First, Sniffed};
+use super::tls_stream::{self, TlsStream};
 use crate::error::{Error, Kind, Timeout};
 use crate::observe::{record, Event, RequestInfo, TimeoutKind};
 use crate::tls::{TlsConfig, TlsError};
@@ -28,7 +27,7 @@ connection: close\r\n\
 The plain HTTP request was sent to HTTPS port.\r\n";
 
 pub(crate) struct Acceptor {
-    acceptor: TlsAcceptor,
+    server_config: Arc<rustls::ServerConfig>,
     tls: TlsConfig,
 }
 
@@ -45,7 +44,7 @@ impl Acceptor {
         let http2 = cfg!(feature = "http2") && config.http2.is_some();
         let server_config = tls.server_config(http2)?;
         Ok(Acceptor {
-            acceptor: TlsAcceptor::from(Arc::new(server_config)),
+            server_config: Arc::new(server_config),
             tls: tls.clone(),
         })
     }
@@ -106,7 +105,7 @@ impl Acceptor {
                 return Err(Error::new(Kind::Timeout(Timeout::TlsHandshake)));
             }
         };
-        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        let h2 = stream.alpn_protocol() == Some(b"h2");
         match self.tls.hsts() {
             Some(value) => {
                 let service = Hsts {
@@ -120,12 +119,7 @@ impl Acceptor {
     }
 
     async fn handshake(&self, stream: TcpStream) -> Result<Handshake, Error> {
-        match self
-            .acceptor
-            .accept(Sniffed::new(stream))
-            .into_fallible()
-            .await
-        {
+        match tls_stream::accept(Sniffed::new(stream), self.server_config.clone()).await {
             Ok(stream) => Ok(Handshake::Done(Box::new(stream))),
             Err((err, stream)) => match stream.first() {
                 First::Closed => Ok(Handshake::Closed),
@@ -167,7 +161,7 @@ impl std::error::Error for PlainHttp {}
 /// future (the argument's slot stays reserved after the value moves on). Inline, the
 /// connection's task future was 37 KB, copied several times on every spawn: about 100,000
 /// instructions per TLS connection (callgrind, bench/tls-instructions.sh).
-type Tls = Box<TlsStream<Sniffed>>;
+type Tls = Box<TlsStream>;
 
 async fn dispatch<S: HttpService>(
     stream: Tls,
