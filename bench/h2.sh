@@ -5,7 +5,7 @@
 #                                    (hyper = bench/h2-peer's hyper-h2-server)
 # env:   DURATION=10                 seconds per measured run (h2load -D, wrk -d)
 #        RUNS=1                      repetitions; the table shows the median
-#        SCENARIOS="h2c h2c-json h2-tls h1-tls handshake"   subset/order
+#        SCENARIOS="h2c h2c-json h2-tls h1-tls handshake"   subset/order (also: handshake-full)
 #        SERVER_CPU=0 CLIENT_CPU=1   taskset cores for the server and the client
 #        SKIP_BUILD=1                do not build hyper-h2-server (bench/h2-peer)
 #        CPU_QUOTA=50                hold each server to that percentage of its CPU (lib.sh's
@@ -16,14 +16,23 @@
 #   h2c-json   the same on GET /json
 #   h2-tls     h2load over TLS (ALPN h2), GET /, 16 connections × 32 streams
 #   h1-tls     wrk over TLS, HTTP/1.1 keep-alive, GET /, 64 connections
-#   handshake  wrk over TLS with `Connection: close`: a new TLS connection (full handshake,
-#              no resumption: wrk does not resume) per request, 64 connections
+#   handshake  wrk over TLS with `Connection: close`: a new TLS connection per request, 64
+#              connections. wrk resumes TLS 1.3 sessions with the tickets each server sends,
+#              so after the first these are resumed handshakes (PSK with an X25519 exchange,
+#              no certificate or signature): what returning clients cost.
+#   handshake-full  the same without resumption: CLIENTS=8 bench/tls_client.py processes side
+#              by side on CLIENT_CPU, each a full handshake (X25519, ECDSA P-256 signature)
+#              and one GET / per connection. One client core cannot keep a server core busy
+#              with full handshakes (the client's half costs as much), so compare server_us/req,
+#              the server's CPU per connection, rather than req/s.
 #
 # The servers need the same certificate: a P-256 self-signed one is made with openssl in the
 # log directory. hyper is hyper-h2-server (bench/h2-peer, a workspace of its own so that
 # hyper's `http2` feature stays out of the HTTP/1.1 peer hyper-server) with `--h2c`
 # (hyper-util's auto builder, HTTP/1.1 and HTTP/2 on one port) or `--tls-cert/--tls-key`
-# (the same rustls configuration as Nucleus). Results: bench/results/h2-<date-time>.txt.
+# (rustls with the *ring* provider, TLS 1.3 and 1.2, session tickets: the same algorithms as
+# Nucleus, which draws its random bytes and ticket nonces from a per-thread generator instead
+# of a system call each). Results: bench/results/h2-<date-time>.txt.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -84,6 +93,15 @@ measure() {
       [[ $scenario == handshake ]] && extra=(-H "Connection: close")
       out=$("${client[@]}" wrk -t1 -c64 -d"${DURATION}s" "${extra[@]}" "https://$HOST:$port/" 2>&1)
       reqs=$(awk '/^Requests\/sec/ { printf "%d", $2 * '"$DURATION"' }' <<<"$out")
+      ;;
+    handshake-full)
+      local i
+      out=$(for ((i = 0; i < ${CLIENTS:-8}; i++)); do
+        "${client[@]}" python3 "$BENCH_DIR/tls_client.py" --addr "$HOST:$port" \
+          --duration "$DURATION" &
+      done
+      wait)
+      reqs=$(awk -F'[ =]' '/^connections=/ { n += $2; f += $4 } END { if (!f) print n }' <<<"$out")
       ;;
   esac
   after=$(cpu_us "$SERVER_PID")

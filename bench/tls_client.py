@@ -6,18 +6,24 @@ Deterministic enough for callgrind (bench/tls-instructions.sh): one connection a
 same cipher suite and key exchange every time (Python's OpenSSL defaults: TLS 1.3, X25519,
 AES-256-GCM). Standard library only.
 
-usage: bench/tls_client.py --addr HOST:PORT -n N [--path /] [--alpn http/1.1] [--tls12]
+With --duration S it makes connections until S seconds have passed instead (bench/h2.sh's
+handshake-full scenario runs several such clients side by side).
+
+usage: bench/tls_client.py --addr HOST:PORT (-n N | --duration S) [--path /] [--alpn http/1.1]
+                           [--tls12]
 """
 import argparse
 import socket
 import ssl
 import sys
+import time
 
 
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--addr", default="127.0.0.1:8443")
     p.add_argument("-n", type=int, default=1000)
+    p.add_argument("--duration", type=float, help="seconds to run for, instead of -n")
     p.add_argument("--path", default="/")
     p.add_argument("--alpn", default="http/1.1", help="offered ALPN protocol ('' for none)")
     p.add_argument("--tls12", action="store_true", help="cap the version at TLS 1.2")
@@ -32,7 +38,10 @@ def main() -> int:
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     request = f"GET {a.path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
     failed = 0
-    for _ in range(a.n):
+    done = 0
+    deadline = time.monotonic() + a.duration if a.duration else None
+    while (done < a.n) if deadline is None else (time.monotonic() < deadline):
+        done += 1
         with socket.create_connection((host, int(port))) as raw:
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
@@ -45,7 +54,7 @@ def main() -> int:
                     pass  # a close without close_notify still ends a Connection: close answer
                 if not data.startswith(b"HTTP/1.1 200"):
                     failed += 1
-    print(f"connections={a.n} failed={failed}")
+    print(f"connections={done} failed={failed}")
     return 1 if failed else 0
 
 
