@@ -40,7 +40,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -137,13 +137,19 @@ impl AsyncRead for Upgraded {
     }
 }
 
+/// Writes go out as they are made, as on a plain socket: a handler that writes and then
+/// waits for the client's answer without flushing is the common case. Over TLS the stream
+/// holds records until a flush (`server/tls_stream.rs`), so each write is followed by one.
+/// If the socket is full, the rest waits for the next write or flush, as with tokio-rustls.
 impl AsyncWrite for Upgraded {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let written = ready!(Pin::new(&mut self.io).poll_write(cx, buf))?;
+        let _ = Pin::new(&mut self.io).poll_flush(cx);
+        Poll::Ready(Ok(written))
     }
 
     fn poll_write_vectored(
@@ -151,7 +157,9 @@ impl AsyncWrite for Upgraded {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let written = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, bufs))?;
+        let _ = Pin::new(&mut self.io).poll_flush(cx);
+        Poll::Ready(Ok(written))
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -200,6 +200,32 @@ fn session_tickets_resume_the_next_connection_with_or_without_a_first_request() 
 }
 
 #[test]
+fn an_upgraded_connection_over_tls_delivers_writes_the_handler_never_flushed() {
+    let cert = cert_for(&["localhost"]);
+    let tls = tls_for(&[&cert]).build().unwrap();
+    let server = start_builder(|b| b.listen_tls("127.0.0.1:0".parse().unwrap(), tls));
+    let config = rustls_client(&cert, &[&rustls::version::TLS13]);
+    let mut tls = rustls_connect(&config, server.addrs[1]);
+    // The test service's `shout` protocol echoes with `write_all` and no flush.
+    tls.write_all(
+        b"GET /upgrade HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\nearly",
+    )
+    .unwrap();
+    let mut received = Vec::new();
+    let mut byte = [0u8; 1];
+    while !received.ends_with(b"\r\n\r\nEARLY") {
+        tls.read_exact(&mut byte).expect("the 101, then the echo");
+        received.push(byte[0]);
+    }
+    assert!(received.starts_with(b"HTTP/1.1 101"));
+    tls.write_all(b"later").unwrap();
+    let mut echo = [0u8; 5];
+    tls.read_exact(&mut echo)
+        .expect("the echo of a later write");
+    assert_eq!(&echo, b"LATER");
+}
+
+#[test]
 fn plain_http_on_the_tls_port_gets_a_400_that_says_so() {
     let cert = cert_for(&["localhost"]);
     let tls = tls_for(&[&cert]).build().unwrap();
