@@ -226,6 +226,34 @@ fn an_upgraded_connection_over_tls_delivers_writes_the_handler_never_flushed() {
 }
 
 #[test]
+fn a_streamed_response_over_tls_arrives_piece_by_piece() {
+    let cert = cert_for(&["localhost"]);
+    let tls = tls_for(&[&cert]).build().unwrap();
+    let server = start_builder(|b| b.listen_tls("127.0.0.1:0".parse().unwrap(), tls));
+    let config = rustls_client(&cert, &[&rustls::version::TLS13]);
+    let mut tls = rustls_connect(&config, server.addrs[1]);
+    // The echo answers each piece of the upload as it comes: the first piece must reach the
+    // client while the upload is still open, though nothing asked the stream to flush.
+    tls.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n",
+    )
+    .unwrap();
+    let mut received = Vec::new();
+    let mut byte = [0u8; 1];
+    while !received.ends_with(b"first") {
+        tls.read_exact(&mut byte)
+            .expect("the first piece before the upload ends");
+        received.push(byte[0]);
+    }
+    assert!(received.starts_with(b"HTTP/1.1 200"));
+    tls.write_all(b"6\r\nsecond\r\n").unwrap();
+    while !received.ends_with(b"second") {
+        tls.read_exact(&mut byte).expect("the second piece");
+        received.push(byte[0]);
+    }
+}
+
+#[test]
 fn plain_http_on_the_tls_port_gets_a_400_that_says_so() {
     let cert = cert_for(&["localhost"]);
     let tls = tls_for(&[&cert]).build().unwrap();
