@@ -254,6 +254,46 @@ fn a_streamed_response_over_tls_arrives_piece_by_piece() {
 }
 
 #[test]
+fn a_body_sent_as_many_tiny_records_in_one_burst_is_read_whole() {
+    let cert = cert_for(&["localhost"]);
+    let tls = tls_for(&[&cert]).build().unwrap();
+    let server = start_builder(|b| b.listen_tls("127.0.0.1:0".parse().unwrap(), tls));
+    let config = rustls_client(&cert, &[&rustls::version::TLS13]);
+    let mut tls = rustls_connect(&config, server.addrs[1]);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock).unwrap();
+    }
+    // One record per byte of the request (about 30 bytes on the wire each), all in one
+    // write: more records than one read of the socket brings in.
+    let body: Vec<u8> = (0..200).map(|i| b'a' + (i % 26) as u8).collect();
+    let head = format!(
+        "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    for byte in head.as_bytes().iter().chain(&body) {
+        tls.conn
+            .writer()
+            .write_all(std::slice::from_ref(byte))
+            .unwrap();
+    }
+    let mut wire = Vec::new();
+    while tls.conn.wants_write() {
+        tls.conn.write_tls(&mut wire).unwrap();
+    }
+    assert!(wire.len() > 4096, "{} bytes on the wire", wire.len());
+    tls.sock.write_all(&wire).unwrap();
+    // The echo, on a connection that stays open: the server must read every record without
+    // more bytes arriving to wake it.
+    let mut response = Vec::new();
+    let mut byte = [0u8; 1];
+    while !response.ends_with(&body) {
+        tls.read_exact(&mut byte)
+            .unwrap_or_else(|err| panic!("{err} after {}", String::from_utf8_lossy(&response)));
+        response.push(byte[0]);
+    }
+}
+
+#[test]
 fn plain_http_on_the_tls_port_gets_a_400_that_says_so() {
     let cert = cert_for(&["localhost"]);
     let tls = tls_for(&[&cert]).build().unwrap();

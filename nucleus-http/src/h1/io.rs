@@ -41,6 +41,9 @@ pub(crate) struct WriteBuf {
     pending: usize,
     /// Bytes written since the connection opened, for rate checks.
     written: usize,
+    /// Everything was handed to the connection, but its last flush did not finish: a writer
+    /// that gathers (TLS records) still holds some of it.
+    unflushed: bool,
 }
 
 impl WriteBuf {
@@ -134,8 +137,9 @@ impl WriteBuf {
         self.pending
     }
 
+    /// Nothing left to send: none queued here, and the connection's last flush finished.
     pub(crate) fn is_empty(&self) -> bool {
-        self.pending == 0
+        self.pending == 0 && !self.unflushed
     }
 
     /// Writes until empty or the socket would block, then flushes `io`.
@@ -145,7 +149,9 @@ impl WriteBuf {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
         ready!(self.poll_drain(io, cx))?;
-        Pin::new(io).poll_flush(cx)
+        let flushed = Pin::new(io).poll_flush(cx);
+        self.unflushed = flushed.is_pending();
+        flushed
     }
 
     /// Writes until empty, then shuts `io` down, which flushes it: a writer that gathers
@@ -157,7 +163,9 @@ impl WriteBuf {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
         ready!(self.poll_drain(io, cx))?;
-        let _ = ready!(Pin::new(io).poll_shutdown(cx));
+        let shut = Pin::new(io).poll_shutdown(cx);
+        self.unflushed = shut.is_pending();
+        let _ = ready!(shut);
         Poll::Ready(Ok(()))
     }
 
