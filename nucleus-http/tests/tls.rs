@@ -137,6 +137,19 @@ fn rustls_connect(
     rustls::StreamOwned::new(conn, sock)
 }
 
+/// A server with a certificate for localhost, and a TLS 1.3 connection to it.
+fn server_and_tls13_connection() -> (
+    support::TestServer,
+    rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+) {
+    let cert = cert_for(&["localhost"]);
+    let tls = tls_for(&[&cert]).build().unwrap();
+    let server = start_builder(|b| b.listen_tls("127.0.0.1:0".parse().unwrap(), tls));
+    let config = rustls_client(&cert, &[&rustls::version::TLS13]);
+    let connection = rustls_connect(&config, server.addrs[1]);
+    (server, connection)
+}
+
 /// Sends a `Connection: close` request and reads to the end: the response, then a clean
 /// end (`close_notify`), not a cut-off connection.
 fn request_and_read_to_close(
@@ -201,11 +214,7 @@ fn session_tickets_resume_the_next_connection_with_or_without_a_first_request() 
 
 #[test]
 fn an_upgraded_connection_over_tls_delivers_writes_the_handler_never_flushed() {
-    let cert = cert_for(&["localhost"]);
-    let tls = tls_for(&[&cert]).build().unwrap();
-    let server = start_builder(|b| b.listen_tls("127.0.0.1:0".parse().unwrap(), tls));
-    let config = rustls_client(&cert, &[&rustls::version::TLS13]);
-    let mut tls = rustls_connect(&config, server.addrs[1]);
+    let (_server, mut tls) = server_and_tls13_connection();
     // The test service's `shout` protocol echoes with `write_all` and no flush.
     tls.write_all(
         b"GET /upgrade HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\nearly",
@@ -227,11 +236,7 @@ fn an_upgraded_connection_over_tls_delivers_writes_the_handler_never_flushed() {
 
 #[test]
 fn a_streamed_response_over_tls_arrives_piece_by_piece() {
-    let cert = cert_for(&["localhost"]);
-    let tls = tls_for(&[&cert]).build().unwrap();
-    let server = start_builder(|b| b.listen_tls("127.0.0.1:0".parse().unwrap(), tls));
-    let config = rustls_client(&cert, &[&rustls::version::TLS13]);
-    let mut tls = rustls_connect(&config, server.addrs[1]);
+    let (_server, mut tls) = server_and_tls13_connection();
     // The echo answers each piece of the upload as it comes: the first piece must reach the
     // client while the upload is still open, though nothing asked the stream to flush.
     tls.write_all(
@@ -255,11 +260,7 @@ fn a_streamed_response_over_tls_arrives_piece_by_piece() {
 
 #[test]
 fn a_body_sent_as_many_tiny_records_in_one_burst_is_read_whole() {
-    let cert = cert_for(&["localhost"]);
-    let tls = tls_for(&[&cert]).build().unwrap();
-    let server = start_builder(|b| b.listen_tls("127.0.0.1:0".parse().unwrap(), tls));
-    let config = rustls_client(&cert, &[&rustls::version::TLS13]);
-    let mut tls = rustls_connect(&config, server.addrs[1]);
+    let (_server, mut tls) = server_and_tls13_connection();
     while tls.conn.is_handshaking() {
         tls.conn.complete_io(&mut tls.sock).unwrap();
     }
