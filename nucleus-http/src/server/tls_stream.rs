@@ -7,7 +7,8 @@
 //! Here records wait in rustls until the connection flushes or shuts down, or until 16 KiB
 //! have gathered:
 //! - The tickets of a TLS 1.3 handshake whose first request came with the client's
-//!   `Finished` go out with the first response.
+//!   `Finished` go out with the first response, or as soon as the connection waits to
+//!   read (a request not yet complete).
 //! - A response followed by a close goes out with its `close_notify`: the dispatcher shuts
 //!   the stream down without flushing it first, and a shutdown flushes.
 //!
@@ -171,7 +172,17 @@ impl AsyncRead for TlsStream {
             if this.eof {
                 return Poll::Ready(Ok(()));
             }
-            ready!(this.poll_receive(cx))?;
+            if let Poll::Ready(received) = this.poll_receive(cx) {
+                received?;
+                continue;
+            }
+            // Waiting for the client, who may be waiting for records we hold: the tickets
+            // of a handshake whose first request came with the client's Finished but is
+            // incomplete, say.
+            if this.conn.wants_write() {
+                let _ = this.poll_send(cx);
+            }
+            return Poll::Pending;
         }
     }
 }
