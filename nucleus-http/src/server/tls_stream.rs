@@ -4,8 +4,8 @@
 //! This takes the place of tokio-rustls's stream to write less often. tokio-rustls sends
 //! each record as soon as it is made. A connection-per-request client then costs the server
 //! three writes after its handshake: the session tickets, the response, and `close_notify`.
-//! Here records wait in rustls until the connection flushes or shuts down, or until 16 KiB
-//! have gathered:
+//! Here records wait in rustls until the connection flushes, shuts down or waits to read,
+//! or until 16 KiB have gathered:
 //! - The tickets of a TLS 1.3 handshake whose first request came with the client's
 //!   `Finished` go out with the first response, or as soon as the connection waits to
 //!   read (a request not yet complete).
