@@ -40,7 +40,6 @@ pub(crate) struct TlsStream {
     unsent: usize,
     /// The socket reached its end.
     eof: bool,
-    close_notify_queued: bool,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -68,7 +67,6 @@ pub(crate) async fn accept(
         conn,
         unsent: 0,
         eof: false,
-        close_notify_queued: false,
     };
     match std::future::poll_fn(|cx| stream.poll_handshake(cx)).await {
         Ok(()) => Ok(stream),
@@ -169,6 +167,8 @@ impl AsyncRead for TlsStream {
                 // The socket ended without close_notify: UnexpectedEof.
                 Err(err) => return Poll::Ready(Err(err)),
             }
+            // rustls reports the end itself once the socket has ended (above); this only
+            // keeps a read that rustls answers otherwise from asking a closed socket forever.
             if this.eof {
                 return Poll::Ready(Ok(()));
             }
@@ -220,10 +220,8 @@ impl AsyncWrite for TlsStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.close_notify_queued {
-            this.conn.send_close_notify();
-            this.close_notify_queued = true;
-        }
+        // Queued once: rustls ignores the call after its first close_notify (or fatal alert).
+        this.conn.send_close_notify();
         ready!(this.poll_send(cx))?;
         match ready!(Pin::new(&mut this.io).poll_shutdown(cx)) {
             // The client is gone already: nothing left to shut.
