@@ -7,6 +7,7 @@ mod args;
 mod config;
 mod demo;
 mod listen;
+mod log_writer;
 mod observe;
 mod tls;
 mod units;
@@ -74,7 +75,7 @@ fn main() -> ExitCode {
 fn run(
     config: &Config,
     tls: Option<nucleus_http::TlsConfig>,
-    log_drops: tracing_appender::non_blocking::ErrorCounter,
+    log_drops: log_writer::LogWriter,
 ) -> std::io::Result<()> {
     let observers = observe::Observers::start(config, Some(log_drops))?;
     let mut engine = config.engine();
@@ -121,7 +122,7 @@ fn run(
             }
         }
     }
-    stop_on_signal(handles, observers.access_log.clone(), tls)?;
+    let on_signal = stop_on_signal(handles, observers.access_log.clone(), tls)?;
     // Only now: whoever waits for this line may signal the server right after it, and the
     // handlers are in place (a SIGTERM before them would kill the process outright).
     for line in banner {
@@ -132,7 +133,7 @@ fn run(
         max_connections = server.max_connections(),
         "serving the demo app"
     );
-    let served = server.run(app);
+    let served = server.run_with(app, on_signal);
     if let Some(thread) = metrics_thread {
         let _ = thread.join();
     }
@@ -178,23 +179,27 @@ fn serve_metrics(
 /// operator who will not wait for the drain.
 ///
 /// SIGUSR1 reopens the access log file, for logrotate; SIGHUP reloads the TLS certificates.
+///
+/// The handlers are installed before this returns; the future it returns acts on the signals,
+/// beside the server (`Server::run_with`: on the worker when there is one).
 fn stop_on_signal(
     handles: Vec<nucleus_http::ShutdownHandle>,
     access_log: Option<std::sync::Arc<nucleus::access_log::AccessLog>>,
     tls: Option<nucleus_http::TlsConfig>,
-) -> std::io::Result<()> {
+) -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     let shutdown = move || {
         handles
             .iter()
             .for_each(nucleus_http::ShutdownHandle::shutdown)
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    // The handlers are installed here, before this returns, not when the thread gets to them.
+    // Only to install the handlers: tokio's signal streams are not tied to the runtime that
+    // made them, and any runtime's driver (the worker's) delivers to them.
     #[cfg(unix)]
     let signals = {
         use tokio::signal::unix::{signal, SignalKind};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let _entered = runtime.enter();
         // Always handled: SIGUSR1's default action ends the process, and a logrotate hook
         // sends it whether or not this server has an access log.
@@ -205,55 +210,54 @@ fn stop_on_signal(
             signal(SignalKind::user_defined1()),
         )
     };
-    std::thread::Builder::new()
-        .name("nucleus-signals".into())
-        .spawn(move || {
-            runtime.block_on(async {
-                #[cfg(unix)]
-                {
-                    let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut usr1)) = signals else {
-                        tracing::error!("cannot listen for signals; stop with SIGKILL");
-                        return;
-                    };
-                    tokio::spawn(async move {
-                        while usr1.recv().await.is_some() {
-                            match &access_log {
-                                Some(log) => {
-                                    tracing::info!("SIGUSR1 received, reopening the access log");
-                                    log.reopen();
-                                }
-                                None => tracing::info!("SIGUSR1 received; no access log to reopen"),
-                            }
+    Ok(async move {
+        #[cfg(unix)]
+        {
+            let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut usr1)) = signals else {
+                tracing::error!("cannot listen for signals; stop with SIGKILL");
+                return;
+            };
+            tokio::spawn(async move {
+                while usr1.recv().await.is_some() {
+                    match &access_log {
+                        Some(log) => {
+                            tracing::info!("SIGUSR1 received, reopening the access log");
+                            log.reopen();
                         }
-                    });
-                    tokio::spawn(async move {
-                        while hup.recv().await.is_some() {
-                            reload(tls.as_ref());
-                        }
-                    });
-                    let first = next_signal(&mut term, &mut int).await;
-                    tracing::info!("{first} received, draining; send another signal to exit now");
-                    shutdown();
-                    let second = next_signal(&mut term, &mut int).await;
-                    tracing::warn!("{second} received while draining, exiting now");
-                }
-                #[cfg(not(unix))]
-                {
-                    if tokio::signal::ctrl_c().await.is_err() {
-                        return;
+                        None => tracing::info!("SIGUSR1 received; no access log to reopen"),
                     }
-                    let _ = (access_log, tls);
-                    tracing::info!("Ctrl-C received, draining; press it again to exit now");
-                    shutdown();
-                    let _ = tokio::signal::ctrl_c().await;
-                    tracing::warn!("Ctrl-C received while draining, exiting now");
                 }
-                // `exit` runs no destructors: write out what the log still queues first.
-                observe::flush_logs();
-                std::process::exit(1);
             });
-        })?;
-    Ok(())
+            let tls = std::sync::Arc::new(tls);
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    // Reading and checking the files is file IO and signatures: off the worker.
+                    let tls = tls.clone();
+                    let _ =
+                        tokio::task::spawn_blocking(move || reload(tls.as_ref().as_ref())).await;
+                }
+            });
+            let first = next_signal(&mut term, &mut int).await;
+            tracing::info!("{first} received, draining; send another signal to exit now");
+            shutdown();
+            let second = next_signal(&mut term, &mut int).await;
+            tracing::warn!("{second} received while draining, exiting now");
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            let _ = (access_log, tls);
+            tracing::info!("Ctrl-C received, draining; press it again to exit now");
+            shutdown();
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::warn!("Ctrl-C received while draining, exiting now");
+        }
+        // `exit` runs no destructors: write out what the log still queues first.
+        observe::flush_logs();
+        std::process::exit(1);
+    })
 }
 
 /// SIGHUP: read the certificate files again; on an error the certificates in use stay.

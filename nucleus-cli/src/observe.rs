@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, ConfigError};
+use crate::log_writer::LogWriter;
 
 /// `--log-format` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -51,7 +52,7 @@ impl Observers {
     /// Starts what `config` asks for; `log_drops` counts the lines the server log dropped.
     pub(crate) fn start(
         config: &Config,
-        log_drops: Option<tracing_appender::non_blocking::ErrorCounter>,
+        log_drops: Option<LogWriter>,
     ) -> std::io::Result<Observers> {
         let wants_metrics = config.metrics_path().is_some();
         let access_log = match config.access_log {
@@ -82,7 +83,7 @@ impl Observers {
         let metrics = wants_metrics.then(|| Arc::new(Metrics::new()));
         if let Some(metrics) = &metrics {
             if let Some(drops) = log_drops {
-                metrics.count_dropped_lines("server", move || drops.dropped_lines() as u64);
+                metrics.count_dropped_lines("server", move || drops.dropped());
             }
             if let Some(log) = access_log.clone() {
                 metrics.count_dropped_lines("access", move || log.dropped());
@@ -169,9 +170,6 @@ impl Config {
     }
 }
 
-/// Logs go to stderr through a non-blocking writer: a worker never waits on a slow
-/// terminal or pipe; past `LOG_QUEUE_LINES` queued lines new ones are dropped
-/// (tracing-appender's lossy mode). The guard flushes the queue when dropped at exit.
 /// Targets of dependencies that log what clients do wrong at `warn`, one line per connection,
 /// and the level they log at unless the directives name them. rustls warns about a client's
 /// IP address sent as SNI (wrk and OpenSSL-based clients do it on every handshake), which
@@ -213,16 +211,18 @@ fn with_quiet_dependencies(directives: &str) -> String {
     all
 }
 
-/// Log lines queued for the writer thread before new ones are dropped. The queue is
-/// allocated whole at start-up: tracing-appender's default of 128,000 lines took 4 MiB of
-/// resident memory for a server that logs a few lines a minute.
+/// Log lines queued for the writer thread before new ones are dropped. (tracing-appender's
+/// writer, used before, allocated its queue of 128,000 lines whole: 4 MiB of resident memory
+/// for a server that logs a few lines a minute.)
 const LOG_QUEUE_LINES: usize = 4_096;
 
-/// The log writer's guard, kept where a forced exit can reach it: `process::exit` (a second
-/// signal) runs no destructors, and the lines still queued, the reason for the exit among
-/// them, would be lost.
-static LOG_GUARD: std::sync::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>> =
-    std::sync::Mutex::new(None);
+/// How long the end of the process waits for queued log lines to be written.
+const LOG_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The log writer, kept where a forced exit can reach it: `process::exit` (a second signal)
+/// runs no destructors, and the lines still queued, the reason for the exit among them, would
+/// be lost.
+static LOG_WRITER: std::sync::OnceLock<LogWriter> = std::sync::OnceLock::new();
 
 /// Flushes the queued log lines when dropped (at the end of `main`).
 pub(crate) struct FlushLogs;
@@ -236,18 +236,19 @@ impl Drop for FlushLogs {
 /// Writes out the queued log lines and stops the writer (waiting up to a second); later lines
 /// are dropped. For the end of the process.
 pub(crate) fn flush_logs() {
-    let guard = LOG_GUARD
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take();
-    drop(guard);
+    if let Some(writer) = LOG_WRITER.get() {
+        writer.close(LOG_FLUSH_WAIT);
+    }
 }
 
+/// Logs go to stderr through a non-blocking writer (`log_writer`): a worker never waits on a
+/// slow terminal or pipe; past `LOG_QUEUE_LINES` queued lines new ones are dropped. The
+/// returned `FlushLogs` writes out the queue when dropped at exit.
 pub(crate) fn init_logging(
     config: &Config,
     flag: Option<&str>,
     env: impl Fn(&str) -> Option<String>,
-) -> (FlushLogs, tracing_appender::non_blocking::ErrorCounter) {
+) -> (FlushLogs, LogWriter) {
     let directives = flag
         .map(str::to_owned)
         .or_else(|| env("NUCLEUS_LOG"))
@@ -256,11 +257,10 @@ pub(crate) fn init_logging(
     let filter = EnvFilter::builder()
         .parse(with_quiet_dependencies(&directives))
         .unwrap_or_else(|_| EnvFilter::new(with_quiet_dependencies("info")));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .lossy(true)
-        .finish(std::io::stderr());
-    let dropped = writer.error_counter();
+    let writer = LOG_WRITER
+        .get_or_init(|| LogWriter::stderr(LOG_QUEUE_LINES))
+        .clone();
+    let dropped = writer.clone();
     let json = match config.log_format {
         LogFormat::Json => true,
         LogFormat::Text => false,
@@ -274,9 +274,6 @@ pub(crate) fn init_logging(
     } else {
         builder.with_ansi(std::io::stderr().is_terminal()).init();
     }
-    *LOG_GUARD
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(guard);
     (FlushLogs, dropped)
 }
 

@@ -31,9 +31,7 @@ pub(crate) fn load(config: &Config) -> Result<Option<TlsConfig>, ConfigError> {
         .map_err(|err| ConfigError::new(format!("TLS: {err}")))?;
     if let Some(every) = config.tls_reload_interval.0 {
         if !config.tls_cert.is_empty() {
-            tls.reload_on_change(every.0).map_err(|err| {
-                ConfigError::new(format!("TLS: cannot watch the certificate files: {err}"))
-            })?;
+            tls.reload_on_change(every.0);
         }
     }
     Ok(Some(tls))

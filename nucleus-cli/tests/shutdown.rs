@@ -36,6 +36,10 @@ fn start_nucleus(workers: &str) -> (Child, SocketAddr) {
 }
 
 fn start_nucleus_with(workers: &str, stderr: Stdio) -> (Child, SocketAddr) {
+    start_nucleus_logging(workers, stderr, "warn")
+}
+
+fn start_nucleus_logging(workers: &str, stderr: Stdio, log: &str) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nucleus"))
         .args([
             "--listen",
@@ -45,7 +49,7 @@ fn start_nucleus_with(workers: &str, stderr: Stdio) -> (Child, SocketAddr) {
             "--shutdown-timeout",
             "30s",
         ])
-        .env("NUCLEUS_LOG", "warn")
+        .env("NUCLEUS_LOG", log)
         .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()
@@ -71,7 +75,17 @@ fn connect(addr: SocketAddr) -> TcpStream {
 
 #[test]
 fn sigterm_drains_in_flight_requests_closes_idle_ones_and_exits_0() {
-    let (mut child, addr) = start_nucleus("2");
+    drains_and_exits_0("2");
+}
+
+/// One worker runs on the main thread and watches for signals there (`Server::run_with`).
+#[test]
+fn sigterm_drains_a_one_worker_server_too() {
+    drains_and_exits_0("1");
+}
+
+fn drains_and_exits_0(workers: &str) {
+    let (mut child, addr) = start_nucleus(workers);
 
     let in_flight: Vec<_> = (0..20)
         .map(|_| {
@@ -177,4 +191,39 @@ fn second_signal_exits_at_once() {
         .read_to_string(&mut log)
         .unwrap();
     assert!(log.contains("exiting now"), "{log}");
+}
+
+/// A one-worker server is a single thread while it serves: no signal, timer, clock or log
+/// thread beside the worker (Linux charges every system call on a socket of a multi-threaded
+/// process for a file reference; nucleus-http's `server/housekeeping.rs`). The log's writer
+/// thread, started by the start-up lines, ends once idle.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_one_worker_server_serves_as_a_single_thread() {
+    // Info: the start-up lines start the log's writer thread, which must end.
+    let (mut child, addr) = start_nucleus_logging("1", Stdio::null(), "info");
+    let threads = || {
+        std::fs::read_dir(format!("/proc/{}/task", child.id()))
+            .unwrap()
+            .count()
+    };
+    let mut s = connect(addr);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    assert_eq!(read_one_response(&mut reader).0, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while threads() > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(threads(), 1, "threads besides the worker while serving");
+    // Serving, timeouts and the `Date` clock start none.
+    for _ in 0..10 {
+        s.write_all(b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_one_response(&mut reader).0, 200);
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(threads(), 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

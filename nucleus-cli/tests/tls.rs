@@ -25,7 +25,11 @@ impl Drop for Nucleus {
 fn spawn(args: &[&str], listeners: usize) -> Nucleus {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nucleus"))
         .args(args)
-        .args(["--workers", "1"])
+        .args(if args.contains(&"--workers") {
+            &[][..]
+        } else {
+            &["--workers", "1"][..]
+        })
         .env("NUCLEUS_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -152,44 +156,10 @@ fn certificate_problems_stop_start_up_with_exit_2_naming_the_file() {
 #[cfg(unix)]
 #[tokio::test]
 async fn sighup_reloads_the_certificate_files() {
-    let dir = tempdir("reload");
-    let first = generate();
-    let (cert, key) = write_pair(&dir, &first);
-    let nucleus = spawn(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-reload-interval",
-            "off",
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-        1,
-    );
-    let addr: SocketAddr = nucleus.urls[0]
-        .strip_prefix("https://")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let fetch = |trusted: String| async move {
-        let client = client()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(trusted.as_bytes()).unwrap())
-            .resolve("localhost", addr)
-            .build()
-            .unwrap();
-        let res = client
-            .get(format!("https://localhost:{}/", addr.port()))
-            .send()
-            .await
-            .ok()?;
-        Some(peer_certificate(&res))
-    };
+    let (nucleus, addr, dir, first) = serve_generated("sighup", "1", "off");
     let second = generate();
-    assert!(fetch(first.0.clone()).await.is_some());
-    assert!(fetch(second.0.clone()).await.is_none(), "not trusted yet");
+    assert!(served_with(addr, &first.0).await);
+    assert!(!served_with(addr, &second.0).await, "not trusted yet");
 
     write_pair(&dir, &second);
     let kill = Command::new("kill")
@@ -197,15 +167,97 @@ async fn sighup_reloads_the_certificate_files() {
         .status()
         .unwrap();
     assert!(kill.success());
-    let mut reloaded = false;
+    assert!(
+        eventually_served_with(addr, &second.0).await,
+        "still the first certificate after SIGHUP"
+    );
+}
+
+/// Serves a fresh certificate from files in a new directory with `workers` workers and that
+/// `--tls-reload-interval`; returns the server, its address, the directory and the pair.
+fn serve_generated(
+    name: &str,
+    workers: &str,
+    reload_interval: &str,
+) -> (Nucleus, SocketAddr, PathBuf, (String, String)) {
+    let dir = tempdir(name);
+    let first = generate();
+    let (cert, key) = write_pair(&dir, &first);
+    let nucleus = spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            workers,
+            "--tls-reload-interval",
+            reload_interval,
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        1,
+    );
+    let addr = nucleus.urls[0]
+        .strip_prefix("https://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    (nucleus, addr, dir, first)
+}
+
+/// Whether a client trusting only `trusted` is answered within five seconds.
+async fn eventually_served_with(addr: SocketAddr, trusted: &str) -> bool {
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if fetch(second.0.clone()).await.is_some() {
-            reloaded = true;
-            break;
+        if served_with(addr, trusted).await {
+            return true;
         }
     }
-    assert!(reloaded, "still the first certificate after SIGHUP");
+    false
+}
+
+/// Rewriting the certificate files is enough: the server looks at them every
+/// `--tls-reload-interval`. With one worker the worker looks (on its housekeeping tick); with
+/// more, a watcher thread.
+#[tokio::test]
+async fn changed_certificate_files_are_reloaded_with_one_worker() {
+    reloads_changed_files("1").await;
+}
+
+#[tokio::test]
+async fn changed_certificate_files_are_reloaded_with_two_workers() {
+    reloads_changed_files("2").await;
+}
+
+async fn reloads_changed_files(workers: &str) {
+    let (_nucleus, addr, dir, first) =
+        serve_generated(&format!("watch-{workers}"), workers, "300ms");
+    let second = generate();
+    assert!(served_with(addr, &first.0).await);
+    assert!(!served_with(addr, &second.0).await, "not trusted yet");
+    // Modification times have a granularity; make sure the new files' differ.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    write_pair(&dir, &second);
+    assert!(
+        eventually_served_with(addr, &second.0).await,
+        "still the first certificate after the files changed"
+    );
+}
+
+/// Whether a client that trusts only `trusted` (a PEM certificate) gets an answer.
+async fn served_with(addr: SocketAddr, trusted: &str) -> bool {
+    let client = client()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(trusted.as_bytes()).unwrap())
+        .resolve("localhost", addr)
+        .build()
+        .unwrap();
+    client
+        .get(format!("https://localhost:{}/", addr.port()))
+        .send()
+        .await
+        .is_ok()
 }
 
 /// A certificate for localhost: (certificate PEM, key PEM).

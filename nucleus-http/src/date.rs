@@ -4,18 +4,54 @@
 //! thread keeps the formatted text and re-formats only when that second changes. The hot path
 //! is one relaxed atomic load and one compare: no clock read (~100 instructions even through
 //! the vDSO) and no formatting per response.
+//!
+//! A server with one worker publishes the second from its own housekeeping tick instead
+//! ([`SecondPublisher`]), so that its process needs no clock thread.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Once;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub(crate) const DATE_LEN: usize = 29;
 
-/// The current Unix second, kept by the clock thread; 0 until it has started.
+/// The current Unix second, kept by the clock thread or by publishers; 0 while neither runs.
 static NOW_SECOND: AtomicU64 = AtomicU64::new(0);
 static CLOCK: Once = Once::new();
+/// Whether the clock thread runs (it may have failed to start).
+static CLOCK_RUNS: AtomicBool = AtomicBool::new(false);
+/// Live [`SecondPublisher`]s.
+static PUBLISHERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Keeps the published second current in place of the clock thread while it lives: its owner
+/// calls [`SecondPublisher::publish`] at least once a second, just after each second begins.
+#[derive(Debug)]
+pub(crate) struct SecondPublisher(());
+
+impl SecondPublisher {
+    pub(crate) fn new() -> SecondPublisher {
+        PUBLISHERS.fetch_add(1, Ordering::AcqRel);
+        let publisher = SecondPublisher(());
+        publisher.publish();
+        publisher
+    }
+
+    pub(crate) fn publish(&self) {
+        NOW_SECOND.store(unix_second(), Ordering::Relaxed);
+    }
+}
+
+impl Drop for SecondPublisher {
+    fn drop(&mut self) {
+        // Nobody keeps the second now: 0 makes readers read the clock (and start the clock
+        // thread) rather than use a second that no longer advances. Should the clock thread
+        // have started meanwhile, it publishes again within a second.
+        if PUBLISHERS.fetch_sub(1, Ordering::AcqRel) == 1 && !CLOCK_RUNS.load(Ordering::Acquire) {
+            NOW_SECOND.store(0, Ordering::Relaxed);
+        }
+    }
+}
 
 /// What most response heads end with, kept whole so it goes out in one copy.
 const CLOSING_PREFIX: &[u8] = b"date: ";
@@ -140,7 +176,7 @@ fn unix_second() -> u64 {
 
 /// Starts the clock thread; without it (it failed to spawn) callers read the clock themselves.
 fn start_clock() {
-    let _ = std::thread::Builder::new()
+    let started = std::thread::Builder::new()
         .name("nucleus-clock".into())
         .spawn(|| loop {
             NOW_SECOND.store(unix_second(), Ordering::Relaxed);
@@ -153,6 +189,7 @@ fn start_clock() {
                 1001 - into_second.min(1000),
             )));
         });
+    CLOCK_RUNS.store(started.is_ok(), Ordering::Release);
 }
 
 #[cfg(test)]

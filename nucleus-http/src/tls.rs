@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock, Weak};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::HeaderValue;
 use rustls::crypto::ring as provider;
@@ -41,7 +41,7 @@ mod validity;
 ///     .listen_tls("0.0.0.0:443".parse().unwrap(), tls.clone())
 ///     .listen_redirect("0.0.0.0:80".parse().unwrap(), 443)
 ///     .bind()?;
-/// tls.reload_on_change(std::time::Duration::from_secs(10))?; // or call `tls.reload()` on SIGHUP
+/// tls.reload_on_change(std::time::Duration::from_secs(10)); // or call `tls.reload()` on SIGHUP
 /// # drop(server);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -55,6 +55,15 @@ struct Inner {
     store: RwLock<Arc<Store>>,
     handshake_timeout: Duration,
     hsts: Option<HeaderValue>,
+    /// Set by [`TlsConfig::reload_on_change`].
+    watch: Mutex<Option<Watch>>,
+}
+
+/// When to look at the files next, and what they looked like last time.
+struct Watch {
+    every: Duration,
+    seen: Vec<Option<SystemTime>>,
+    next: Instant,
 }
 
 /// Where one certificate chain and its key come from.
@@ -180,6 +189,7 @@ impl TlsBuilder {
                 store: RwLock::new(Arc::new(store)),
                 handshake_timeout: self.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT),
                 hsts,
+                watch: Mutex::new(None),
             }),
         })
     }
@@ -213,37 +223,68 @@ impl TlsConfig {
     }
 
     /// Reloads (as [`TlsConfig::reload`]) whenever a certificate or key file's modification
-    /// time changes, checked every `every` (at least 100 ms) on a background thread, which
-    /// ends when the last clone of this config is dropped. A failed reload is logged and keeps
-    /// the old certificates; the next change tries again. Polling rather than inotify: it
-    /// works on every platform and with Kubernetes secret volumes (which swap a symlink), and
-    /// a check every few seconds costs nothing.
-    ///
-    /// # Errors
-    ///
-    /// The thread could not be started.
-    pub fn reload_on_change(&self, every: Duration) -> std::io::Result<()> {
-        // A zero interval would spin a core on `stat` calls.
+    /// time changes, checked every `every` (at least 100 ms) while a [`crate::Server`] that
+    /// serves this config runs: by its worker when it has one (no thread for it, see
+    /// [`crate::Server::run`]), else on a thread of the server's. Call it before the server
+    /// runs. A failed reload is logged and keeps the old certificates; the next change tries
+    /// again. Polling rather than inotify: it works on every platform and with Kubernetes
+    /// secret volumes (which swap a symlink), and a check every few seconds costs nothing.
+    pub fn reload_on_change(&self, every: Duration) {
+        // A zero interval would spin on `stat` calls.
         let every = every.max(MIN_RELOAD_CHECK);
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        let mut seen = modified_times(&self.inner.sources);
-        std::thread::Builder::new()
-            .name("nucleus-tls-watch".into())
-            .spawn(move || loop {
-                std::thread::sleep(every);
-                let Some(inner) = weak.upgrade() else {
-                    return;
-                };
-                let now = modified_times(&inner.sources);
-                if now == seen {
-                    continue;
-                }
-                seen = now;
-                if let Err(err) = (TlsConfig { inner }).reload() {
-                    tracing::error!(error = %err, "TLS reload failed; keeping the certificates in use");
-                }
-            })?;
-        Ok(())
+        *self.watch() = Some(Watch {
+            every,
+            seen: modified_times(&self.inner.sources),
+            next: Instant::now() + every,
+        });
+    }
+
+    fn watch(&self) -> std::sync::MutexGuard<'_, Option<Watch>> {
+        self.inner
+            .watch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The interval [`TlsConfig::reload_on_change`] set, if it was called.
+    pub(crate) fn watched_every(&self) -> Option<Duration> {
+        self.watch().as_ref().map(|watch| watch.every)
+    }
+
+    /// Whether the files changed since the last look; looks (two `stat` calls a certificate)
+    /// only once a check is due, so it may be called as often as convenient.
+    pub(crate) fn files_changed(&self, now: Instant) -> bool {
+        let mut watch = self.watch();
+        let Some(watch) = watch.as_mut() else {
+            return false;
+        };
+        if now < watch.next {
+            return false;
+        }
+        watch.next = now + watch.every;
+        let current = modified_times(&self.inner.sources);
+        if current == watch.seen {
+            return false;
+        }
+        watch.seen = current;
+        true
+    }
+
+    /// [`TlsConfig::reload`], with a failure logged.
+    pub(crate) fn reload_or_log(&self) {
+        if let Err(err) = self.reload() {
+            tracing::error!(error = %err, "TLS reload failed; keeping the certificates in use");
+        }
+    }
+
+    /// Whether this is the last clone.
+    pub(crate) fn held_only_here(&self) -> bool {
+        Arc::strong_count(&self.inner) == 1
+    }
+
+    /// Whether `other` is a clone of this config.
+    pub(crate) fn same_as(&self, other: &TlsConfig) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// The handshake timeout in force.

@@ -169,7 +169,17 @@ fn idle_keep_alive_connection_is_closed_silently() {
         with(|c| c.keep_alive_timeout = Some(Duration::from_millis(500))),
         WorkerModel::PerCore,
     );
-    let mut stream = connect(server.addr);
+    let idle = idle_until_closed(server.addr);
+    assert!(
+        idle >= Duration::from_millis(400) && idle < Duration::from_millis(2500),
+        "{idle:?}"
+    );
+}
+
+/// Makes one request on a new connection, then waits for the server to close it; returns
+/// how long it stayed idle. No bytes may come on an idle close.
+fn idle_until_closed(addr: SocketAddr) -> Duration {
+    let mut stream = connect(addr);
     stream
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
@@ -179,11 +189,7 @@ fn idle_keep_alive_connection_is_closed_silently() {
     let mut rest = Vec::new();
     reader.read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty(), "no bytes on an idle close: {rest:?}");
-    let idle = idle_since.elapsed();
-    assert!(
-        idle >= Duration::from_millis(400) && idle < Duration::from_millis(2500),
-        "{idle:?}"
-    );
+    idle_since.elapsed()
 }
 
 #[test]
@@ -469,4 +475,101 @@ fn connections_that_have_not_sent_a_byte_do_not_hold_up_a_drain_or_a_full_server
         "drain took {:?}",
         started.elapsed()
     );
+}
+
+/// With one worker the thread that calls `run` is the worker, and the worker keeps its
+/// connections' clock and the `Date` second itself (no sweeper or clock thread): header and
+/// keep-alive timeouts still fire, and `Date` is current.
+#[test]
+fn one_worker_serves_on_the_calling_thread_and_keeps_its_own_clock() {
+    let server = nucleus_http::Server::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .workers(1)
+        .config(with(|c| {
+            c.header_read_timeout = Some(Duration::from_millis(500));
+            c.keep_alive_timeout = Some(Duration::from_millis(500));
+        }))
+        .bind()
+        .unwrap();
+    let addr = server.local_addrs()[0];
+    let handle = server.shutdown_handle();
+    let thread = std::thread::Builder::new()
+        .name("runs-the-server".into())
+        .spawn(move || {
+            server.run(tower::service_fn(
+                |_req: http::Request<nucleus_http::Body>| {
+                    let here = std::thread::current().name().unwrap_or_default().to_owned();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(http::Response::new(
+                            nucleus_http::Body::from(here),
+                        ))
+                    }
+                },
+            ))
+        })
+        .unwrap();
+    let mut answered = None;
+    for _ in 0..200 {
+        if TcpStream::connect(addr).is_ok() {
+            answered = Some(exchange(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let answered = answered.expect("the server should come up");
+    assert_eq!(answered.text(), "runs-the-server");
+    let date = httpdate::parse_http_date(answered.header("date").unwrap()).unwrap();
+    let skew = std::time::SystemTime::now()
+        .duration_since(date)
+        .unwrap_or_default();
+    assert!(skew < Duration::from_secs(2), "Date is {skew:?} old");
+
+    // The header timeout, from the worker's own tick.
+    let mut silent = connect(addr);
+    let started = Instant::now();
+    let raw = String::from_utf8_lossy(&read_to_close(&mut silent)).into_owned();
+    assert!(raw.starts_with("HTTP/1.1 408"), "{raw:?}");
+    assert!(started.elapsed() < Duration::from_millis(2500));
+
+    // The keep-alive timeout, likewise.
+    let idle = idle_until_closed(addr);
+    assert!(idle < Duration::from_millis(2500), "{idle:?}");
+
+    handle.shutdown();
+    thread.join().unwrap().unwrap();
+}
+
+/// `run_with`'s background future runs beside one worker, on it, and can stop the server.
+#[test]
+fn run_with_runs_the_background_on_the_one_worker() {
+    let server = nucleus_http::Server::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .workers(1)
+        .bind()
+        .unwrap();
+    let handle = server.shutdown_handle();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("runs-the-server".into())
+        .spawn(move || {
+            server.run_with(
+                tower::service_fn(|_req: http::Request<nucleus_http::Body>| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(
+                        nucleus_http::Body::empty(),
+                    ))
+                }),
+                async move {
+                    let here = std::thread::current().name().unwrap_or_default().to_owned();
+                    tx.send(here).unwrap();
+                    handle.shutdown();
+                },
+            )
+        })
+        .unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "runs-the-server"
+    );
+    // The background's shutdown stops the server.
+    thread.join().unwrap().unwrap();
 }

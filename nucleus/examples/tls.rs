@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .cert_files(cert, key)
         .hsts(Some(Duration::from_secs(300)))
         .build()?;
-    tls.reload_on_change(Duration::from_secs(10))?;
+    tls.reload_on_change(Duration::from_secs(10));
     let app = Router::new().get("/", hello);
     nucleus::Server::builder()
         .listen_tls(SocketAddr::from(([127, 0, 0, 1], 8443)), tls)

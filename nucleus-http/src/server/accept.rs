@@ -9,10 +9,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
 
+use super::cert_watch::Watches;
+use super::housekeeping::Housekeeping;
 use super::lifecycle::{ConnContext, Lifecycle};
 use super::listener;
 use super::protocol::{self, Scheme};
-use super::DrainReport;
+use super::{AbortOnDrop, DrainReport};
 use crate::observe::record::{self, Quiet, Record, Tally};
 use crate::observe::{Event, RequestInfo};
 use crate::{stats, Config, HttpService, PeerAddr};
@@ -25,15 +27,38 @@ pub(super) struct Worker {
     pub(super) shutdown: watch::Receiver<bool>,
     pub(super) shutdown_timeout: Duration,
     pub(super) starting: Arc<AtomicUsize>,
+    /// Whether this worker keeps its own connections' clock (see `housekeeping`) rather
+    /// than leave it to the sweeper thread.
+    pub(super) own_housekeeping: bool,
+    /// Certificate files to look at from the housekeeping (or to hand to a thread without it).
+    pub(super) watches: Watches,
 }
 
 impl Worker {
     /// Serves until shutdown, then drains this worker's connections.
     pub(super) async fn serve<S: HttpService>(self, service: S) -> io::Result<DrainReport> {
         let connections = TaskTracker::new();
+        let housekeeping = self
+            .own_housekeeping
+            .then(Housekeeping::new)
+            .and_then(|made| {
+                made.map_err(|err| tracing::debug!(error = %err, "no housekeeping timer; using the sweeper thread"))
+                    .ok()
+            });
+        let (registry, housekeeping) = match housekeeping {
+            Some(housekeeping) => {
+                let registry = self.lifecycle.add_own_registry();
+                let task = tokio::spawn(housekeeping.run(registry.clone(), self.watches));
+                (registry, Some(AbortOnDrop(task)))
+            }
+            None => {
+                self.watches.look_from_thread();
+                (self.lifecycle.add_registry(), None)
+            }
+        };
         let ctx = ConnContext {
             lifecycle: self.lifecycle.clone(),
-            registry: self.lifecycle.add_registry(),
+            registry,
         };
         let mut loops = Vec::with_capacity(self.sockets.len());
         for (socket, scheme) in self.sockets {
@@ -72,6 +97,7 @@ impl Worker {
             // Returning drops the runtime and with it every remaining connection task.
             Err(_) => connections.len(),
         };
+        drop(housekeeping);
         Ok(DrainReport { waited_for, forced })
     }
 }

@@ -39,9 +39,18 @@ impl Lifecycle {
         })
     }
 
-    /// A new worker registry, known to the server for pressure relief.
+    /// A new worker registry, known to the server for pressure relief, ticked by the shared
+    /// sweeper thread.
     pub(crate) fn add_registry(&self) -> Arc<Registry> {
-        let registry = Registry::new();
+        self.known(Registry::new())
+    }
+
+    /// As [`Lifecycle::add_registry`], for a worker that calls [`Registry::tick`] itself.
+    pub(crate) fn add_own_registry(&self) -> Arc<Registry> {
+        self.known(Arc::default())
+    }
+
+    fn known(&self, registry: Arc<Registry>) -> Arc<Registry> {
         self.registries
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -189,8 +198,9 @@ impl Registry {
             .min(EXPIRED - 1)
     }
 
-    /// Wakes every connection whose deadline has passed, and forgets closed ones.
-    fn tick(&self) {
+    /// Advances the connections' clock by one [`TICK`], wakes every connection whose deadline
+    /// has passed, and forgets closed ones.
+    pub(crate) fn tick(&self) {
         let now = self.now.fetch_add(1, Ordering::Relaxed) + 1;
         self.lock().retain(|weak| {
             let Some(signal) = weak.upgrade() else {

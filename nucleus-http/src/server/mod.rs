@@ -1,6 +1,8 @@
 //! Binding listeners, running workers, and stopping gracefully.
 
 mod accept;
+mod cert_watch;
+mod housekeeping;
 mod lifecycle;
 mod listener;
 mod protocol;
@@ -11,6 +13,7 @@ mod tls;
 #[cfg(feature = "tls")]
 mod tls_stream;
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,6 +22,7 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Semaphore};
 
+use cert_watch::Watches;
 pub use protocol::serve_connection;
 use protocol::Scheme;
 
@@ -329,14 +333,67 @@ impl Server {
     /// # Errors
     ///
     /// An error building a runtime or registering a listener with it.
+    ///
+    /// With one per-core worker the calling thread is that worker, and the worker
+    /// keeps its own timeouts and `Date` clock on Linux: the process then has one thread
+    /// while it serves, which Linux rewards with cheaper system calls (`docs/ARCHITECTURE.md`).
     pub fn run<S: HttpService>(self, service: S) -> io::Result<()> {
+        self.serve(service, None::<std::future::Pending<()>>)
+    }
+
+    /// As [`Server::run`], with `background` running beside the workers until the server
+    /// stops, for work such as watching for signals: on the worker when there is one (so that
+    /// it needs no thread of its own), on a thread of its own otherwise. It is dropped when
+    /// the server has drained, or left to run on its thread, so it must not hold the process
+    /// up.
+    ///
+    /// ```no_run
+    /// use nucleus_http::{Body, Server};
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let server = Server::builder().listen("127.0.0.1:8080".parse().unwrap()).workers(1).bind()?;
+    /// let handle = server.shutdown_handle();
+    /// let stop_on_ctrl_c = async move {
+    ///     if tokio::signal::ctrl_c().await.is_ok() {
+    ///         handle.shutdown();
+    ///     }
+    /// };
+    /// server.run_with(
+    ///     tower::service_fn(|_req: http::Request<Body>| async {
+    ///         Ok::<_, std::convert::Infallible>(http::Response::new(Body::from("hi")))
+    ///     }),
+    ///     stop_on_ctrl_c,
+    /// )
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::run`], and an error starting `background`'s thread.
+    pub fn run_with<S, B>(self, service: S, background: B) -> io::Result<()>
+    where
+        S: HttpService,
+        B: Future<Output = ()> + Send + 'static,
+    {
+        self.serve(service, Some(background))
+    }
+
+    fn serve<S, B>(self, service: S, background: Option<B>) -> io::Result<()>
+    where
+        S: HttpService,
+        B: Future<Output = ()> + Send + 'static,
+    {
         if self.config.observer.is_some() {
             // Calibrates the request clock now rather than in the first request.
             crate::observe::clock::start();
         }
+        let watches = Watches::of(self.listeners.iter().map(|(_, scheme)| scheme));
         match self.model {
-            WorkerModel::PerCore => self.run_per_core(service),
-            WorkerModel::WorkStealing => self.run_work_stealing(service),
+            WorkerModel::PerCore => self.run_per_core(service, background, watches),
+            WorkerModel::WorkStealing => {
+                watches.look_from_thread();
+                self.run_work_stealing(service, background)
+            }
         }
     }
 
@@ -344,6 +401,7 @@ impl Server {
         &self,
         sockets: Vec<(std::net::TcpListener, Scheme)>,
         starting: Arc<AtomicUsize>,
+        own_housekeeping: bool,
     ) -> accept::Worker {
         accept::Worker {
             sockets,
@@ -353,10 +411,21 @@ impl Server {
             shutdown: self.shutdown_rx.clone(),
             shutdown_timeout: self.shutdown_timeout,
             starting,
+            own_housekeeping,
+            watches: Watches::default(),
         }
     }
 
-    fn run_per_core<S: HttpService>(mut self, service: S) -> io::Result<()> {
+    fn run_per_core<S, B>(
+        mut self,
+        service: S,
+        background: Option<B>,
+        watches: Watches,
+    ) -> io::Result<()>
+    where
+        S: HttpService,
+        B: Future<Output = ()> + Send + 'static,
+    {
         // Transpose: worker i gets socket i of every address group.
         let mut per_worker: Vec<Vec<(std::net::TcpListener, Scheme)>> =
             (0..self.workers).map(|_| Vec::new()).collect();
@@ -370,10 +439,27 @@ impl Server {
             }
         }
         let starting = Arc::new(AtomicUsize::new(self.workers));
+        if let ([sockets], false) = (per_worker.as_mut_slice(), in_runtime()) {
+            let mut worker = self.worker(std::mem::take(sockets), starting, true);
+            worker.watches = watches;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let report = rt.block_on(async move {
+                let _background = background.map(|b| AbortOnDrop(tokio::spawn(b)));
+                worker.serve(service).await
+            })?;
+            log_drain(report, self.shutdown_timeout);
+            return Ok(());
+        }
+        watches.look_from_thread();
+        if let Some(background) = background {
+            spawn_background(background)?;
+        }
         let mut threads = Vec::with_capacity(self.workers);
         for (i, sockets) in per_worker.into_iter().enumerate() {
             let service = service.clone();
-            let worker = self.worker(sockets, starting.clone());
+            let worker = self.worker(sockets, starting.clone(), false);
             let thread = std::thread::Builder::new()
                 .name(format!("nucleus-worker-{i}"))
                 .spawn(move || {
@@ -389,7 +475,11 @@ impl Server {
         Ok(())
     }
 
-    fn run_work_stealing<S: HttpService>(mut self, service: S) -> io::Result<()> {
+    fn run_work_stealing<S, B>(mut self, service: S, background: Option<B>) -> io::Result<()>
+    where
+        S: HttpService,
+        B: Future<Output = ()> + Send + 'static,
+    {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(self.workers)
             .thread_name("nucleus-worker")
@@ -399,8 +489,11 @@ impl Server {
             .into_iter()
             .flat_map(|(group, scheme)| group.into_iter().map(move |s| (s, scheme.clone())))
             .collect();
-        let worker = self.worker(sockets, Arc::new(AtomicUsize::new(1)));
-        let report = rt.block_on(worker.serve(service))?;
+        let worker = self.worker(sockets, Arc::new(AtomicUsize::new(1)), false);
+        let report = rt.block_on(async move {
+            let _background = background.map(|b| AbortOnDrop(tokio::spawn(b)));
+            worker.serve(service).await
+        })?;
         log_drain(report, self.shutdown_timeout);
         Ok(())
     }
@@ -419,6 +512,34 @@ fn log_drain(report: DrainReport, timeout: Duration) {
             waited_for = report.waited_for,
             "shutdown complete; all connections drained"
         );
+    }
+}
+
+/// Whether the calling thread is inside a tokio runtime, where it cannot start one of its own.
+fn in_runtime() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
+}
+
+/// Runs `background` on a thread of its own, left to run until the process ends.
+fn spawn_background<B>(background: B) -> io::Result<()>
+where
+    B: Future<Output = ()> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("nucleus-background".into())
+        .spawn(move || runtime.block_on(background))?;
+    Ok(())
+}
+
+/// Stops a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

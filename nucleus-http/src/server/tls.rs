@@ -49,6 +49,11 @@ impl Acceptor {
         })
     }
 
+    /// The certificates this acceptor serves.
+    pub(crate) fn tls(&self) -> &TlsConfig {
+        &self.tls
+    }
+
     pub(crate) async fn serve<S: HttpService>(
         &self,
         stream: TcpStream,
