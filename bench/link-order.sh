@@ -4,6 +4,9 @@
 #
 # usage: bench/link-order.sh           (env: SKIP_BUILD=1 to use target/release/nucleus)
 #
+# With SKIP_BUILD=1, build the binary with `cargo build --release` first: `cargo test --release`
+# also writes target/release/nucleus, with the tests' features, and its symbol names differ.
+#
 # Runs the release binary under callgrind (mangled names), starts it with the defaults,
 # serves a spread of demo requests, and lists (sorted) every function of the binary that ran:
 # start-up and the serving path. The linker places those first, side by side, so the pages
