@@ -539,37 +539,46 @@ fn one_worker_serves_on_the_calling_thread_and_keeps_its_own_clock() {
     thread.join().unwrap().unwrap();
 }
 
-/// `run_with`'s background future runs beside one worker, on it, and can stop the server.
+/// `run_with`'s background future runs on the one worker, or on a thread of its own with
+/// more; it can stop the server, and it is dropped once the server has drained.
 #[test]
-fn run_with_runs_the_background_on_the_one_worker() {
-    let server = nucleus_http::Server::builder()
-        .listen("127.0.0.1:0".parse().unwrap())
-        .workers(1)
-        .bind()
-        .unwrap();
-    let handle = server.shutdown_handle();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let thread = std::thread::Builder::new()
-        .name("runs-the-server".into())
-        .spawn(move || {
-            server.run_with(
-                tower::service_fn(|_req: http::Request<nucleus_http::Body>| async {
-                    Ok::<_, std::convert::Infallible>(http::Response::new(
-                        nucleus_http::Body::empty(),
-                    ))
-                }),
-                async move {
-                    let here = std::thread::current().name().unwrap_or_default().to_owned();
-                    tx.send(here).unwrap();
-                    handle.shutdown();
-                },
-            )
-        })
-        .unwrap();
-    assert_eq!(
-        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
-        "runs-the-server"
-    );
-    // The background's shutdown stops the server.
-    thread.join().unwrap().unwrap();
+fn run_with_runs_the_background_beside_the_workers_and_drops_it_at_the_end() {
+    for (workers, runs_on) in [(1, "runs-the-server"), (2, "nucleus-background")] {
+        let server = nucleus_http::Server::builder()
+            .listen("127.0.0.1:0".parse().unwrap())
+            .workers(workers)
+            .bind()
+            .unwrap();
+        let handle = server.shutdown_handle();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (dropped_tx, dropped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("runs-the-server".into())
+            .spawn(move || {
+                server.run_with(
+                    tower::service_fn(|_req: http::Request<nucleus_http::Body>| async {
+                        Ok::<_, std::convert::Infallible>(http::Response::new(
+                            nucleus_http::Body::empty(),
+                        ))
+                    }),
+                    async move {
+                        // Dropped with the future: the channel disconnects.
+                        let _held = dropped_tx;
+                        let here = std::thread::current().name().unwrap_or_default().to_owned();
+                        tx.send(here).unwrap();
+                        handle.shutdown();
+                        std::future::pending::<()>().await;
+                    },
+                )
+            })
+            .unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), runs_on);
+        // The background's shutdown stops the server, and the server drops the background.
+        thread.join().unwrap().unwrap();
+        assert_eq!(
+            dropped.recv_timeout(Duration::from_secs(10)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected),
+            "{workers} workers: the background outlived the server"
+        );
+    }
 }

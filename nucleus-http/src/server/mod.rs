@@ -330,22 +330,22 @@ impl Server {
     /// Serves `service` on every listener until shut down; blocks the calling thread.
     /// Readiness (`/ready`) turns true once every worker is accepting.
     ///
+    ///
+    /// With one per-core worker the calling thread is that worker, and the worker keeps its own
+    /// timeouts and `Date` clock on Linux: the process then has one thread while it serves,
+    /// which Linux rewards with cheaper system calls (`docs/ARCHITECTURE.md`).
+    ///
     /// # Errors
     ///
     /// An error building a runtime or registering a listener with it.
-    ///
-    /// With one per-core worker the calling thread is that worker, and the worker
-    /// keeps its own timeouts and `Date` clock on Linux: the process then has one thread
-    /// while it serves, which Linux rewards with cheaper system calls (`docs/ARCHITECTURE.md`).
     pub fn run<S: HttpService>(self, service: S) -> io::Result<()> {
         self.serve(service, None::<std::future::Pending<()>>)
     }
 
     /// As [`Server::run`], with `background` running beside the workers until the server
     /// stops, for work such as watching for signals: on the worker when there is one (so that
-    /// it needs no thread of its own), on a thread of its own otherwise. It is dropped when
-    /// the server has drained, or left to run on its thread, so it must not hold the process
-    /// up.
+    /// it needs no thread of its own), on a thread of its own otherwise. It is dropped, if
+    /// still pending, once the server has drained.
     ///
     /// ```no_run
     /// use nucleus_http::{Body, Server};
@@ -453,9 +453,7 @@ impl Server {
             return Ok(());
         }
         watches.look_from_thread();
-        if let Some(background) = background {
-            spawn_background(background)?;
-        }
+        let _background = background.map(spawn_background).transpose()?;
         let mut threads = Vec::with_capacity(self.workers);
         for (i, sockets) in per_worker.into_iter().enumerate() {
             let service = service.clone();
@@ -520,18 +518,26 @@ fn in_runtime() -> bool {
     tokio::runtime::Handle::try_current().is_ok()
 }
 
-/// Runs `background` on a thread of its own, left to run until the process ends.
-fn spawn_background<B>(background: B) -> io::Result<()>
+/// Runs `background` on a thread of its own until it ends or the returned guard drops.
+fn spawn_background<B>(background: B) -> io::Result<tokio::sync::oneshot::Sender<()>>
 where
     B: Future<Output = ()> + Send + 'static,
 {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let (guard, dropped) = tokio::sync::oneshot::channel::<()>();
     std::thread::Builder::new()
         .name("nucleus-background".into())
-        .spawn(move || runtime.block_on(background))?;
-    Ok(())
+        .spawn(move || {
+            runtime.block_on(async move {
+                tokio::select! {
+                    () = background => {}
+                    _ = dropped => {}
+                }
+            });
+        })?;
+    Ok(guard)
 }
 
 /// Stops a task when dropped.
