@@ -562,3 +562,39 @@ fn a_connection_that_idled_and_gave_its_buffers_back_serves_on() {
     ));
     assert_eq!(client.response(5).1, b"Hello, World!");
 }
+
+/// A client that half-closes the TCP connection after sending its requests still gets the
+/// answers to those it completed; a request it left unfinished is reset, GOAWAY follows, and
+/// the server closes once it has answered.
+#[test]
+fn a_half_closed_connection_still_gets_the_answers_it_asked_for() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    let path = b"/slow?ms=300";
+    let mut slow = vec![0x82, 0x86, 0x44, path.len() as u8];
+    slow.extend(path);
+    slow.extend([0x41, 0x01, b'a']);
+    client.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &slow));
+    // Its body never comes.
+    client.send(&frame(HEADERS, END_HEADERS, 3, &post_block(10)));
+    client.stream.shutdown(std::net::Shutdown::Write).unwrap();
+
+    let (frames, closed) = client.read_until(|_| false);
+    assert!(
+        closed,
+        "the server should close once it has answered: {frames:?}"
+    );
+    let on = |id: u32, kind: u8| {
+        frames
+            .iter()
+            .filter(move |f| f.stream == id && f.kind == kind)
+    };
+    let head = on(1, HEADERS).next().expect("an answer on stream 1");
+    assert_eq!(head.payload[0], STATUS_200);
+    let body: Vec<u8> = on(1, DATA).flat_map(|f| f.payload.clone()).collect();
+    assert_eq!(body, b"done");
+    let reset = on(3, RST_STREAM).next().expect("stream 3 reset");
+    assert_eq!(reset.code(), 0x8, "CANCEL");
+    let goaway = frames.iter().find(|f| f.kind == GOAWAY).expect("GOAWAY");
+    assert_eq!(goaway.code(), 0, "NO_ERROR");
+}

@@ -225,11 +225,14 @@ where
             }
             match tokio_util::io::poll_read_buf(Pin::new(&mut *io), cx, read_buf) {
                 Poll::Ready(Ok(0)) => {
-                    // The client left: whatever it had open is gone.
                     *read_closed = true;
-                    state.fail_all();
-                    state.closing = Some(ConnError::new(Reason::NO_ERROR, "peer closed"));
-                    state.out = crate::h1::io::WriteBuf::default();
+                    // Requests the client completed before closing its side are answered;
+                    // with none left, the client left and the connection is over.
+                    if !state.peer_stopped_sending() {
+                        state.fail_all();
+                        state.closing = Some(ConnError::new(Reason::NO_ERROR, "peer closed"));
+                        state.out = crate::h1::io::WriteBuf::default();
+                    }
                 }
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(err)) => {

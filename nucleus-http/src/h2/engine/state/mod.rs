@@ -234,6 +234,27 @@ impl State {
         self.out.commit();
     }
 
+    /// The peer half-closed the TCP connection: no frame will come. A stream whose request is
+    /// complete keeps going, and its response can still be read (nghttp2 does the same); one
+    /// whose request is not is reset, as the rest cannot come; GOAWAY says no new stream will
+    /// be served. Returns whether a stream is left to answer.
+    pub(super) fn peer_stopped_sending(&mut self) -> bool {
+        let unfinished: Vec<u32> = self
+            .open
+            .iter()
+            .filter(|&&(_, key)| self.streams.get(key).is_some_and(|s| !s.recv_end))
+            .map(|&(id, _)| id)
+            .collect();
+        for id in unfinished {
+            self.reset_stream(id, Reason::CANCEL);
+        }
+        if !self.has_open_streams() {
+            return false;
+        }
+        self.go_away(Reason::NO_ERROR);
+        true
+    }
+
     /// The connection is over: every stream still open is gone.
     pub(super) fn fail_all(&mut self) {
         self.accepted.clear();
