@@ -598,3 +598,63 @@ fn a_half_closed_connection_still_gets_the_answers_it_asked_for() {
     let goaway = frames.iter().find(|f| f.kind == GOAWAY).expect("GOAWAY");
     assert_eq!(goaway.code(), 0, "NO_ERROR");
 }
+
+/// `POST path` with `content-length: len` and `expect: 100-continue`, no body yet.
+fn expecting_block(path: &[u8], len: usize) -> Vec<u8> {
+    let mut block = vec![0x83, 0x86, 0x44, path.len() as u8];
+    block.extend(path);
+    let len = len.to_string();
+    block.extend([0x41, 0x01, b'a', 0x5c, len.len() as u8]);
+    block.extend(len.as_bytes());
+    // `expect: 100-continue`, literal name and value, not indexed.
+    block.extend([0x00, 0x06]);
+    block.extend(b"expect");
+    block.extend([0x0c]);
+    block.extend(b"100-continue");
+    block
+}
+
+/// The first head the server sends on `stream` for an expecting `POST path` of `len` bytes.
+fn first_head(client: &mut Client, stream: u32, path: &[u8], len: usize) -> Frame {
+    let block = expecting_block(path, len);
+    client.send(&frame(HEADERS, END_HEADERS, stream, &block));
+    let (frames, _) = client.read_until(|f| f.stream == stream && f.kind == HEADERS);
+    frames
+        .into_iter()
+        .last()
+        .filter(|f| f.kind == HEADERS)
+        .expect("a head")
+}
+
+/// `Expect: 100-continue` over HTTP/2: a `100` interim head once the handler reads the body
+/// (curl waits a second for it before sending a large upload), then the response; a handler
+/// that answers without reading sends no `100`.
+#[test]
+fn expect_100_continue_gets_an_interim_head_when_the_body_is_read() {
+    let server = start();
+    let mut client = Client::connect(server.addr);
+    let interim = first_head(&mut client, 1, b"/echo", 5);
+    assert_eq!(
+        interim.flags & END_STREAM,
+        0,
+        "an interim head does not end the stream"
+    );
+    // `:status` (static index 8) with the value `100`, Huffman-coded (0x08 0x01), indexed.
+    assert_eq!(interim.payload, [0x48, 0x82, 0x08, 0x01], "{interim:?}");
+    // The body, once sent, comes back under a 200.
+    client.send(&frame(DATA, END_STREAM, 1, b"hello"));
+    let (head, body) = client.response(1);
+    assert_eq!(head[0], STATUS_200);
+    assert_eq!(body, b"hello");
+
+    let head = first_head(&mut client, 3, b"/ignore-body", 5);
+    assert_eq!(
+        head.payload[0], STATUS_200,
+        "no 100 for a body nobody reads"
+    );
+
+    // An echo too large to be polled ahead for its own sake (over 64 KiB) gets its `100` too.
+    let interim = first_head(&mut client, 5, b"/echo", 100_000);
+    assert_eq!(interim.flags & END_STREAM, 0);
+    assert_ne!(interim.payload[0], STATUS_200, "{interim:?}");
+}

@@ -57,8 +57,8 @@ pub(super) fn serve<S: HttpService, Q: RecvData, P: Respond>(
             record.event(&Event::Limit { limit });
             return send_text(&mut respond, status, text, is_head, &mut record, config);
         }
-        let mut cookies = 0;
-        if let Some((status, rule, text)) = malformed(&parts, &mut cookies) {
+        let (mut cookies, mut expects_continue) = (0, false);
+        if let Some((status, rule, text)) = malformed(&parts, &mut cookies, &mut expects_continue) {
             record.event(&Event::Parse {
                 rule,
                 status,
@@ -141,7 +141,15 @@ pub(super) fn serve<S: HttpService, Q: RecvData, P: Respond>(
             let text = "internal server error\n";
             return send_text(&mut respond, status, text, is_head, &mut record, config);
         }
-        let end = send(response, respond, is_head, config, &mut record).await;
+        let end = send(
+            response,
+            respond,
+            is_head,
+            expects_continue,
+            config,
+            &mut record,
+        )
+        .await;
         report_broken(broken.as_deref(), &record);
         end
     }
@@ -181,10 +189,12 @@ fn check(parts: &http::request::Parts, config: &Config) -> Option<Rejection> {
 /// `100-continue`, get what HTTP/1.1 gives them (`400`, RFC 9112 §3.2; `417`, RFC 9110
 /// §10.1.1), so that a handler sees the same rules on both protocols.
 ///
-/// The walk also counts the `cookie` fields into `cookies` (see [`join_cookies`]).
+/// The walk also counts the `cookie` fields into `cookies` (see [`join_cookies`]), and notes
+/// an `Expect: 100-continue` in `expects_continue`.
 fn malformed(
     parts: &http::request::Parts,
     cookies: &mut u32,
+    expects_continue: &mut bool,
 ) -> Option<(StatusCode, &'static str, &'static str)> {
     const BAD_HOST: (StatusCode, &str, &str) = (
         StatusCode::BAD_REQUEST,
@@ -210,12 +220,15 @@ fn malformed(
             host = Some(bytes);
         } else if name == header::COOKIE {
             *cookies += 1;
-        } else if name == header::EXPECT && !bytes.eq_ignore_ascii_case(b"100-continue") {
-            return Some((
-                StatusCode::EXPECTATION_FAILED,
-                "expectation",
-                "unsupported expectation\n",
-            ));
+        } else if name == header::EXPECT {
+            if !bytes.eq_ignore_ascii_case(b"100-continue") {
+                return Some((
+                    StatusCode::EXPECTATION_FAILED,
+                    "expectation",
+                    "unsupported expectation\n",
+                ));
+            }
+            *expects_continue = true;
         }
     }
     // RFC 9110 §4.2.4: userinfo in an http(s) URI is an error, as on HTTP/1.1.
@@ -382,6 +395,7 @@ fn send<'a, B, P: Respond>(
     response: Response<B>,
     mut respond: P,
     is_head: bool,
+    expects_continue: bool,
     config: &'a Config,
     record: &'a mut StreamRecord,
 ) -> impl Future<Output = End> + 'a
@@ -423,7 +437,11 @@ where
         // A body that is already complete in memory (`Full`, a string) goes out with the head,
         // without waiting for window: its bytes are in memory either way, and `h2` queues what
         // the window does not cover yet. That skips three round trips through `h2`'s lock.
-        let mut peeked = if end { None } else { peek(body.as_mut()) };
+        let mut peeked = if end {
+            None
+        } else {
+            peek(body.as_mut(), expects_continue)
+        };
         let stream = match respond.send_response(Response::from_parts(parts, ()), extra, end) {
             Ok(stream) => stream,
             Err(_) => return End::Cancelled,
@@ -468,13 +486,16 @@ where
 /// one buffer that is ready now). `None`: not polled, or not ready.
 type Peeked = Option<Option<Result<http_body::Frame<Bytes>, BoxError>>>;
 
-fn peek<B>(body: std::pin::Pin<&mut B>) -> Peeked
+fn peek<B>(body: std::pin::Pin<&mut B>, expects_continue: bool) -> Peeked
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
     const SMALL: u64 = 64 * 1024;
-    if body.size_hint().exact().is_none_or(|len| len > SMALL) {
+    // With `Expect: 100-continue`, polled whatever its size: a body that reads the request's
+    // (an echo) makes the engine send `100 Continue` now, before this head, as HTTP/1.1 does;
+    // once the final head is out, no `100` may follow.
+    if !expects_continue && body.size_hint().exact().is_none_or(|len| len > SMALL) {
         return None;
     }
     // The real waker registers when the pipe polls again; a body that was ready needs none.

@@ -177,6 +177,9 @@ impl RecvData for RequestBody {
             return Poll::Ready(None);
         }
         register(&mut stream.recv_waker, cx.waker());
+        if std::mem::take(&mut stream.expect_continue) {
+            state.send_continue(link.id);
+        }
         Poll::Pending
     }
 

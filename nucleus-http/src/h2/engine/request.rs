@@ -23,6 +23,8 @@ pub(super) struct HeadBuilder {
     regular_seen: bool,
     /// The `content-length` value(s), as they come (no lookup in the map afterwards).
     declared: Option<u64>,
+    /// `expect: 100-continue` came.
+    expect_continue: bool,
     /// The first rule broken, for the log; later fields are skipped.
     malformed: Option<&'static str>,
 }
@@ -34,6 +36,8 @@ pub(super) struct Head {
     pub(super) headers: HeaderMap,
     /// Its `content-length`, which the DATA frames must add up to (RFC 9113 §8.1.1).
     pub(super) declared: Option<u64>,
+    /// It asked for `100 Continue` before sending its body.
+    pub(super) expect_continue: bool,
 }
 
 impl HeadBuilder {
@@ -76,6 +80,8 @@ impl HeadBuilder {
                         return Err("content-length values that disagree");
                     }
                     self.declared = Some(len);
+                } else if name == header::EXPECT {
+                    self.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
                 }
                 let value = regular_value(&name, value)?;
                 self.headers.append(name, value);
@@ -131,6 +137,7 @@ impl HeadBuilder {
             uri,
             headers: self.headers,
             declared: self.declared,
+            expect_continue: self.expect_continue,
         })
     }
 }

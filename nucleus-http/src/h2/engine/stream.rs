@@ -41,6 +41,9 @@ pub(super) struct Stream {
     /// The request's `content-length`, which the DATA frames must add up to (RFC 9113 §8.1.1).
     pub(super) declared: Option<u64>,
     pub(super) received: u64,
+    /// `Expect: 100-continue` and neither the `100` nor the response has gone out: the
+    /// first read of the body that has to wait sends the `100` (as on HTTP/1.1).
+    pub(super) expect_continue: bool,
 
     // Sending: the response.
     /// What we may still send on this stream (the peer's window; may go negative when the
@@ -74,6 +77,7 @@ impl Stream {
             recv_waker: None,
             declared: None,
             received: 0,
+            expect_continue: false,
             send_window,
             send_end: false,
             pending: VecDeque::new(),

@@ -327,6 +327,7 @@ impl State {
         };
         let mut stream = Stream::new(id, window, i64::from(self.peer_initial_window), end_stream);
         stream.declared = head.declared;
+        stream.expect_continue = head.expect_continue && !end_stream;
         if end_stream && stream.declared.is_some_and(|d| d != 0) {
             self.queue_reset(id, Reason::PROTOCOL_ERROR);
             return self.count_local_reset();

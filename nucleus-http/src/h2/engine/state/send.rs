@@ -95,8 +95,11 @@ impl State {
         extra: &Extra,
         end: bool,
     ) -> Result<(), ()> {
-        match self.stream(key, id) {
-            Some(stream) if stream.reset.is_none() && !stream.send_end => {}
+        match self.stream_mut(key, id) {
+            Some(stream) if stream.reset.is_none() && !stream.send_end => {
+                // Answered before the body was read: no `100` any more (RFC 9110 §10.1.1).
+                stream.expect_continue = false;
+            }
             _ => return Err(()),
         }
         self.block.clear();
@@ -232,6 +235,15 @@ impl State {
             self.peer_max_frame_size,
         );
         self.out.commit();
+    }
+
+    /// `100 Continue` on `id`: an interim HEADERS frame, the final response to follow.
+    pub(in crate::h2::engine) fn send_continue(&mut self, id: u32) {
+        self.block.clear();
+        self.encoder
+            .encode_response(StatusCode::CONTINUE, &HeaderMap::new(), &mut self.block);
+        self.queue_block(id, false);
+        self.wake_conn();
     }
 
     /// Answers a request without the server (a header list over the limit).
