@@ -157,7 +157,7 @@ fn with_current<R>(f: impl FnOnce(&mut CachedDate) -> R) -> R {
     })
 }
 
-/// The current Unix second, from the clock thread when it runs (no clock read).
+/// The current Unix second, from the clock thread or a publisher when one runs (no clock read).
 pub(crate) fn now_second() -> u64 {
     match NOW_SECOND.load(Ordering::Relaxed) {
         0 => {

@@ -48,7 +48,8 @@ pub(crate) use in_flight::LocalInFlight;
 pub use request_id::{RequestId, MAX_REQUEST_ID_LEN};
 pub use route::{RouteId, MAX_ROUTES};
 
-/// The current Unix second from the engine's clock thread: one atomic load, no clock read.
+/// The current Unix second as the engine keeps it (its clock thread, or a one-worker server's
+/// own tick): one atomic load, no clock read.
 /// Access logs use it to stamp lines.
 pub fn unix_second() -> u64 {
     crate::date::now_second()

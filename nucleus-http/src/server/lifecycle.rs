@@ -6,7 +6,8 @@
 //! and registering with a `Notify` on every keep-alive request cost ~1,400 instructions per
 //! request (a third of the whole request) in callgrind. Here a waiting connection stores a
 //! deadline in an atomic and registers its waker; a sweep four times a second wakes those whose
-//! deadline passed. Timeouts are therefore accurate to about a quarter of a second.
+//! deadline passed (the shared sweeper thread, or a one-worker server's own housekeeping:
+//! `housekeeping.rs`). Timeouts are therefore accurate to about a quarter of a second.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, PoisonError, Weak};
