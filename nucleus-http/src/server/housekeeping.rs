@@ -25,6 +25,10 @@ use super::lifecycle::Registry;
 pub(super) struct Housekeeping {
     #[cfg(target_os = "linux")]
     timer: linux::Timer,
+    /// Publishing from the start, before the first request needs a `Date`: otherwise that
+    /// request would find no second and start the clock thread.
+    #[cfg(target_os = "linux")]
+    clock: crate::date::SecondPublisher,
 }
 
 impl Housekeeping {
@@ -35,6 +39,7 @@ impl Housekeeping {
         {
             Ok(Housekeeping {
                 timer: linux::Timer::new()?,
+                clock: crate::date::SecondPublisher::new(),
             })
         }
         #[cfg(not(target_os = "linux"))]
@@ -48,8 +53,7 @@ impl Housekeeping {
     pub(super) async fn run(self, registry: Arc<Registry>, watches: Watches) {
         #[cfg(target_os = "linux")]
         {
-            let clock = crate::date::SecondPublisher::new();
-            self.timer.run(&registry, &clock, &watches).await;
+            self.timer.run(&registry, &self.clock, &watches).await;
         }
         #[cfg(not(target_os = "linux"))]
         {
