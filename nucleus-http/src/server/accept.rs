@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
-use tokio_util::task::TaskTracker;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 use super::cert_watch::Watches;
 use super::housekeeping::Housekeeping;
 use super::lifecycle::{ConnContext, Lifecycle};
 use super::listener;
 use super::protocol::{self, Scheme};
-use super::{AbortOnDrop, DrainReport};
+use super::DrainReport;
 use crate::observe::record::{self, Quiet, Record, Tally};
 use crate::observe::{Event, RequestInfo};
 use crate::{stats, Config, HttpService, PeerAddr};
@@ -49,7 +49,7 @@ impl Worker {
             Some(housekeeping) => {
                 let registry = self.lifecycle.add_own_registry();
                 let task = tokio::spawn(housekeeping.run(registry.clone(), self.watches));
-                (registry, Some(AbortOnDrop(task)))
+                (registry, Some(AbortOnDropHandle::new(task)))
             }
             None => {
                 self.watches.look_from_thread();

@@ -73,6 +73,7 @@ mod linux {
         TimerfdTimerFlags, Timespec,
     };
     use tokio::io::unix::AsyncFd;
+    use tokio::io::Interest;
 
     use super::super::cert_watch::Watches;
     use super::super::lifecycle::{Registry, TICK};
@@ -92,11 +93,12 @@ mod linux {
     /// The timer in the worker's reactor.
     #[allow(unsafe_code)]
     fn register(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
-        // SAFETY: `register` needs the descriptor to stay open, and to stay the same, for as
-        // long as the `AsyncFd` lives. The `OwnedFd` is moved into it: nothing else can close
-        // it, it closes only when the `AsyncFd` drops it, and its `as_raw_fd` never changes.
-        // (tests/lifecycle.rs exercises this timer: the timeouts of a one-worker server.)
-        unsafe { AsyncFd::register(fd) }.map_err(io::Error::from)
+        // SAFETY: `register_with_interest` needs the descriptor to stay open, and to stay the
+        // same, for as long as the `AsyncFd` lives. The `OwnedFd` is moved into it: nothing else
+        // can close it, it closes only when the `AsyncFd` drops it, and its `as_raw_fd` never
+        // changes. (tests/lifecycle.rs exercises this timer: a one-worker server's timeouts.)
+        // Readable only: a timerfd never becomes writable.
+        unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(io::Error::from)
     }
 
     impl Timer {

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{watch, Semaphore};
+use tokio_util::task::AbortOnDropHandle;
 
 use cert_watch::Watches;
 pub use protocol::serve_connection;
@@ -446,7 +447,7 @@ impl Server {
                 .enable_all()
                 .build()?;
             let report = rt.block_on(async move {
-                let _background = background.map(|b| AbortOnDrop(tokio::spawn(b)));
+                let _background = background.map(|b| AbortOnDropHandle::new(tokio::spawn(b)));
                 worker.serve(service).await
             })?;
             log_drain(report, self.shutdown_timeout);
@@ -489,7 +490,7 @@ impl Server {
             .collect();
         let worker = self.worker(sockets, Arc::new(AtomicUsize::new(1)), false);
         let report = rt.block_on(async move {
-            let _background = background.map(|b| AbortOnDrop(tokio::spawn(b)));
+            let _background = background.map(|b| AbortOnDropHandle::new(tokio::spawn(b)));
             worker.serve(service).await
         })?;
         log_drain(report, self.shutdown_timeout);
@@ -538,15 +539,6 @@ where
             });
         })?;
     Ok(guard)
-}
-
-/// Stops a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 fn join_all(
