@@ -230,11 +230,7 @@ fn an_upgraded_connection_over_tls_delivers_writes_the_handler_never_flushed() {
     )
     .unwrap();
     let mut received = Vec::new();
-    let mut byte = [0u8; 1];
-    while !received.ends_with(b"\r\n\r\nEARLY") {
-        tls.read_exact(&mut byte).expect("the 101, then the echo");
-        received.push(byte[0]);
-    }
+    read_until_ends_with(&mut tls, &mut received, b"\r\n\r\nEARLY");
     assert!(received.starts_with(b"HTTP/1.1 101"));
     tls.write_all(b"later").unwrap();
     let mut echo = [0u8; 5];
@@ -253,16 +249,23 @@ fn a_streamed_response_over_tls_arrives_piece_by_piece() {
     )
     .unwrap();
     let mut received = Vec::new();
-    let mut byte = [0u8; 1];
-    while !received.ends_with(b"first") {
-        tls.read_exact(&mut byte)
-            .expect("the first piece before the upload ends");
-        received.push(byte[0]);
-    }
+    read_until_ends_with(&mut tls, &mut received, b"first");
     assert!(received.starts_with(b"HTTP/1.1 200"));
     tls.write_all(b"6\r\nsecond\r\n").unwrap();
-    while !received.ends_with(b"second") {
-        tls.read_exact(&mut byte).expect("the second piece");
+    read_until_ends_with(&mut tls, &mut received, b"second");
+}
+
+/// Reads byte by byte into `received` until it ends with `suffix` (no more: what follows
+/// stays unread); fails on an error, a close or the read timeout.
+fn read_until_ends_with(tls: &mut impl Read, received: &mut Vec<u8>, suffix: &[u8]) {
+    let mut byte = [0u8; 1];
+    while !received.ends_with(suffix) {
+        tls.read_exact(&mut byte).unwrap_or_else(|err| {
+            panic!(
+                "{err} before {suffix:?}, after {:?}",
+                String::from_utf8_lossy(received)
+            )
+        });
         received.push(byte[0]);
     }
 }
@@ -294,13 +297,7 @@ fn a_body_sent_as_many_tiny_records_in_one_burst_is_read_whole() {
     tls.sock.write_all(&wire).unwrap();
     // The echo, on a connection that stays open: the server must read every record without
     // more bytes arriving to wake it.
-    let mut response = Vec::new();
-    let mut byte = [0u8; 1];
-    while !response.ends_with(&body) {
-        tls.read_exact(&mut byte)
-            .unwrap_or_else(|err| panic!("{err} after {}", String::from_utf8_lossy(&response)));
-        response.push(byte[0]);
-    }
+    read_until_ends_with(&mut tls, &mut Vec::new(), &body);
 }
 
 #[test]
