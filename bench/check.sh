@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regression guard: Nucleus's user-space instructions per request against recorded
-# reference figures (callgrind; NOT part of CI, needs valgrind).
+# reference figures (callgrind; needs valgrind). `.ci/run` runs it after the tests.
 #
 # usage: bench/check.sh [--record]
 #   --record        measure and rewrite the reference file instead of comparing
