@@ -3,6 +3,7 @@
 #
 # usage: bench/ab.sh A_BIN B_BIN [SERVER ARGS...]
 # env:   ROUNDS=7  PATH_=/  SERVER_CPU=0 CLIENT_CPU=1  CONNS=64  SECONDS_=2
+#        WRK_SCRIPT=bench/lua/post4k.lua  a wrk script for every run (e.g. POST /echo 4 KiB)
 #
 # Both servers start once, with `--listen 127.0.0.1:PORT --workers 1` and SERVER ARGS (for
 # HTTPS: `--tls-cert C --tls-key K`), pinned to SERVER_CPU. Each round runs wrk -t1 against A
@@ -14,13 +15,15 @@
 # Needs perf and wrk.
 set -euo pipefail
 
-[[ $# -ge 2 ]] || { sed -n '2,13p' "$0"; exit 2; }
+[[ $# -ge 2 ]] || { sed -n '2,14p' "$0"; exit 2; }
 A=$1 B=$2
 shift 2
 ROUNDS=${ROUNDS:-7} URL_PATH=${PATH_:-/} CONNS=${CONNS:-64} RUN_SECONDS=${SECONDS_:-2}
 SERVER_CPU=${SERVER_CPU:-0} CLIENT_CPU=${CLIENT_CPU:-1}
 PORT_A=8601 PORT_B=8602
 scheme=http
+script=()
+[[ -n ${WRK_SCRIPT:-} ]] && script=(-s "$WRK_SCRIPT")
 [[ " $* " == *" --tls-cert "* ]] && scheme=https
 work=$(mktemp -d)
 pids=()
@@ -42,7 +45,7 @@ cpu_per_request() { # PID PORT
   perf stat -e task-clock -p "$1" -o "$work/perf" -- sleep "$(awk -v s="$RUN_SECONDS" 'BEGIN {print s + 0.2}')" &
   local stat=$!
   local requests
-  requests=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$RUN_SECONDS" \
+  requests=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$RUN_SECONDS" "${script[@]}" \
     "$scheme://127.0.0.1:$2$URL_PATH" | awk '/requests in/ {print $1}')
   wait "$stat"
   awk -v r="$requests" '/task-clock/ {gsub(",", "", $1); printf "%.4f\n", $1 * 1000 / r}' "$work/perf"
