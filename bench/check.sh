@@ -23,11 +23,12 @@
 # Takes about a minute and a half.
 #
 # Then system calls per request, counted with `strace -f -c` attached to the server (not under
-# valgrind) while loadgen sends SYS_N=4000 requests on one keep-alive connection, against fixed
-# limits rather than references: on one connection the floor that issue 6 asks for is exact.
-# `get` is one read, one write and one epoll_wait per request (3.00; an extra read to EAGAIN
-# makes it 4); `pipelined16` sends 16 requests per write and expects one read and one write per
-# batch (0.19; a write per response makes it 1.1 or more). Needs strace.
+# valgrind) while loadgen sends SYS_N=4000 requests (pipelined: 4 × SYS_N) on one keep-alive
+# connection, against fixed limits rather than references: on one connection the floor that
+# issue 6 asks for is exact. `get` is one read, one write and one epoll_wait per request (3.00,
+# limit 3.10; an extra read to EAGAIN makes it 4); `pipelined16` sends 16 requests per write
+# and expects one read, one write and one epoll_wait per batch (0.19, limit 0.22; an extra read
+# per batch makes it 0.25, a write per response 1.1 or more). Needs strace.
 #
 # Exit status: 0 all within TOLERANCE and the syscall limits; 1 a scenario is more than
 # TOLERANCE percent above its reference (or has none), or above its syscall limit; 2 a
@@ -65,12 +66,26 @@ command -v valgrind >/dev/null ||
   fail "valgrind not installed; bench/check.sh needs it (apt-get install -y valgrind)"
 command -v strace >/dev/null ||
   fail "strace not installed; bench/check.sh needs it (apt-get install -y strace)"
-# A container without ptrace rights cannot trace at all: say so and check instructions only,
-# rather than report an environment as a regression.
+# Where strace may not attach to a running process (a container without ptrace rights, or
+# Yama's ptrace_scope for a non-root user), say so and check instructions only, rather than
+# report the environment as a regression. The probe attaches to a sleeping process, the way
+# the measurement attaches to the server.
+strace_can_attach() {
+  sleep 5 &
+  local victim=$! tracer status
+  strace -o /dev/null -p "$victim" 2>/dev/null &
+  tracer=$!
+  sleep 0.3
+  kill "$victim" 2>/dev/null || true
+  wait "$tracer"
+  status=$?
+  wait "$victim" 2>/dev/null || true
+  return "$status"
+}
 STRACE_WORKS=1
-if ! strace -f -c -o /dev/null true >/dev/null 2>&1; then
+if ! strace_can_attach; then
   STRACE_WORKS=0
-  log "strace cannot trace here (no ptrace rights?): the syscall limits are NOT checked"
+  log "strace cannot attach to a process here (ptrace not permitted?): the syscall limits are NOT checked"
 fi
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
@@ -161,9 +176,13 @@ for scen in "${SCENARIO_LIST[@]}"; do
 done
 
 # System calls per request on one keep-alive connection: fixed limits (see the header).
+# The limits sit between the floor and the first regression worth catching: `get` 3.00 against
+# 4.00 with an extra read; `pipelined16` 0.1875 (3 per batch of 16) against 0.25 with an extra
+# read per batch. The housekeeping tick's few calls a second stay well under the margins.
 SYS_N=${SYS_N:-4000}
 SYSCALL_SCENARIOS=(get pipelined16)
-declare -A SYSCALL_LIMIT=([get]=3.05 [pipelined16]=0.20)
+declare -A SYSCALL_LIMIT=([get]=3.10 [pipelined16]=0.22)
+declare -A SYSCALL_N=([get]=$SYS_N [pipelined16]=$((SYS_N * 4)))
 syscall_args() {
   case "$1" in
     get) echo "--path /" ;;
@@ -172,7 +191,7 @@ syscall_args() {
 }
 # measure_syscalls SCENARIO: sets SYSCALLS to strace's total per request, or returns 1.
 measure_syscalls() {
-  local scen=$1 summary strace_pid res
+  local scen=$1 summary strace_pid res n=${SYSCALL_N[$1]}
   SYSCALLS=
   summary="$CG_DIR/$scen.strace"
   rm -f "$summary" "$summary.err"
@@ -184,12 +203,12 @@ measure_syscalls() {
   for _ in $(seq 100); do grep -q attached "$summary.err" 2>/dev/null && break; sleep 0.05; done
   sleep 0.3 # until strace has attached every thread
   # shellcheck disable=SC2046
-  res=$("$LOADGEN" --addr "$HOST:$SERVER_PORT" -n "$SYS_N" -c 1 $(syscall_args "$scen") 2>&1) || true
+  res=$("$LOADGEN" --addr "$HOST:$SERVER_PORT" -n "$n" -c 1 $(syscall_args "$scen") 2>&1) || true
   kill -INT "$strace_pid" 2>/dev/null || true
   wait "$strace_pid" 2>/dev/null || true
   stop_server
-  if [[ $res != *" ok=$SYS_N failed=0 "* ]]; then
-    log "$scen: loadgen failed under strace (N=$SYS_N): $res"
+  if [[ $res != *" ok=$n failed=0 "* ]]; then
+    log "$scen: loadgen failed under strace (N=$n): $res"
     return 1
   fi
   local total
@@ -198,13 +217,13 @@ measure_syscalls() {
     log "$scen: no strace summary in $summary ($(head -c 300 "$summary.err" 2>/dev/null))"
     return 1
   fi
-  SYSCALLS=$(awk -v t="$total" -v n="$SYS_N" 'BEGIN { printf "%.2f", t / n }')
+  SYSCALLS=$(awk -v t="$total" -v n="$n" 'BEGIN { printf "%.3f", t / n }')
 }
 
 declare -A SYSCALLS_MEASURED
 ((STRACE_WORKS)) || SYSCALL_SCENARIOS=()
 for scen in "${SYSCALL_SCENARIOS[@]}"; do
-  log "syscalls $scen: N=$SYS_N under strace"
+  log "syscalls $scen: N=${SYSCALL_N[$scen]} under strace"
   if measure_syscalls "$scen"; then
     SYSCALLS_MEASURED[$scen]=$SYSCALLS
     log "syscalls $scen: $SYSCALLS per request"
@@ -216,11 +235,11 @@ done
 print_syscalls() {
   if ((!STRACE_WORKS)); then
     echo
-    echo "## syscalls/request: NOT CHECKED (strace cannot trace on this machine)"
+    echo "## syscalls/request: NOT CHECKED (strace cannot attach to a process on this machine)"
     return
   fi
   echo
-  echo "## syscalls/request on one keep-alive connection (strace -f -c; N=$SYS_N; fixed limits)"
+  echo "## syscalls/request on one keep-alive connection (strace -f -c; N=$SYS_N, pipelined 4x; fixed limits)"
   printf '%-12s %7s %9s  %s\n' scenario limit measured result
   local scen got result
   for scen in "${SYSCALL_SCENARIOS[@]}"; do
@@ -298,4 +317,8 @@ if ((SYSCALL_STATUS)); then
   echo "check.sh: FAIL: syscalls/request above the limit (strace summaries: $CG_DIR/*.strace)" >&2
 fi
 ((STATUS || SYSCALL_STATUS)) && exit 1
-echo "check.sh: PASS (profiles: $CG_DIR)"
+if ((STRACE_WORKS)); then
+  echo "check.sh: PASS (profiles: $CG_DIR)"
+else
+  echo "check.sh: PASS for instructions; syscalls NOT checked (strace cannot attach here)"
+fi
