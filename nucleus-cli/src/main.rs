@@ -1,5 +1,6 @@
 //! `nucleus`: parse flags, build the server, run it; `main` owns the exit code.
-// Denied, not forbidden: `alloc.rs` holds the binary's one audited `unsafe` block.
+// Denied, not forbidden: `alloc.rs` holds the binary's audited `unsafe` code (the allocator
+// and its tuning).
 #![deny(unsafe_code)]
 
 mod alloc;
@@ -22,9 +23,10 @@ use crate::config::Config;
 /// mimalloc's per-thread free lists suit a server's allocate-and-free-per-request pattern:
 /// measured with callgrind (docs/PERFORMANCE.md) it removes a large share of the remaining
 /// per-request instructions compared with glibc's malloc. The library crates leave the choice
-/// of allocator to the application.
+/// of allocator to the application; `alloc::Mimalloc` says why it is not the `mimalloc`
+/// crate's own `GlobalAlloc`.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alloc::Mimalloc = alloc::Mimalloc;
 
 /// Exit codes: 0 after a clean run (including a graceful drain) or `--print-config`; 2 for a
 /// usage or configuration error, reported before anything binds; 1 for a runtime error.
