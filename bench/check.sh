@@ -191,28 +191,23 @@ syscall_args() {
 }
 # measure_syscalls SCENARIO: sets SYSCALLS to strace's total per request, or returns 1.
 measure_syscalls() {
-  local scen=$1 summary strace_pid res n=${SYSCALL_N[$1]}
+  local scen=$1 summary res total n=${SYSCALL_N[$1]}
   SYSCALLS=
   summary="$CG_DIR/$scen.strace"
   rm -f "$summary" "$summary.err"
   start_server nucleus || { log "$scen: nucleus did not start (log: $SERVER_LOG)"; return 1; }
   # shellcheck disable=SC2046 # word-splitting the fixed argument list is intended
   "$LOADGEN" --addr "$HOST:$SERVER_PORT" -n 500 -c 1 --quiet $(syscall_args "$scen") || true
-  strace -f -c -o "$summary" -p "$SERVER_PID" 2>"$summary.err" &
-  strace_pid=$!
-  for _ in $(seq 100); do grep -q attached "$summary.err" 2>/dev/null && break; sleep 0.05; done
-  sleep 0.3 # until strace has attached every thread
+  strace_attach "$summary"
   # shellcheck disable=SC2046
   res=$("$LOADGEN" --addr "$HOST:$SERVER_PORT" -n "$n" -c 1 $(syscall_args "$scen") 2>&1) || true
-  kill -INT "$strace_pid" 2>/dev/null || true
-  wait "$strace_pid" 2>/dev/null || true
+  strace_detach
   stop_server
   if [[ $res != *" ok=$n failed=0 "* ]]; then
     log "$scen: loadgen failed under strace (N=$n): $res"
     return 1
   fi
-  local total
-  total=$(awk '$NF == "total" { print $4 }' "$summary" 2>/dev/null)
+  total=$(strace_total "$summary")
   if [[ ! $total =~ ^[0-9]+$ ]]; then
     log "$scen: no strace summary in $summary ($(head -c 300 "$summary.err" 2>/dev/null))"
     return 1

@@ -185,6 +185,27 @@ stop_server() {
   wait "$pid" 2>/dev/null || true
 }
 
+# strace_attach SUMMARY: attaches `strace -f -c -o SUMMARY` to SERVER_PID (all its threads),
+# waits until it has attached, and sets STRACE_PID. Its messages go to SUMMARY.err.
+STRACE_PID=
+strace_attach() {
+  strace -f -c -o "$1" -p "$SERVER_PID" 2>"$1.err" &
+  STRACE_PID=$!
+  for _ in $(seq 100); do grep -q attached "$1.err" 2>/dev/null && break; sleep 0.05; done
+  sleep 0.3 # until strace has attached the remaining threads
+}
+
+# strace_detach: stops the strace of strace_attach, which writes its summary on SIGINT.
+strace_detach() {
+  [[ -z $STRACE_PID ]] && return 0
+  kill -INT "$STRACE_PID" 2>/dev/null || true
+  wait "$STRACE_PID" 2>/dev/null || true
+  STRACE_PID=
+}
+
+# strace_total SUMMARY: the total number of calls in a `strace -c` summary (empty if none).
+strace_total() { awk '$NF == "total" { print $4 }' "$1" 2>/dev/null; }
+
 # CPU time (utime+stime, all threads) of PID in microseconds.
 cpu_us() {
   local stat rest
@@ -224,7 +245,7 @@ median() {
   sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
-cleanup_server() { stop_server; }
+cleanup_server() { strace_detach; stop_server; }
 trap cleanup_server EXIT
 trap 'exit 130' INT TERM
 

@@ -48,14 +48,6 @@ OUT="$BENCH_DIR/results/syscalls-$(date +%Y-%m-%d-%H%M%S).txt"
 mkdir -p "$BENCH_DIR/results"
 echo "# bench/syscalls.sh N=$N; strace -f -c summaries, then the table" >"$OUT"
 
-STRACE_PID=
-stop_strace() {
-  [[ -z $STRACE_PID ]] && return 0
-  kill -INT "$STRACE_PID" 2>/dev/null || true
-  wait "$STRACE_PID" 2>/dev/null || true
-  STRACE_PID=
-}
-trap 'stop_strace; stop_server' EXIT
 
 declare -A PER_REQ TOP
 for scen in "${SCENARIO_LIST[@]}"; do
@@ -68,18 +60,15 @@ for scen in "${SCENARIO_LIST[@]}"; do
     taskset -c 1 "$LOADGEN" --addr "$HOST:$SERVER_PORT" -n 1000 --quiet $(scenario_args "$scen") ||
       log "warm-up failed for $name"
     summary="$LOG_DIR/strace.$name.$scen"
-    strace -f -c -o "$summary" -p "$SERVER_PID" 2>"$summary.err" &
-    STRACE_PID=$!
-    for _ in $(seq 100); do grep -q attached "$summary.err" 2>/dev/null && break; sleep 0.05; done
-    sleep 0.3 # let strace attach the remaining threads
+    strace_attach "$summary"
     # shellcheck disable=SC2046
     if ! taskset -c 1 "$LOADGEN" --addr "$HOST:$SERVER_PORT" -n "$N" --quiet $(scenario_args "$scen"); then
       log "loadgen failed against $name ($scen)"
-      stop_strace
+      strace_detach
       stop_server
       continue
     fi
-    stop_strace
+    strace_detach
     stop_server
     {
       echo
@@ -87,7 +76,7 @@ for scen in "${SCENARIO_LIST[@]}"; do
       cat "$summary"
     } >>"$OUT"
     # rows: % time, seconds, usecs/call, calls, [errors], syscall ; "total" row
-    total=$(awk '$NF == "total" { print $4 }' "$summary")
+    total=$(strace_total "$summary")
     [[ -n $total ]] || { log "no strace summary for $name ($scen)"; continue; }
     PER_REQ[$scen.$name]=$(awk -v t="$total" -v n="$N" 'BEGIN { printf "%.2f", t / n }')
     TOP[$scen.$name]=$(awk -v n="$N" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { printf "%s %.2f\n", $NF, $4 / n }' "$summary" |
